@@ -1,0 +1,56 @@
+"""repowire: a filesystem-native durable job tracker.
+
+The Python API (the CLI, the MCP server and the dashboard are thin faces over it)::
+
+    from repowire import create_job, get_job, list_all, update_job, add_note, cancel, retry
+"""
+
+from __future__ import annotations
+
+from .api import (
+    add_note,
+    cancel,
+    create_job,
+    create_template,
+    find,
+    get_job,
+    get_result,
+    list_all,
+    retry,
+    update_job,
+)
+from .errors import (
+    ConfigError,
+    InvalidId,
+    JobNotFound,
+    NotTrusted,
+    RepowireError,
+    TransitionRefused,
+    ValidationError,
+)
+from .model import Job, State, Template
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "add_note",
+    "cancel",
+    "create_job",
+    "create_template",
+    "find",
+    "get_job",
+    "get_result",
+    "list_all",
+    "retry",
+    "update_job",
+    "ConfigError",
+    "InvalidId",
+    "JobNotFound",
+    "NotTrusted",
+    "RepowireError",
+    "TransitionRefused",
+    "ValidationError",
+    "Job",
+    "State",
+    "Template",
+]

@@ -1,0 +1,3 @@
+from repowire.cli import main
+
+main()

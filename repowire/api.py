@@ -1,0 +1,306 @@
+"""The Python API: every face (CLI, MCP, dashboard, scripts) calls these functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import clock
+from .config import load_config, require_repowire
+from .errors import TransitionRefused, ValidationError
+from .model import (
+    AGENT_PRESETS,
+    SHELL,
+    TERMINAL,
+    Invalid,
+    Job,
+    Note,
+    State,
+    Template,
+    check_transition,
+    job_to_dict,
+    parse_job,
+    parse_template,
+    template_to_dict,
+)
+from .store import Store
+from .values import format_time, new_job_id, parse_due, slugify, validate_id
+
+__all__ = [
+    "Listing",
+    "known_backends",
+    "create_job",
+    "create_template",
+    "get_job",
+    "find",
+    "list_all",
+    "update_job",
+    "add_note",
+    "cancel",
+    "retry",
+    "get_result",
+    "records",
+    "template_view",
+]
+
+
+@dataclass
+class Listing:
+    """What `jobs list` shows: templates and jobs, broken files among them as Invalid."""
+
+    templates: list[Template | Invalid]
+    jobs: list[Job | Invalid]
+
+
+def known_backends(root: Path) -> list[str]:
+    """shell, the agent presets, and the backends config.yaml declares."""
+    names = [SHELL, *AGENT_PRESETS]
+    return names + sorted(set(load_config(root).backends) - set(names))
+
+
+def _check_backend(root: Path, backend: str | None) -> None:
+    if backend is not None and backend not in known_backends(root):
+        raise ValidationError(
+            f"unknown backend {backend!r}; known backends: {', '.join(known_backends(root))}"
+        )
+
+
+def _definition(**options: Any) -> dict[str, Any]:
+    """The definition keys that were given, with --due-at's relative forms resolved."""
+    values = {k: v for k, v in options.items() if v is not None and v != {} and v != ()}
+    if isinstance(values.get("due_at"), str):
+        values["due_at"] = parse_due(values["due_at"])
+    if isinstance(values.get("command"), tuple):
+        values["command"] = list(values["command"])
+    return values
+
+
+def create_job(root: Path, name: str | None = None, *, job_id: str | None = None, **options: Any) -> Job:
+    """Write a new queued job; options are the definition keys of SPEC section 3."""
+    definition = _definition(name=name, **options)
+    if definition.get("path"):
+        _check_path_exists(root, definition["path"])
+    _check_backend(root, definition.get("backend"))
+    chosen = validate_id(job_id) if job_id else new_job_id()
+    job = parse_job(chosen, {**definition, "state": "queued"}, where="the new job")
+    return Store(root).create_job(job, generated_id=job_id is None)
+
+
+def _check_path_exists(root: Path, path: str) -> None:
+    if not (root / path).is_dir():
+        raise ValidationError(f"path {path} is not a folder under {root}")
+
+
+def create_template(
+    root: Path, name: str, cron: str, *, timezone: str | None = None, **options: Any
+) -> Template:
+    """Write .repowire/agents/<folder>/job.yaml for a recurring worker."""
+    from .schedule import validate_cron, zone
+    from .templates import create_template as write_template
+
+    validate_cron(cron)
+    if timezone:
+        zone(timezone)
+    store = Store(root)
+    definition = _definition(name=name, **options)
+    folder = _template_folder(store, name, definition.get("path"))
+    if definition.get("path") == str(Path(".repowire", "agents", folder)):
+        del definition["path"]  # the worker folder is the default
+    elif definition.get("path"):
+        _check_path_exists(root, definition["path"])
+    if definition.get("name") == folder:
+        del definition["name"]
+    _check_backend(root, definition.get("backend"))
+    data = {**definition, "cron": cron, **({"timezone": timezone} if timezone else {})}
+    template = parse_template(folder, data, where="the new template")
+    write_template(store, template)
+    return template
+
+
+def _template_folder(store: Store, name: str, path: str | None) -> str:
+    if path:
+        resolved = (store.root / path).resolve()
+        if resolved.parent == store.agents_dir.resolve():
+            return validate_id(resolved.name, "template name")
+    return slugify(name)
+
+
+def get_job(root: Path, job_id: str) -> Job:
+    """One job record; JobNotFound when there is none."""
+    require_repowire(root)
+    return Store(root).read_job(job_id)
+
+
+def find(root: Path, name: str) -> Job | Template:
+    """A job by id, else a template by name."""
+    require_repowire(root)
+    store = Store(root)
+    validate_id(name)
+    if store.job_file(name).exists():
+        return store.read_job(name)
+    from .templates import read_template
+
+    return read_template(store, name)
+
+
+def list_all(root: Path, state: str | None = None, template: str | None = None) -> Listing:
+    """Templates and jobs, optionally only jobs in one state or of one template."""
+    from .templates import list_templates
+
+    require_repowire(root)
+    if state is not None and state != "invalid":
+        State(state)  # the CLI checks choices; scripts get a ValueError
+    store = Store(root)
+    jobs: list[Job | Invalid] = store.list_jobs()
+    if state is not None:
+        jobs = [j for j in jobs if (j.state if isinstance(j, Job) else "invalid") == state]
+    templates: list[Template | Invalid] = list_templates(store)
+    if template is not None:
+        jobs = [j for j in jobs if isinstance(j, Job) and j.template == template]
+        templates = [t for t in templates if t.name == template if isinstance(t, Template)]
+    jobs.sort(key=_created_key)
+    return Listing(templates, jobs)
+
+
+def _created_key(job: Job | Invalid) -> tuple[str, str]:
+    created = job.created_at.isoformat() if isinstance(job, Job) and job.created_at else ""
+    return (created, job.id)
+
+
+def _set_state(job: Job, new: State, text: str | None, actor: str = "any") -> None:
+    """Apply a checked state change to a record in memory, with its timeline note."""
+    old = job.state
+    check_transition(job.id, old, new, actor)
+    at = clock.now()
+    if old != new:
+        job.state = new
+        if new == State.RUNNING:
+            job.attempt += 1
+            job.started_at = at
+            job.finished_at = None
+        elif new in TERMINAL:
+            job.finished_at = at
+    if text or old != new:
+        job.notes.append(Note(at, text or f"{old} -> {new}", new if old != new else None))
+
+
+def update_job(
+    root: Path,
+    job_id: str,
+    *,
+    state: str | State | None = None,
+    note: str | None = None,
+    result_summary: str | None = None,
+    session_id: str | None = None,
+) -> Job:
+    """A lock-protected transition and/or note, summary or session id."""
+    require_repowire(root)
+    new = State(state) if state is not None else None
+    if session_id is not None:
+        validate_id(session_id, "session id")
+
+    def change(job: Job) -> None:
+        if new is not None:
+            _set_state(job, new, note)
+        elif note:
+            job.notes.append(Note(clock.now(), note))
+        if result_summary is not None:
+            job.result_summary = result_summary
+        if session_id is not None:
+            job.session_id = session_id
+
+    return Store(root).transition(job_id, change)
+
+
+def add_note(root: Path, job_id: str, text: str) -> Job:
+    """Append one note to a job's timeline."""
+    return update_job(root, job_id, note=text)
+
+
+def cancel(root: Path, name: str, reason: str | None = None) -> Job | Template:
+    """Cancel a queued or running job; for a template name, pause the template."""
+    require_repowire(root)
+    store = Store(root)
+    validate_id(name)
+    if not store.job_file(name).exists():
+        from .templates import set_enabled
+
+        return set_enabled(store, name, False)
+
+    def change(job: Job) -> None:
+        _set_state(job, State.CANCELED, f"canceled: {reason}" if reason else "canceled")
+        job.error = reason or "canceled by request"
+
+    return store.transition(name, change)
+
+
+def retry(root: Path, job_id: str) -> Job:
+    """Put a failed or canceled job back in the queue."""
+    require_repowire(root)
+
+    def change(job: Job) -> None:
+        if job.state not in (State.FAILED, State.CANCELED):
+            raise TransitionRefused(
+                f"job {job.id} is {job.state}; only failed or canceled jobs can be retried"
+            )
+        why = f"retried by request (was {job.state}" + (f": {job.error})" if job.error else ")")
+        _set_state(job, State.QUEUED, why, actor="retry")
+        job.error = job.exit_code = job.executor = job.finished_at = None
+        job.result_summary = None
+        job.due_at = None
+
+    return Store(root).transition(job_id, change)
+
+
+def get_result(root: Path, job_id: str) -> dict[str, Any]:
+    """The result summary and the result file's text, with the state they belong to."""
+    job = get_job(root, job_id)
+    path = Store(root).sibling(job_id, ".result.md")
+    try:
+        text: str | None = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        text = None
+    return {
+        "id": job.id,
+        "state": job.state.value,
+        "result_summary": job.result_summary,
+        "result_file": str(path) if text is not None else None,
+        "result": text,
+        "error": job.error,
+        "exit_code": job.exit_code,
+    }
+
+
+def records(items: Iterable[Job | Invalid]) -> list[dict[str, Any]]:
+    """JSON-ready dicts of jobs (with ids) and invalid entries."""
+    return [job_to_dict(j, with_id=True) if isinstance(j, Job) else j.to_dict() for j in items]
+
+
+def template_view(root: Path, template: Template, runs: int = 10) -> dict[str, Any]:
+    """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots."""
+    from .schedule import next_fires, zone
+    from .templates import read_state, template_dir
+
+    store = Store(root)
+    tz = zone(template.timezone)
+    fires = next_fires(template.cron, tz, clock.now(), 5) if template.enabled else []
+    mine = [j for j in store.list_jobs() if isinstance(j, Job) and j.template == template.name]
+    mine.sort(key=_created_key, reverse=True)
+    state = read_state(store, template.name)
+    return {
+        "id": template.name,
+        "kind": "template",
+        "path": str(template_dir(store, template.name).relative_to(root)),
+        "state": "enabled" if template.enabled else "paused",
+        **template_to_dict(template),
+        "timezone": template.timezone or str(getattr(tz, "key", None) or tz),
+        "next_fires": [
+            {"utc": format_time(f), "local": f.astimezone(tz).isoformat()} for f in fires
+        ],
+        "recent_runs": records(mine[:runs]),
+        "last_fire": state.get("last_fire"),
+        "session_id": state.get("session_id"),
+        "skipped": state.get("skipped", []),
+    }

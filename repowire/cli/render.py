@@ -1,0 +1,161 @@
+"""Human output: aligned tables, relative times, and record views. JSON is printed elsewhere."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import click
+
+from .. import clock
+from ..values import format_duration, parse_time
+
+__all__ = ["ago", "table", "print_json", "print_job", "print_template", "print_listing"]
+
+STATE_COLOURS = {
+    "queued": "blue",
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+    "canceled": "magenta",
+    "invalid": "red",
+    "enabled": "green",
+    "paused": "magenta",
+}
+
+
+def ago(value: Any, now: datetime | None = None) -> str:
+    """'3m ago' or 'in 2h' for a time (or its ISO text); '-' for nothing."""
+    if not value:
+        return "-"
+    moment = parse_time(value)
+    delta = ((now or clock.now()) - moment).total_seconds()
+    if abs(delta) < 1:
+        return "now"
+    text = format_duration(abs(int(delta)))
+    text = text if len(text) <= 3 else _coarse(abs(int(delta)))
+    return f"{text} ago" if delta > 0 else f"in {text}"
+
+
+def _coarse(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _state(text: str) -> str:
+    return click.style(text, fg=STATE_COLOURS.get(text))
+
+
+def table(headers: list[str], rows: list[list[str]], state_column: int | None = None) -> str:
+    """Columns padded to their widest cell; the state column coloured on a terminal."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for row in rows:
+        cells = []
+        for i, (cell, width) in enumerate(zip(row, widths)):
+            padded = str(cell).ljust(width)
+            cells.append(_state(padded) if i == state_column else padded)
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _short(text: Any, width: int = 50) -> str:
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> None:
+    if not templates and not jobs:
+        click.echo("No jobs or templates yet. Create one with: repowire jobs create NAME --command C")
+        return
+    if templates:
+        rows = [
+            [t["id"], t.get("state", ""), t.get("cron", "-"), _next(t), _last(t)]
+            for t in templates
+        ]
+        click.echo(click.style("TEMPLATES", bold=True))
+        click.echo(table(["NAME", "STATE", "SCHEDULE", "NEXT", "LAST RUN"], rows, state_column=1))
+    if templates and jobs:
+        click.echo()
+    if jobs:
+        rows = [
+            [
+                j["id"],
+                j["state"],
+                _short(j.get("name", j["id"]), 30),
+                str(j.get("attempt", 0)),
+                ago(j.get("updated_at")),
+                _short(j.get("error") if j["state"] in ("failed", "invalid") else j.get("result_summary")),
+            ]
+            for j in jobs
+        ]
+        click.echo(click.style("JOBS", bold=True))
+        headers = ["ID", "STATE", "NAME", "ATTEMPT", "UPDATED", "SUMMARY"]
+        click.echo(table(headers, rows, state_column=1))
+
+
+def _next(template: dict[str, Any]) -> str:
+    fires = template.get("next_fires") or []
+    return ago(fires[0]["utc"]) if fires else "-"
+
+
+def _last(template: dict[str, Any]) -> str:
+    runs = template.get("recent_runs") or []
+    if not runs:
+        return "-"
+    return f"{runs[0]['id']} ({runs[0]['state']}, {ago(runs[0].get('updated_at'))})"
+
+
+def _field_lines(data: dict[str, Any], skip: set[str]) -> None:
+    width = max((len(k) for k in data if k not in skip), default=0)
+    for key, value in data.items():
+        if key in skip or value in (None, [], {}):
+            continue
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False)
+        if key in ("state",):
+            value = _state(str(value))
+        elif key.endswith("_at") or key == "scheduled_for":
+            value = f"{value} ({ago(value)})"
+        lines = str(value).splitlines() or [""]
+        click.echo(f"{key.ljust(width)}  {lines[0]}")
+        for line in lines[1:]:
+            click.echo(f"{'':{width}}  {line}")
+
+
+def print_job(data: dict[str, Any]) -> None:
+    """A job record: its keys, then its notes as a timeline."""
+    _field_lines(data, skip={"notes"})
+    notes = data.get("notes") or []
+    if notes:
+        click.echo("\nnotes:")
+        for note in notes:
+            state = f" [{note['state']}]" if note.get("state") else ""
+            click.echo(f"  {note['at']}{state} {note['text']}")
+
+
+def print_template(data: dict[str, Any]) -> None:
+    """A template: its definition, next fire times, recent runs and skipped slots."""
+    _field_lines(data, skip={"next_fires", "recent_runs", "skipped", "kind"})
+    if data.get("next_fires"):
+        click.echo(f"\nnext fires ({data.get('timezone')} / UTC):")
+        for fire in data["next_fires"]:
+            click.echo(f"  {fire['local']}  {fire['utc']}  ({ago(fire['utc'])})")
+    elif data.get("state") == "paused":
+        click.echo("\npaused: no fires until enabled (repowire jobs run NAME fires it now)")
+    runs = data.get("recent_runs") or []
+    click.echo("\nrecent runs:" if runs else "\nrecent runs: none yet")
+    for run in runs:
+        click.echo(f"  {run['id']}  {_state(run['state'])}  {_short(run.get('result_summary'))}")
+    skipped = data.get("skipped") or []
+    if skipped:
+        click.echo("\nskipped slots:")
+        for slot in skipped[-10:]:
+            click.echo(f"  {slot.get('slot')}  {slot.get('reason')}")

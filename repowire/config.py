@@ -1,0 +1,196 @@
+"""Root discovery, config.yaml, and the trust store kept in the user's config folder."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ValidationError
+from .model import SHELL
+from .store import atomic_write, dump_yaml, load_yaml
+from .values import parse_duration, validate_id
+
+__all__ = [
+    "Config",
+    "find_root",
+    "require_repowire",
+    "load_config",
+    "trust_file",
+    "is_trusted",
+    "set_trusted",
+]
+
+
+@dataclass
+class Config:
+    """The settings of config.yaml (SPEC section 6), defaults filled in."""
+
+    max_concurrency: int = 4
+    kill_grace: float = 10.0
+    allowed_paths: list[str] = field(default_factory=lambda: ["."])
+    backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def find_root(explicit: str | None = None, cwd: Path | None = None) -> Path:
+    """--root or REPOWIRE_ROOT, else the nearest ancestor holding .repowire/, else the cwd."""
+    if explicit:
+        root = Path(explicit).expanduser()
+        if not root.is_dir():
+            raise ConfigError(f"the root {explicit} is not an existing folder")
+        return root.resolve()
+    start = (cwd or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".repowire").is_dir():
+            return folder
+    return start
+
+
+def require_repowire(root: Path) -> None:
+    """Raise a clear error when the root has no usable .repowire/ folder."""
+    base = root / ".repowire"
+    if not base.exists():
+        raise ConfigError(
+            f"no .repowire/ folder in {root} or its parents; run 'repowire init' or pass --root"
+        )
+    if not base.is_dir():
+        raise ConfigError(f"{base} is not a folder")
+    if not os.access(base, os.R_OK | os.X_OK):
+        raise ConfigError(f"{base} cannot be read; check its permissions")
+
+
+def _backend_config(name: str, spec: Any, where: str) -> dict[str, Any]:
+    validate_id(name, "backend name")
+    if name == SHELL:
+        raise ConfigError(f"{where}: backends: {SHELL} is built in and cannot be redefined")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: backends: {name}: expected a mapping")
+    checks = {
+        "command": _argv,
+        "resume_command": _argv,
+        "stdin": _bool,
+        "session_id_pattern": _regex,
+        "env": _str_mapping,
+    }
+    for key, value in spec.items():
+        if key not in checks:
+            raise ConfigError(f"{where}: backends: {name}: unknown key {key!r}")
+        try:
+            checks[key](value)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: backends: {name}: {key}: {exc}") from None
+    return dict(spec)
+
+
+def _argv(value: Any) -> None:
+    if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+        raise ValidationError("expected a list of strings, such as [mycli, run, '{prompt}']")
+
+
+def _bool(value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(f"expected true or false, got {value!r}")
+
+
+def _regex(value: Any) -> None:
+    if not isinstance(value, str):
+        raise ValidationError("expected a regular expression")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValidationError(f"not a valid regular expression ({exc})") from None
+
+
+def _str_mapping(value: Any) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in value.items()
+    ):
+        raise ValidationError("expected a mapping of names to text values")
+
+
+def _parse_config(data: Any, where: str) -> Config:
+    if data is None:
+        return Config()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings")
+    config = Config()
+    for key, value in data.items():
+        try:
+            _apply_setting(config, key, value, where)
+        except ConfigError:
+            raise
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {key}: {exc}") from None
+    return config
+
+
+def _apply_setting(config: Config, key: Any, value: Any, where: str) -> None:
+    if key == "max_concurrency":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(f"expected a whole number 1 or more, got {value!r}")
+        config.max_concurrency = value
+    elif key == "kill_grace":
+        config.kill_grace = parse_duration(value)
+    elif key == "allowed_paths":
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            raise ValidationError("expected a list of folders relative to the root")
+        config.allowed_paths = list(value)
+    elif key == "backends":
+        if not isinstance(value, dict):
+            raise ValidationError("expected a mapping of backend names to settings")
+        config.backends = {n: _backend_config(n, s, where) for n, s in value.items()}
+    else:
+        raise ConfigError(f"{where}: unknown key {key!r}")
+
+
+def load_config(root: Path) -> Config:
+    """config.yaml of the root, validated; defaults when there is none."""
+    path = root / ".repowire" / "config.yaml"
+    try:
+        data = load_yaml(path)
+    except FileNotFoundError:
+        return Config()
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from None
+    return _parse_config(data, str(path))
+
+
+# --- trust ---------------------------------------------------------------------------------
+
+
+def trust_file() -> Path:
+    """$XDG_CONFIG_HOME/repowire/trusted.yaml (default ~/.config), outside every repository."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "repowire" / "trusted.yaml"
+
+
+def _trusted_roots() -> list[str]:
+    path = trust_file()
+    try:
+        data = load_yaml(path)
+    except FileNotFoundError:
+        return []
+    except ValidationError as exc:
+        raise ConfigError(str(exc)) from None
+    roots = (data or {}).get("roots", []) if isinstance(data, dict) else None
+    if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
+        raise ConfigError(f"{path}: expected 'roots:' with a list of folders")
+    return roots
+
+
+def is_trusted(root: Path) -> bool:
+    """Whether the user trusted this root for the runner."""
+    return str(root.resolve()) in _trusted_roots()
+
+
+def set_trusted(root: Path, trusted: bool = True) -> None:
+    """Add the root to the trust store, or remove it."""
+    key = str(root.resolve())
+    roots = [r for r in _trusted_roots() if r != key]
+    if trusted:
+        roots.append(key)
+    path = trust_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, dump_yaml({"roots": sorted(roots)}))

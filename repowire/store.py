@@ -1,0 +1,261 @@
+"""The only module that reads and writes job files: paths, YAML, atomic writes, locks, transitions."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import filelock
+import yaml
+
+from . import clock
+from .errors import JobNotFound, LockTimeout, RepowireError, ValidationError
+from .model import Invalid, Job, job_to_dict, parse_job
+from .values import new_job_id, validate_id
+
+__all__ = ["Store", "load_yaml", "dump_yaml", "atomic_write", "create_exclusive", "MAX_FILE_BYTES"]
+
+MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
+LOCK_TIMEOUT = 10.0
+SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
+    """Block style, times as plain ISO-8601 Z timestamps, multi-line text as literal blocks."""
+
+
+def _represent_time(dumper: Any, value: datetime) -> Any:
+    text = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dumper.represent_scalar("tag:yaml.org,2002:timestamp", text)
+
+
+def _represent_text(dumper: Any, value: str) -> Any:
+    style = "|" if "\n" in value and not value.endswith((" ", "\t")) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(datetime, _represent_time)
+_Dumper.add_representer(str, _represent_text)
+
+
+def load_yaml(path: Path, text: str | None = None) -> Any:
+    """Parse a YAML file with the safe loader; a ValidationError says what is wrong and where."""
+    if text is None:
+        text = read_text(path)
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader, C where available
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValidationError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+def read_text(path: Path) -> str:
+    """A file's text, refusing files over MAX_FILE_BYTES and anything but regular files."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValidationError(f"{path}: is a symbolic link; job files must be real files") from None
+        raise ValidationError(f"{path}: cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValidationError(f"{path}: is not a regular file")
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValidationError(f"{path}: is larger than {MAX_FILE_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError(f"{path}: is not UTF-8 text") from None
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML text in block style, keys in the order given."""
+    return str(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100))
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def _write_temp(folder: Path, data: bytes, mode: int) -> str:
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            full_sync = getattr(fcntl, "F_FULLFSYNC", None)
+            if full_sync is not None:  # macOS: plain fsync leaves data in the drive's cache
+                fcntl.fcntl(handle.fileno(), full_sync)
+            os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), mode)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace path with text: temp file in the same folder, fsync, rename, fsync the folder."""
+    tmp = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def create_exclusive(path: Path, text: str) -> bool:
+    """Create path with text, complete or not at all; False if it already exists."""
+    tmp = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
+    try:
+        os.link(tmp, path)  # fails if path exists: an exclusive create of a finished file
+    except FileExistsError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+    return True
+
+
+class Store:
+    """The .repowire/ folder of one root, and every read and write of its job records."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.base = self.root / ".repowire"
+        self.jobs_dir = self.base / "jobs"
+        self.agents_dir = self.base / "agents"
+        self.locks_dir = self.base / "locks"
+
+    # paths -------------------------------------------------------------------------------
+    def job_file(self, job_id: str) -> Path:
+        return self.jobs_dir / f"{validate_id(job_id)}.yaml"
+
+    def sibling(self, job_id: str, suffix: str) -> Path:
+        """<id>.log, <id>.result.md, <id>.exit and the like, beside the record."""
+        return self.jobs_dir / f"{validate_id(job_id)}{suffix}"
+
+    def ensure_layout(self) -> None:
+        """Create the folders on first write."""
+        if self.base.exists() and not self.base.is_dir():
+            raise RepowireError(f"{self.base} exists but is not a folder")
+        for folder in (self.jobs_dir, self.agents_dir, self.locks_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    # locks -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+        """Hold locks/<name>.lock; lock files stay, since deleting one breaks exclusion."""
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.locks_dir / f"{validate_id(name)}.lock"), timeout=timeout)
+        try:
+            with lock:
+                yield
+        except filelock.Timeout:
+            raise LockTimeout(f"{name} is locked by another writer; try again") from None
+
+    # records -----------------------------------------------------------------------------
+    def read_job(self, job_id: str) -> Job:
+        """The record of job_id; JobNotFound or ValidationError otherwise."""
+        path = self.job_file(job_id)
+        try:
+            data = load_yaml(path)
+        except FileNotFoundError:
+            raise JobNotFound(f"no job {job_id} in {self.jobs_dir}") from None
+        return parse_job(job_id, data, where=str(path))
+
+    def write_job(self, job: Job) -> None:
+        """Replace the record atomically; callers hold the job's lock."""
+        atomic_write(self.job_file(job.id), dump_yaml(job_to_dict(job, times_as_text=False)))
+
+    def create_job(self, job: Job, generated_id: bool = False) -> Job:
+        """Write a new record with an exclusive create; a generated id is redrawn on collision."""
+        self.ensure_layout()
+        now = clock.now()
+        job.created_at = job.created_at or now
+        job.updated_at = job.updated_at or now
+        for _ in range(20):
+            text = dump_yaml(job_to_dict(job, times_as_text=False))
+            if create_exclusive(self.job_file(job.id), text):
+                return job
+            if not generated_id:
+                raise ValidationError(f"a job named {job.id} already exists")
+            job.id = new_job_id(now)
+        raise RepowireError("could not find a free job id; try again")
+
+    def transition(self, job_id: str, change: Callable[[Job], None]) -> Job:
+        """Read, change and write one record under its lock; the only read-modify-write."""
+        with self.lock(job_id):
+            job = self.read_job(job_id)
+            change(job)
+            job.updated_at = clock.now()
+            self.write_job(job)
+            return job
+
+    def job_ids(self) -> list[str]:
+        """Ids of every <id>.yaml in jobs/, sorted; dot-files and temp files skipped."""
+        try:
+            entries = list(os.scandir(self.jobs_dir))
+        except FileNotFoundError:
+            return []
+        ids = []
+        for entry in entries:
+            name = entry.name
+            if name.endswith(".yaml") and not name.startswith("."):
+                ids.append(name[: -len(".yaml")])
+        return sorted(ids)
+
+    def load(self, job_id: str) -> Job | Invalid:
+        """A job, or an Invalid entry that says why it could not be read."""
+        path = self.jobs_dir / f"{job_id}.yaml"
+        try:
+            return self.read_job(job_id)
+        except FileNotFoundError:
+            return Invalid(job_id, str(path), "the file disappeared while it was read")
+        except (ValidationError, JobNotFound) as exc:
+            return Invalid(job_id, str(path), str(exc))
+
+    def list_jobs(self) -> list[Job | Invalid]:
+        """Every record in jobs/, broken ones included as Invalid."""
+        return [self.load(job_id) for job_id in self.job_ids()]
+
+    def remove_job_files(self, job_id: str) -> None:
+        """Delete a record and its sibling files (retention)."""
+        for suffix in SIBLING_SUFFIXES:
+            with contextlib.suppress(FileNotFoundError):
+                self.sibling(job_id, suffix).unlink()

@@ -1,0 +1,116 @@
+"""Reading and writing recurring templates: agents/<name>/job.yaml and its state.yaml."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import JobNotFound, ValidationError
+from .model import Invalid, Template, parse_template, template_to_dict
+from .schedule import validate_cron, zone
+from .store import Store, atomic_write, create_exclusive, dump_yaml, load_yaml, read_text
+from .values import validate_id
+
+__all__ = [
+    "template_dir",
+    "template_names",
+    "read_template",
+    "load_template",
+    "list_templates",
+    "create_template",
+    "set_enabled",
+    "read_state",
+    "write_state",
+]
+
+_ENABLED_LINE = re.compile(r"^enabled\s*:.*$", re.MULTILINE)
+
+
+def template_dir(store: Store, name: str) -> Path:
+    return store.agents_dir / validate_id(name, "template name")
+
+
+def template_names(store: Store) -> list[str]:
+    """Every folder in agents/ (dot-folders skipped), sorted."""
+    try:
+        entries = list(os.scandir(store.agents_dir))
+    except FileNotFoundError:
+        return []
+    return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+def read_template(store: Store, name: str) -> Template:
+    """The template in agents/<name>/job.yaml, validated (cron and zone included)."""
+    path = template_dir(store, name) / "job.yaml"
+    try:
+        data = load_yaml(path)
+    except FileNotFoundError:
+        if template_dir(store, name).is_dir():
+            raise ValidationError(f"{path}: missing; a worker folder needs a job.yaml") from None
+        raise JobNotFound(f"no job or template named {name} in {store.base}") from None
+    template = parse_template(name, data, where=str(path))
+    try:
+        validate_cron(template.cron)
+        zone(template.timezone) if template.timezone else None
+    except ValidationError as exc:
+        raise ValidationError(f"{path}: {exc}") from None
+    return template
+
+
+def load_template(store: Store, name: str) -> Template | Invalid:
+    """A template, or an Invalid entry that says why it could not be read."""
+    path = store.agents_dir / name / "job.yaml"
+    try:
+        return read_template(store, name)
+    except (ValidationError, JobNotFound) as exc:
+        return Invalid(name, str(path), str(exc), kind="template")
+
+
+def list_templates(store: Store) -> list[Template | Invalid]:
+    return [load_template(store, name) for name in template_names(store)]
+
+
+def create_template(store: Store, template: Template) -> Path:
+    """Write a new worker folder's job.yaml; refuses to overwrite an existing one."""
+    store.ensure_layout()
+    folder = template_dir(store, template.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "job.yaml"
+    if not create_exclusive(path, dump_yaml(template_to_dict(template))):
+        raise ValidationError(f"a template named {template.name} already exists ({path})")
+    return path
+
+
+def set_enabled(store: Store, name: str, enabled: bool) -> Template:
+    """Pause or resume a template by editing only its `enabled:` line, keeping the rest as written."""
+    template = read_template(store, name)
+    path = template_dir(store, name) / "job.yaml"
+    with store.lock(f"template.{name}"):
+        text = read_text(path)
+        line = f"enabled: {'true' if enabled else 'false'}"
+        if _ENABLED_LINE.search(text):
+            text = _ENABLED_LINE.sub(line, text, count=1)
+        else:
+            text = text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+        updated = parse_template(name, load_yaml(path, text), where=str(path))
+        if updated.enabled != enabled:
+            raise ValidationError(f"{path}: could not set enabled; edit the file by hand")
+        atomic_write(path, text)
+    template.enabled = enabled
+    return template
+
+
+def read_state(store: Store, name: str) -> dict[str, Any]:
+    """The runner's state.yaml for a template; empty when there is none or it is unreadable."""
+    path = template_dir(store, name) / "state.yaml"
+    try:
+        data = load_yaml(path)
+    except (FileNotFoundError, ValidationError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_state(store: Store, name: str, state: dict[str, Any]) -> None:
+    atomic_write(template_dir(store, name) / "state.yaml", dump_yaml(state))

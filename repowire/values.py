@@ -1,0 +1,133 @@
+"""Parsing and formatting of the small values in job files: ids, durations, times."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from . import clock
+from .errors import InvalidId, ValidationError
+
+__all__ = [
+    "ID_PATTERN",
+    "validate_id",
+    "new_job_id",
+    "slugify",
+    "parse_duration",
+    "format_duration",
+    "parse_time",
+    "parse_due",
+    "format_time",
+]
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_EXPECTED_DURATION = "a duration such as 30, 30s, 10m, 2h or 1d"
+
+
+def validate_id(value: object, what: str = "job id") -> str:
+    """Return value if it is a safe id (SPEC section 3), else raise InvalidId."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value) or value in (".", ".."):
+        raise InvalidId(
+            f"{value!r} is not a valid {what}: use 1 to 128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def new_job_id(at: datetime | None = None) -> str:
+    """A fresh id like job-20261126-021530-a1b2, sortable by its UTC creation time."""
+    at = (at or clock.now()).astimezone(timezone.utc)
+    return f"job-{at:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def slugify(text: str) -> str:
+    """A valid id made from a display name ("Daily brief" -> "daily-brief")."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", text.strip().lower()).strip("-._")
+    return validate_id(slug[:128] or "job", "name")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from 30, 2.5, '30s', '10m', '2h', '1d', '1h30m'; positive or zero."""
+    if isinstance(value, bool):
+        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        seconds = _parse_duration_text(value.strip())
+    else:
+        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {value!r}")
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {value!r}")
+    return seconds
+
+
+def _parse_duration_text(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {text!r}")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest readable form: 45s, 10m, 1h30m, 2d."""
+    if seconds < 60 and seconds != int(seconds):
+        return f"{seconds:.1f}s"
+    total = int(round(seconds))
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if total >= size:
+            out += f"{total // size}{unit}"
+            total %= size
+    return out + (f"{total}s" if total or not out else "")
+
+
+def parse_time(value: object) -> datetime:
+    """An aware datetime from an ISO-8601 string or a YAML timestamp; naive means local time."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text[-1:] in ("Z", "z"):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(
+                f"expected an ISO-8601 time such as 2026-11-26T09:00:00Z, got {value!r}"
+            ) from None
+    else:
+        raise ValidationError(f"expected an ISO-8601 time, got {value!r}")
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a naive time is the host's local time, as in cron
+    return moment.astimezone(timezone.utc)
+
+
+def parse_due(value: str, now: datetime | None = None) -> datetime:
+    """A due time: an ISO-8601 time, or a delay from now such as 10m, 2h, 'in 30s'."""
+    text = value.strip()
+    delay = text[3:].strip() if text.lower().startswith("in ") else text
+    if _DURATION_PART.fullmatch(delay.replace(" ", "")) or _DURATION_PART.match(delay):
+        try:
+            seconds = _parse_duration_text(delay)
+        except ValidationError:
+            pass
+        else:
+            return (now or clock.now()) + timedelta(seconds=seconds)
+    try:
+        return parse_time(text)
+    except ValidationError:
+        raise ValidationError(
+            f"expected a time such as 2026-11-26T09:00:00Z or a delay such as 10m, got {value!r}"
+        ) from None
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, ISO-8601 with a Z, to the second: 2026-11-26T02:15:30Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
