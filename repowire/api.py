@@ -229,9 +229,12 @@ def cancel(root: Path, name: str, reason: str | None = None) -> Job | Template:
 
         return set_enabled(store, name, False)
 
-    def change(job: Job) -> None:
+    def change(job: Job) -> bool:
+        if job.state == State.CANCELED:
+            return False  # cancelling twice is not an error, and changes nothing
         _set_state(job, State.CANCELED, f"canceled: {reason}" if reason else "canceled")
         job.error = reason or "canceled by request"
+        return True
 
     return store.transition(name, change)
 

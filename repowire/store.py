@@ -218,11 +218,14 @@ class Store:
             job.id = new_job_id(now)
         raise RepowireError("could not find a free job id; try again")
 
-    def transition(self, job_id: str, change: Callable[[Job], None]) -> Job:
-        """Read, change and write one record under its lock; the only read-modify-write."""
+    def transition(self, job_id: str, change: Callable[[Job], bool | None]) -> Job:
+        """Read, change and write one record under its lock; the only read-modify-write.
+
+        A change that returns False changed nothing, and nothing is written."""
         with self.lock(job_id):
             job = self.read_job(job_id)
-            change(job)
+            if change(job) is False:
+                return job
             job.updated_at = clock.now()
             self.write_job(job)
             return job

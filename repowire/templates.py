@@ -9,7 +9,8 @@ from typing import Any
 
 from .errors import JobNotFound, ValidationError
 from .model import Invalid, Template, parse_template, template_to_dict
-from .schedule import validate_cron, zone
+from . import clock
+from .schedule import next_fires, zone
 from .store import Store, atomic_write, create_exclusive, dump_yaml, load_yaml, read_text
 from .values import validate_id
 
@@ -52,8 +53,7 @@ def read_template(store: Store, name: str) -> Template:
         raise JobNotFound(f"no job or template named {name} in {store.base}") from None
     template = parse_template(name, data, where=str(path))
     try:
-        validate_cron(template.cron)
-        zone(template.timezone) if template.timezone else None
+        next_fires(template.cron, zone(template.timezone), clock.now(), 1)  # also never-matching
     except ValidationError as exc:
         raise ValidationError(f"{path}: {exc}") from None
     return template

@@ -7,7 +7,8 @@ from pathlib import Path
 from .config import load_config
 from .errors import RepowireError
 from .model import parse_job, parse_template
-from .schedule import validate_cron, zone
+from . import clock
+from .schedule import next_fires, zone
 from .store import Store, load_yaml
 from .templates import template_names
 
@@ -21,9 +22,7 @@ def _check_job(path: Path) -> None:
 def _check_template(path: Path) -> None:
     template = parse_template(path.parent.name, load_yaml(path), where=str(path))
     try:
-        validate_cron(template.cron)
-        if template.timezone:
-            zone(template.timezone)
+        next_fires(template.cron, zone(template.timezone), clock.now(), 1)
     except RepowireError as exc:
         raise RepowireError(f"{path}: {exc}") from None
 

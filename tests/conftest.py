@@ -1,0 +1,129 @@
+"""Shared fixtures: a temporary root per test, CLI helpers, and a leak check."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from click.testing import CliRunner, Result
+
+from repowire.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+
+
+def _become_subreaper() -> None:
+    """Orphaned grandchildren (executors of a killed runner) re-parent to pytest, so the leak
+    check below sees them; Linux only (prctl PR_SET_CHILD_SUBREAPER)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)
+
+
+_become_subreaper()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> object:
+    """Poll condition until it returns something true, or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail a test that leaves a child process or a thread behind."""
+    threads_before = set(threading.enumerate())
+    yield
+    me = psutil.Process()
+    deadline = time.monotonic() + 5
+    while True:
+        children = [c for c in me.children(recursive=True) if _alive(c)]
+        threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+        if not children and not threads:
+            break
+        if time.monotonic() > deadline:
+            for child in children:
+                child.kill()
+            names = [(c.pid, c.cmdline()[:4]) for c in children if _alive(c)]
+            raise AssertionError(f"test leaked processes {names} and threads {threads}")
+        time.sleep(0.05)
+    # reap our own zombies
+    for child in me.children():
+        try:
+            os.waitpid(child.pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project root with .repowire/ initialised and trusted; the test runs in it."""
+    home = tmp_path / "root"
+    home.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("REPOWIRE_ROOT", raising=False)
+    monkeypatch.chdir(home)
+    result = CliRunner().invoke(cli, ["init"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return home
+
+
+@pytest.fixture
+def bare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder with no .repowire/; the test runs in it."""
+    home = tmp_path / "bare"
+    home.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("REPOWIRE_ROOT", raising=False)
+    monkeypatch.chdir(home)
+    return home
+
+
+def rw(*args: str, ok: bool = True) -> Result:
+    """Run the CLI in-process with click's runner; assert success unless ok=False."""
+    result = CliRunner().invoke(cli, list(args))
+    if ok:
+        assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def rw_process(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a real subprocess (python -m repowire)."""
+    return subprocess.run(
+        [sys.executable, "-m", "repowire", *args],
+        cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def assert_clean_error(result: Result, code: int = 1, says: str = "") -> None:
+    """One plain sentence on stderr, the exit status asked for, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert isinstance(result.exception, SystemExit), result.exception
+    err = result.stderr
+    assert "Traceback" not in err
+    assert says.lower() in err.lower(), err
+    assert err.strip().splitlines()[-1].startswith("Error: ")

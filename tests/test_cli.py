@@ -1,0 +1,347 @@
+"""The jobs command line, through click's runner and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_clean_error, rw, rw_process
+
+
+def _create(*args: str) -> str:
+    return rw("jobs", "create", *args).stdout.strip()
+
+
+def _job_file(root: Path, job_id: str) -> Path:
+    return root / ".repowire" / "jobs" / f"{job_id}.yaml"
+
+
+def test_init_writes_layout_and_gitignore(root):
+    base = root / ".repowire"
+    assert {p.name for p in base.iterdir()} >= {"jobs", "agents", "locks", "config.yaml",
+                                                ".gitignore"}
+    ignored = (base / ".gitignore").read_text().split()
+    assert {"locks/", "*.log", "*.exit", "agents/*/state.yaml"} <= set(ignored)
+    assert "is trusted" in rw("init").stdout or "trusted" in rw("init").stdout
+
+
+def test_seed_workflow_create_update_result(root):
+    job_id = _create("Write the brief", "--prompt", "Prepare the brief.")
+    assert job_id.startswith("job-")
+    assert rw("jobs", "status", job_id).stdout.strip() == "queued"
+    rw("jobs", "update", job_id, "--state", "running", "--note", "Started first pass")
+    rw("jobs", "update", job_id, "--state", "succeeded", "--result-summary", "Brief posted")
+    assert rw("jobs", "result", job_id).stdout.strip() == "Brief posted"
+    shown = json.loads(rw("jobs", "show", job_id, "--json").stdout)
+    assert shown["state"] == "succeeded" and shown["attempt"] == 1
+    assert [n["text"] for n in shown["notes"]][0] == "Started first pass"
+    assert shown["notes"][0]["state"] == "running"
+    assert shown["finished_at"].endswith("Z")
+
+
+def test_create_options_are_recorded(root):
+    (root / "work").mkdir()
+    job_id = _create("Build", "--command", "make", "--path", "work", "--timeout", "10m",
+                     "--retries", "2", "--due-at", "2h", "--env", "A=1", "--env", "B=x=y",
+                     "--continuity", "fresh")
+    data = json.loads(rw("jobs", "show", job_id, "--json").stdout)
+    assert data["command"] == "make" and data["path"] == "work" and data["timeout"] == "10m"
+    assert data["retries"] == 2 and data["env"] == {"A": "1", "B": "x=y"}
+    assert data["due_at"].endswith("Z") and data["continuity"] == "fresh"
+
+
+def test_create_json_prints_the_record(root):
+    data = json.loads(rw("jobs", "create", "X", "--command", "true", "--json").stdout)
+    assert data["state"] == "queued" and data["id"].startswith("job-")
+
+
+def test_list_json_shape_and_filters(root):
+    a = _create("A", "--command", "true")
+    b = _create("B", "--command", "true")
+    rw("jobs", "cancel", b)
+    rw("jobs", "create", "Nightly", "--cron", "0 3 * * *", "--command", "true")
+    data = json.loads(rw("jobs", "list", "--json").stdout)
+    assert [t["id"] for t in data["templates"]] == ["nightly"]
+    assert [j["id"] for j in data["jobs"]] == [a, b]
+    assert data["jobs"][0] == json.loads(rw("jobs", "show", a, "--json").stdout)
+    only = json.loads(rw("jobs", "list", "--state", "canceled", "--json").stdout)
+    assert [j["id"] for j in only["jobs"]] == [b]
+    human = rw("jobs", "list").stdout
+    assert "TEMPLATES" in human and "JOBS" in human and "canceled" in human
+
+
+def test_cancel_queued_and_retry(root):
+    job_id = _create("A", "--command", "true")
+    rw("jobs", "cancel", job_id, "--reason", "superseded")
+    data = json.loads(rw("jobs", "show", job_id, "--json").stdout)
+    assert data["state"] == "canceled" and data["error"] == "superseded"
+    assert rw("jobs", "retry", job_id).stdout.strip() == f"{job_id} queued"
+    data = json.loads(rw("jobs", "show", job_id, "--json").stdout)
+    assert data["state"] == "queued" and "error" not in data
+    assert "retried" in data["notes"][-1]["text"]
+
+
+def test_template_create_show_pause(root):
+    out = rw("jobs", "create", "Daily brief", "--path", ".repowire/agents/daily-brief",
+             "--backend", "codex", "--cron", "@daily", "--prompt", "Prepare the brief.").stdout
+    assert out.strip() == "daily-brief"
+    job_yaml = root / ".repowire/agents/daily-brief/job.yaml"
+    assert "cron: '@daily'" in job_yaml.read_text()
+    assert "path:" not in job_yaml.read_text()  # the worker folder is the default
+    shown = json.loads(rw("jobs", "show", "daily-brief", "--json").stdout)
+    assert shown["kind"] == "template" and len(shown["next_fires"]) == 5
+    assert shown["next_fires"][0]["utc"].endswith("Z")
+    job_yaml.write_text("# my comment\n" + job_yaml.read_text())
+    assert rw("jobs", "cancel", "daily-brief").stdout.strip() == "daily-brief paused"
+    assert rw("jobs", "status", "daily-brief").stdout.strip() == "paused"
+    text = job_yaml.read_text()
+    assert text.startswith("# my comment\n") and "enabled: false" in text
+    assert_clean_error(rw("jobs", "create", "Daily brief", "--cron", "@daily", "--command", "x",
+                          ok=False), says="already exists")
+
+
+def test_template_with_timezone(root):
+    rw("jobs", "create", "Berlin", "--cron", "0 9 * * *", "--timezone", "Europe/Berlin",
+       "--command", "true")
+    shown = json.loads(rw("jobs", "show", "berlin", "--json").stdout)
+    assert shown["timezone"] == "Europe/Berlin"
+    assert shown["next_fires"][0]["local"].startswith(shown["next_fires"][0]["local"][:10])
+    assert shown["next_fires"][0]["local"][11:16] == "09:00"
+
+
+def test_note_only_update_keeps_state(root):
+    job_id = _create("A", "--command", "true")
+    rw("jobs", "update", job_id, "--note", "halfway", "--session-id", "abc-123")
+    data = json.loads(rw("jobs", "show", job_id, "--json").stdout)
+    assert data["state"] == "queued" and data["notes"][-1] == {"at": data["notes"][-1]["at"],
+                                                               "text": "halfway"}
+    assert data["session_id"] == "abc-123"
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "..", ".x"])
+@pytest.mark.parametrize("command", ["show", "status", "result", "cancel", "retry"])
+def test_unsafe_ids_refused(root, bad, command):
+    assert_clean_error(rw("jobs", command, bad, ok=False), says="not a valid job id")
+    assert not (root / ".repowire" / "x.yaml").exists()
+
+
+@pytest.mark.parametrize("command", ["show", "status", "result", "cancel", "retry"])
+def test_unknown_id(root, command):
+    assert_clean_error(rw("jobs", command, "job-nope", ok=False), says="no job")
+
+
+def test_refused_transition_leaves_file_byte_for_byte(root):
+    job_id = _create("A", "--command", "true")
+    path = _job_file(root, job_id)
+    before = path.read_bytes()
+    result = rw("jobs", "update", job_id, "--state", "succeeded", ok=False)
+    assert_clean_error(result, says="queued")
+    assert "succeeded" in result.stderr
+    assert path.read_bytes() == before
+    assert_clean_error(rw("jobs", "retry", job_id, ok=False), says="only failed or canceled")
+    assert path.read_bytes() == before
+
+
+def test_terminal_job_takes_notes_but_no_state(root):
+    job_id = _create("A", "--command", "true")
+    rw("jobs", "cancel", job_id)
+    rw("jobs", "update", job_id, "--note", "why it was canceled", "--result-summary", "none")
+    assert_clean_error(rw("jobs", "update", job_id, "--state", "running", ok=False),
+                       says="canceled")
+    before = (root / ".repowire" / "jobs" / f"{job_id}.yaml").read_bytes()
+    rw("jobs", "cancel", job_id)  # cancelling twice changes nothing
+    assert (root / ".repowire" / "jobs" / f"{job_id}.yaml").read_bytes() == before
+    rw("jobs", "update", job_id, "--state", "running", ok=False)
+    other = _create("B", "--command", "true")
+    rw("jobs", "update", other, "--state", "running")
+    rw("jobs", "update", other, "--state", "succeeded")
+    assert_clean_error(rw("jobs", "cancel", other, ok=False), says="succeeded")
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--command", "x", "--cron", "61 * * * *"], "not a valid cron expression"),
+        (["--command", "x", "--cron", "@daily", "--timezone", "Mars/Olympus"], "time zone"),
+        (["--command", "x", "--timeout", "soon"], "duration"),
+        (["--command", "x", "--due-at", "yesterday-ish"], "time"),
+        (["--prompt", "x", "--backend", "nope"], "known backends: shell, codex"),
+        (["--command", "x", "--path", "missing"], "not a folder"),
+        (["--command", "x", "--id", "../escape"], "not a valid job id"),
+        (["--command", "x", "--env", "A=1"], ""),  # fine, as a control
+    ],
+)
+def test_create_bad_values(root, args, says):
+    result = rw("jobs", "create", "A", *args, ok=False)
+    if not says:
+        assert result.exit_code == 0
+        return
+    assert_clean_error(result, says=says)
+    assert list((root / ".repowire" / "jobs").iterdir()) == []
+    assert list((root / ".repowire" / "agents").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["jobs", "create", "A", "--retries", "-1", "--command", "x"],
+        ["jobs", "create", "A", "--env", "NOEQUALS", "--command", "x"],
+        ["jobs", "create", "A", "--prompt", "x", "--prompt-file", "y"],
+        ["jobs", "create", "A", "--command", "x", "--timezone", "UTC"],
+        ["jobs", "update", "j"],
+        ["jobs", "update", "j", "--state", "done"],
+        ["jobs", "list", "--state", "done"],
+        ["jobs", "frobnicate"],
+        ["jobs", "show"],
+    ],
+)
+def test_usage_errors_exit_2(root, args):
+    result = rw(*args, ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert list((root / ".repowire" / "jobs").iterdir()) == []
+
+
+def test_duplicate_chosen_id(root):
+    _create("A", "--command", "x", "--id", "build")
+    assert_clean_error(rw("jobs", "create", "B", "--command", "y", "--id", "build", ok=False),
+                       says="already exists")
+
+
+def test_broken_files_are_listed_invalid_and_never_rewritten(root):
+    jobs = root / ".repowire" / "jobs"
+    broken = {
+        "bad-yaml": "name: [unclosed\n",
+        "bad-type": "command: echo\nretries: many\n",
+        "python-tag": "command: !!python/object/apply:os.system ['touch pwned']\n",
+        "not-a-map": "- just\n- a list\n",
+    }
+    for name, text in broken.items():
+        (jobs / f"{name}.yaml").write_text(text)
+    good = _create("Good", "--command", "true")
+    data = json.loads(rw("jobs", "list", "--json").stdout)
+    states = {j["id"]: j["state"] for j in data["jobs"]}
+    assert states == {**{n: "invalid" for n in broken}, good: "queued"}
+    errors = {j["id"]: j.get("error", "") for j in data["jobs"]}
+    assert "not valid YAML at line" in errors["bad-yaml"] and "retries" in errors["bad-type"]
+    assert not (root / "pwned").exists()
+    result = rw("validate", ok=False)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 4 and all(".yaml" in line and ": " in line for line in lines)
+    for name, text in broken.items():
+        assert (jobs / f"{name}.yaml").read_text() == text
+    assert_clean_error(rw("jobs", "show", "bad-type", ok=False), says="retries")
+    invalid_only = json.loads(rw("jobs", "list", "--state", "invalid", "--json").stdout)
+    assert len(invalid_only["jobs"]) == 4
+
+
+def test_validate_named_paths_and_bad_templates(root):
+    agents = root / ".repowire" / "agents"
+    (agents / "never").mkdir()
+    (agents / "never" / "job.yaml").write_text("cron: '0 0 30 2 *'\ncommand: x\n")
+    (agents / "badzone").mkdir()
+    (agents / "badzone" / "job.yaml").write_text("cron: '@daily'\ntimezone: Nowhere\ncommand: x\n")
+    (agents / "empty").mkdir()
+    (agents / "fine").mkdir()
+    (agents / "fine" / "job.yaml").write_text("cron: '@daily'\ncommand: x\n")
+    assert "ok: 1 file checked" in rw("validate", str(agents / "fine")).stdout
+    one = rw("validate", str(agents / "never" / "job.yaml"), ok=False)
+    assert "matches no date" in one.stderr and one.exit_code == 1
+    result = rw("validate", ok=False)
+    assert "Nowhere" in result.stderr and "empty" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 3
+    listing = json.loads(rw("jobs", "list", "--json").stdout)
+    assert {t["id"]: t["state"] for t in listing["templates"]} == {
+        "badzone": "invalid", "empty": "invalid", "never": "invalid", "fine": "enabled"}
+    assert_clean_error(rw("jobs", "show", "never", ok=False), says="matches no date")
+    (root / ".repowire" / "config.yaml").write_text("max_concurency: 3\n")
+    assert "unknown key 'max_concurency'" in rw("validate", ok=False).stderr
+
+
+def test_missing_repowire_folder(bare):
+    for args in (["jobs", "list"], ["jobs", "show", "x"], ["validate"], ["trust"]):
+        assert_clean_error(rw(*args, ok=False), says="no .repowire/ folder")
+    assert not (bare / ".repowire").exists()
+
+
+def test_first_write_creates_the_folder(bare):
+    job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
+    assert (bare / ".repowire" / "jobs" / f"{job_id}.yaml").exists()
+
+
+def test_repowire_that_is_a_file(bare):
+    (bare / ".repowire").write_text("oops")
+    assert_clean_error(rw("jobs", "list", ok=False), says="not a folder")
+
+
+def test_root_option_and_env(bare, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    rw("--root", str(other), "init")
+    job_id = rw("jobs", "create", "A", "--command", "true", "--root", str(other)).stdout.strip()
+    assert (other / ".repowire" / "jobs" / f"{job_id}.yaml").exists()
+    assert_clean_error(rw("jobs", "list", "--root", str(tmp_path / "nope"), ok=False),
+                       says="not an existing folder")
+
+
+def test_root_discovery_from_a_subfolder(root, monkeypatch):
+    sub = root / "a" / "b"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)
+    job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
+    assert (root / ".repowire" / "jobs" / f"{job_id}.yaml").exists()
+
+
+def test_bad_config_is_a_clear_error(root):
+    (root / ".repowire" / "config.yaml").write_text("max_concurrency: lots\n")
+    assert_clean_error(rw("jobs", "create", "A", "--prompt", "x", "--backend", "mine", ok=False),
+                       says="max_concurrency")
+
+
+def test_config_backends_are_known(root):
+    (root / ".repowire" / "config.yaml").write_text(
+        "backends:\n  mine:\n    command: [mine, '{prompt}']\n")
+    rw("jobs", "create", "A", "--prompt", "x", "--backend", "mine")
+
+
+def test_trust_and_revoke(root):
+    from repowire.config import is_trusted
+
+    assert is_trusted(root)
+    rw("trust", "--revoke")
+    assert not is_trusted(root)
+    rw("trust")
+    assert is_trusted(root)
+
+
+def test_every_command_has_help_with_an_example():
+    from repowire.cli import cli
+
+    def walk(group, prefix):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from walk(command, [*prefix, name])
+            else:
+                yield [*prefix, name]
+
+    for path in walk(cli, []):
+        out = rw(*path, "--help").stdout
+        assert "Example" in out, path
+        assert "--root" in out, path
+
+
+def test_real_subprocess_round_trip(root):
+    done = rw_process("jobs", "create", "A", "--command", "true", cwd=root)
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.strip()
+    assert rw_process("jobs", "status", job_id, cwd=root).stdout.strip() == "queued"
+    bad = rw_process("jobs", "status", "../x", cwd=root)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("Error: ") and len(bad.stderr.strip().splitlines()) == 1
+    usage = rw_process("jobs", "update", job_id, "--state", "bogus", cwd=root)
+    assert usage.returncode == 2

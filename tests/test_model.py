@@ -1,0 +1,94 @@
+import pytest
+
+from repowire.errors import TransitionRefused, ValidationError
+from repowire.model import (
+    TERMINAL,
+    TRANSITIONS,
+    State,
+    check_transition,
+    job_to_dict,
+    parse_job,
+    parse_template,
+)
+
+ALLOWED_FOR_ANYONE = {
+    ("queued", "running"), ("queued", "canceled"), ("running", "succeeded"),
+    ("running", "failed"), ("running", "canceled"),
+}
+
+
+@pytest.mark.parametrize("old", list(State))
+@pytest.mark.parametrize("new", list(State))
+def test_transition_table(old, new):
+    if old == new or (old.value, new.value) in ALLOWED_FOR_ANYONE:
+        check_transition("j", old, new)
+        return
+    with pytest.raises(TransitionRefused) as info:
+        check_transition("j", old, new)
+    assert old.value in str(info.value)
+
+
+def test_special_transitions():
+    check_transition("j", State.RUNNING, State.QUEUED, actor="runner")
+    check_transition("j", State.FAILED, State.QUEUED, actor="retry")
+    check_transition("j", State.CANCELED, State.QUEUED, actor="retry")
+    with pytest.raises(TransitionRefused, match="retry"):
+        check_transition("j", State.FAILED, State.QUEUED)
+    with pytest.raises(TransitionRefused):
+        check_transition("j", State.SUCCEEDED, State.QUEUED, actor="retry")
+
+
+def test_terminal_states_only_leave_through_retry():
+    for (old, _new), who in TRANSITIONS.items():
+        if old in TERMINAL:
+            assert who == "retry"
+
+
+def test_minimal_hand_written_job_is_queued():
+    job = parse_job("hello", {"name": "Hello", "command": "echo hi"})
+    assert job.state is State.QUEUED and job.effective_backend == "shell"
+    assert job_to_dict(job)["state"] == "queued"
+
+
+def test_round_trip_keeps_durations_as_written():
+    data = {"command": ["ls", "-l"], "timeout": "10m", "retries": 2, "env": {"A": 1}}
+    job = parse_job("j", data)
+    out = job_to_dict(job)
+    assert out["timeout"] == "10m" and out["env"] == {"A": "1"} and out["command"] == ["ls", "-l"]
+    assert job.timeout_seconds == 600
+
+
+@pytest.mark.parametrize(
+    "data, says",
+    [
+        ({"command": "x", "colour": "red"}, "unknown key 'colour'"),
+        ({"command": "x", "timeout": "soon"}, "timeout"),
+        ({"command": "x", "retries": -1}, "retries"),
+        ({"command": "x", "state": "done"}, "state"),
+        ({"command": "x", "due_at": "tomorrow"}, "due_at"),
+        ({"command": 5}, "command"),
+        ({"command": "x", "env": ["A=1"]}, "env"),
+        ({"name": "nothing to do"}, "needs a command or a prompt"),
+        ({"prompt": "a", "prompt_file": "b"}, "not both"),
+        ({"backend": "shell", "prompt": "a"}, "needs a command"),
+        ({"command": "x", "backend": "../evil"}, "backend"),
+        ({"command": "x", "continuity": "sometimes"}, "continuity"),
+        ({"command": "x", "notes": [{"text": "no time"}]}, "notes"),
+        (["a", "list"], "mapping"),
+        ("just text", "mapping"),
+    ],
+)
+def test_parse_errors_name_file_and_key(data, says):
+    with pytest.raises(ValidationError) as info:
+        parse_job("j", data, where="jobs/j.yaml")
+    assert str(info.value).startswith("jobs/j.yaml") and says in str(info.value)
+
+
+def test_template_parsing_and_defaults():
+    template = parse_template("brief", {"cron": "@daily", "backend": "codex", "prompt": "go"})
+    assert template.continuity == "resume" and template.overlap == "skip"
+    assert template.catchup == "latest" and template.enabled
+    with pytest.raises(ValidationError, match="overlap"):
+        parse_template("brief", {"cron": "@daily", "command": "x", "overlap": "sometimes"})
+    with pytest.raises(ValidationError, match="cron"):
+        parse_template("brief", {"command": "x"})

@@ -1,0 +1,129 @@
+"""The store: atomic writes, exclusive creates, locks, and concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from repowire import api
+from repowire.errors import ValidationError
+from repowire.store import Store, atomic_write, create_exclusive
+
+from conftest import rw
+
+
+def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "a.yaml"
+    target.write_text("old\n")
+    os.chmod(target, 0o640)
+    atomic_write(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o640)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.yaml"]
+
+
+def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / "a.yaml"
+    target.write_text("old\n")
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        atomic_write(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.yaml"]
+
+
+def test_create_exclusive_never_overwrites(tmp_path):
+    target = tmp_path / "slot.yaml"
+    assert create_exclusive(target, "first\n")
+    assert not create_exclusive(target, "second\n")
+    assert target.read_text() == "first\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["slot.yaml"]
+
+
+def test_symlinked_job_file_is_refused(root, tmp_path):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("command: echo secret\n")
+    (root / ".repowire" / "jobs" / "link.yaml").symlink_to(outside)
+    listing = api.list_all(root)
+    assert listing.jobs[0].error.endswith("is a symbolic link; job files must be real files")
+    with pytest.raises(ValidationError):
+        Store(root).transition("link", lambda job: None)
+    assert outside.read_text() == "command: echo secret\n"
+
+
+def test_huge_file_is_refused_before_parsing(root):
+    path = root / ".repowire" / "jobs" / "huge.yaml"
+    path.write_text("command: x\nname: " + "a" * (2 << 20) + "\n")
+    assert "larger than" in api.list_all(root).jobs[0].error
+
+
+def test_record_stays_readable_yaml_with_multiline_text(root):
+    job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
+    api.update_job(root, job_id, note="line one\nline two", result_summary="ok: done")
+    text = (root / ".repowire" / "jobs" / f"{job_id}.yaml").read_text()
+    assert "|" in text and "created_at: 2026" in text or "created_at: 20" in text
+    assert api.get_job(root, job_id).notes[-1].text == "line one\nline two"
+
+
+NOTER = """
+import sys
+from pathlib import Path
+from repowire import api
+root, job_id, who, count = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+for i in range(count):
+    api.add_note(root, job_id, f"{who}-{i}")
+"""
+
+
+def test_six_processes_appending_notes_lose_none(root):
+    job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
+    count = 25
+    procs = [
+        subprocess.Popen([sys.executable, "-c", NOTER, str(root), job_id, f"w{n}", str(count)])
+        for n in range(6)
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=60) == 0
+    data = json.loads(rw("jobs", "show", job_id, "--json").stdout)
+    texts = sorted(n["text"] for n in data["notes"])
+    assert texts == sorted(f"w{n}-{i}" for n in range(6) for i in range(count))
+    leftovers = [p.name for p in (root / ".repowire" / "jobs").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_python_api_is_importable_from_the_package(root):
+    import repowire
+
+    job = repowire.create_job(root, "From a script", command=["echo", "hi"])
+    assert repowire.get_job(root, job.id).command == ["echo", "hi"]
+    repowire.cancel(root, job.id, "not needed")
+    assert repowire.retry(root, job.id).state == repowire.State.QUEUED
+
+
+def test_lock_files_are_kept(root):
+    job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
+    api.add_note(root, job_id, "x")
+    assert (root / ".repowire" / "locks" / f"{job_id}.lock").exists()
+
+
+def test_dot_and_temp_files_are_ignored(root):
+    jobs = root / ".repowire" / "jobs"
+    (jobs / ".tmp-abc").write_text("garbage")
+    (jobs / ".hidden.yaml").write_text("garbage")
+    (jobs / "notes.txt").write_text("garbage")
+    assert api.list_all(root).jobs == []
+
+
+def test_store_paths_refuse_unsafe_ids(root):
+    with pytest.raises(ValidationError):
+        Store(root).job_file("../../etc/passwd")
+    assert not Path("/etc/passwd.yaml").exists()
