@@ -13,13 +13,12 @@ from .errors import TransitionRefused, ValidationError
 from .model import (
     AGENT_PRESETS,
     SHELL,
-    TERMINAL,
     Invalid,
     Job,
     Note,
     State,
     Template,
-    check_transition,
+    enter_state,
     job_to_dict,
     parse_job,
     parse_template,
@@ -170,20 +169,7 @@ def _created_key(job: Job | Invalid) -> tuple[str, str]:
 
 
 def _set_state(job: Job, new: State, text: str | None, actor: str = "any") -> None:
-    """Apply a checked state change to a record in memory, with its timeline note."""
-    old = job.state
-    check_transition(job.id, old, new, actor)
-    at = clock.now()
-    if old != new:
-        job.state = new
-        if new == State.RUNNING:
-            job.attempt += 1
-            job.started_at = at
-            job.finished_at = None
-        elif new in TERMINAL:
-            job.finished_at = at
-    if text or old != new:
-        job.notes.append(Note(at, text or f"{old} -> {new}", new if old != new else None))
+    enter_state(job, new, text, clock.now(), actor)
 
 
 def update_job(

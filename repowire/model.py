@@ -23,6 +23,7 @@ __all__ = [
     "Template",
     "Invalid",
     "check_transition",
+    "enter_state",
     "parse_job",
     "parse_template",
     "job_to_dict",
@@ -83,6 +84,22 @@ def check_transition(job_id: str, old: State, new: State, actor: str = "any") ->
             "(only failed or canceled jobs can be retried)"
         )
     raise TransitionRefused(f"job {job_id} cannot go from {old} to {new}")
+
+
+def enter_state(job: Job, new: State, text: str | None, at: datetime, actor: str = "any") -> None:
+    """Apply a checked state change to a record in memory, with its timeline note."""
+    old = job.state
+    check_transition(job.id, old, new, actor)
+    if old != new:
+        job.state = new
+        if new == State.RUNNING:
+            job.attempt += 1
+            job.started_at = at
+            job.finished_at = None
+        elif new in TERMINAL:
+            job.finished_at = at
+    if text or old != new:
+        job.notes.append(Note(at, text or f"{old} -> {new}", new if old != new else None))
 
 
 @dataclass

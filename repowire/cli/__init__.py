@@ -135,6 +135,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 
 def _register() -> None:
+    from . import run  # noqa: F401 - registers runner, jobs logs, jobs wait
     from .jobs import jobs
 
     cli.add_command(jobs)

@@ -1,0 +1,152 @@
+"""One attempt of a job: preparing its launch, and turning how it ended into the record's state."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .backends import Backend, build_argv, find_session_id, read_prompt, resolve_backend
+from .config import Config
+from .errors import ValidationError
+from .executor import Launch, describe_status
+from .model import SHELL, Job, State, enter_state
+from .store import Store
+from .values import format_duration, format_time
+
+__all__ = ["prepare_launch", "record_outcome", "log_header", "SUMMARY_LIMIT"]
+
+SUMMARY_LIMIT = 500
+_TAIL_BYTES = 64 * 1024
+
+
+def _worker_folder(store: Store, config: Config, job: Job) -> Path:
+    """The job's path, checked against allowed_paths; a ValidationError names path and policy."""
+    root = store.root.resolve()
+    folder = (root / (job.path or ".")).resolve()
+    allowed = [(root / a).resolve() for a in config.allowed_paths]
+    if not any(folder == a or folder.is_relative_to(a) for a in allowed):
+        raise ValidationError(
+            f"path {job.path} is outside the allowed paths ({', '.join(config.allowed_paths)}; "
+            "config.yaml allowed_paths)"
+        )
+    if not folder.is_dir():
+        raise ValidationError(f"path {job.path} does not exist or is not a folder")
+    return folder
+
+
+def _environment(store: Store, job: Job, backend: Backend | None, resume: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)  # so `repowire` works inside the executor
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH")]))
+    env.update(backend.env if backend else {})
+    env.update(job.env)
+    env.update(
+        REPOWIRE_ROOT=str(store.root),
+        REPOWIRE_JOB_ID=job.id,
+        REPOWIRE_JOB_FILE=str(store.job_file(job.id)),
+        REPOWIRE_RESULT_FILE=str(store.sibling(job.id, ".result.md")),
+        REPOWIRE_ATTEMPT=str(job.attempt),
+    )
+    env.pop("REPOWIRE_SESSION_ID", None)
+    if resume and job.session_id:
+        env["REPOWIRE_SESSION_ID"] = job.session_id
+    return env
+
+
+def prepare_launch(store: Store, config: Config, job: Job, resume_session: str | None) -> Launch:
+    """Everything needed to start this attempt; ValidationError when it cannot start."""
+    cwd = _worker_folder(store, config, job)
+    name = job.effective_backend
+    backend = None if name == SHELL else resolve_backend(str(name), config)
+    resume = bool(resume_session and backend and backend.resume_command)
+    if resume:
+        job.session_id = resume_session
+    env = _environment(store, job, backend, resume)
+    stdin = None
+    values = {"job_id": job.id, "session_id": resume_session or ""}
+    if backend is not None:
+        prompt = read_prompt(job, cwd)
+        values["prompt"] = prompt
+        values["prompt_file"] = str(cwd / job.prompt_file) if job.prompt_file else ""
+        if backend.stdin:
+            stdin = _prompt_on_disk(store, prompt)
+    argv = build_argv(job, backend, values, resume)
+    launch = Launch(argv, cwd, env, store.sibling(job.id, ".log"), store.sibling(job.id, ".exit"))
+    launch.stdin = stdin
+    return launch
+
+
+def _prompt_on_disk(store: Store, prompt: str) -> Path:
+    """The prompt in a private temp file, for an executor that reads it on stdin."""
+    fd, name = tempfile.mkstemp(dir=store.locks_dir, prefix=".prompt-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(prompt)
+    return Path(name)
+
+
+def log_header(job: Job, argv: list[str], at: datetime) -> str:
+    shown = " ".join(argv)
+    return f"=== repowire: {job.id} attempt {job.attempt} started {format_time(at)}: {shown[:300]}\n"
+
+
+def _last_output_line(log: Path) -> str | None:
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - _TAIL_BYTES))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    tail = tail.rsplit("=== repowire: ", 1)[-1].split("\n", 1)[-1] if "=== repowire: " in tail else tail
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+def _summary(store: Store, job: Job) -> str | None:
+    try:
+        text = store.sibling(job.id, ".result.md").read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        text = ""
+    lines = [line.strip().lstrip("#").strip() for line in text.splitlines()]
+    first = next((line for line in lines if line), None) or _last_output_line(
+        store.sibling(job.id, ".log")
+    )
+    if first and len(first) > SUMMARY_LIMIT:
+        first = first[: SUMMARY_LIMIT - 1] + "…"
+    return first
+
+
+def record_outcome(
+    store: Store, job: Job, code: int | None, error: str | None, backend: Backend | None, now: datetime
+) -> None:
+    """Apply how an attempt ended: succeeded, failed, or queued again when retries are left."""
+    if job.result_summary is None:
+        job.result_summary = _summary(store, job)
+    if job.session_id is None and backend is not None:
+        job.session_id = find_session_id(backend, _log_text(store, job))
+    job.exit_code = code
+    if code == 0 and error is None:
+        enter_state(job, State.SUCCEEDED, "exit status 0", now)
+        return
+    job.error = error or describe_status(code if code is not None else -9)
+    if job.attempt <= job.retries:
+        delay = job.retry_delay_seconds * (2 ** (job.attempt - 1))
+        job.due_at = now + timedelta(seconds=delay)
+        retry_no = job.attempt
+        enter_state(job, State.QUEUED, f"attempt {job.attempt} failed ({job.error}); retry "
+               f"{retry_no} of {job.retries} in {format_duration(delay)}", now, actor="runner")
+        job.result_summary = None
+        return
+    enter_state(job, State.FAILED, job.error, now)
+
+
+def _log_text(store: Store, job: Job) -> str:
+    try:
+        with open(store.sibling(job.id, ".log"), "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 4 * _TAIL_BYTES))
+            return handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""

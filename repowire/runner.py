@@ -1,0 +1,426 @@
+"""The runner: a step function that reconciles everything from the files, inside a loop.
+
+Events from the watcher only wake the loop early; a missed event costs latency, never
+correctness. The step claims due jobs, spawns executors, finalizes ended ones, enforces
+timeouts, releases executors of terminal jobs and recovers after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import clock
+from .attempts import log_header, prepare_launch, record_outcome
+from .backends import Backend, resolve_backend
+from .config import Config, is_trusted, load_config, require_repowire
+from .errors import NotTrusted, RepowireError
+from .executor import HOST, LocalExecutor, process_identity, read_exit_file, same_process
+from .model import SHELL, TERMINAL, Invalid, Job, State, enter_state
+from .store import Store
+from .values import format_duration, format_time
+
+__all__ = ["Runner", "RESCAN_SECONDS"]
+
+RESCAN_SECONDS = 30.0  # a full reconcile even without events: network file systems send none
+ACTIVE_POLL_SECONDS = 0.5  # how often own executors are looked at while any runs
+
+
+@dataclass
+class Active:
+    """An attempt this runner started or adopted, and watches until it ends."""
+
+    job_id: str
+    handle: dict[str, Any]
+    deadline: float | None  # time.monotonic() after which the attempt times out
+
+
+class Runner:
+    """Runs the jobs of one root. `step()` does one reconcile; `run()` loops around it."""
+
+    def __init__(self, root: Path, max_concurrency: int | None = None,
+                 log: TextIO | None = None) -> None:
+        require_repowire(root)
+        self.store = Store(root)
+        self.config: Config = load_config(root)
+        self.max_concurrency = max_concurrency or self.config.max_concurrency
+        self.out = log or sys.stderr
+        self.executor = LocalExecutor()
+        self.identity = f"{HOST}:{os.getpid()}:{process_identity(os.getpid())}"
+        self.active: dict[str, Active] = {}
+        self.releasing: dict[str, tuple[dict[str, Any], float]] = {}
+        self.checked_terminal: set[tuple[str, Any]] = set()
+        self.started: set[str] = set()
+        self.told: set[str] = set()
+        self.wake = threading.Event()
+        self.stopping = False
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def log(self, text: str) -> None:
+        print(f"{format_time(clock.now())} {text}", file=self.out, flush=True)
+
+    def check_trust(self) -> None:
+        if not is_trusted(self.store.root):
+            raise NotTrusted(
+                f"{self.store.root} is not trusted, so the runner will not execute its jobs; "
+                "run 'repowire trust' there if you trust its .repowire/ folder"
+            )
+
+    def run(self, once: bool = False) -> None:
+        """Serve until SIGTERM or SIGINT; with once, until every due job has ended."""
+        from .watcher import Watcher
+
+        self.check_trust()
+        self.store.ensure_layout()
+        watcher = Watcher([self.store.jobs_dir, self.store.agents_dir], self.wake)
+        if not watcher.start():
+            self.log(str(watcher.error))
+        previous = self._install_signal_handlers()
+        self.log(f"runner {self.identity} serving {self.store.root} "
+                 f"(max_concurrency {self.max_concurrency})")
+        try:
+            while not self.stopping:
+                delay = self.step()
+                if once and self.finished_once():
+                    break
+                if not watcher.healthy() and watcher.observer is not None:
+                    self.log("file watcher died; restarting it")
+                    watcher.restart()
+                self.wake.wait(delay)
+                self.wake.clear()
+        finally:
+            watcher.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        self.log("runner stopped" + (f"; {len(self.active)} executor(s) left running for the "
+                                     "next runner to adopt" if self.active else ""))
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        def stop(signum: int, _frame: Any) -> None:
+            self.stopping = True
+            self.wake.set()
+
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def finished_once(self) -> bool:
+        """--once is done: nothing running here, nothing due, none of its jobs awaiting a retry."""
+        if self.active or self.releasing:
+            return False
+        now = clock.now()
+        for item in self.store.list_jobs():
+            if isinstance(item, Job) and item.state == State.QUEUED and self._runnable(item):
+                if item.id in self.started or self._due(item, now):
+                    return False
+        return True
+
+    # --- one step ---------------------------------------------------------------------------
+
+    def step(self) -> float:
+        """Reconcile once; return how long the loop may sleep before the next step."""
+        now = clock.now()
+        jobs = {item.id: item for item in self.store.list_jobs()}
+        watched = set(self.active)
+        for job_id in watched:
+            self._guard(job_id, self._watch_active, job_id, jobs.get(job_id))
+        for item in jobs.values():
+            if isinstance(item, Job) and item.id not in watched:
+                self._guard(item.id, self._recover, item, now)
+        self._advance_releases()
+        waits = [RESCAN_SECONDS]
+        for job in self._due_jobs(jobs, now, waits):
+            if len(self.active) >= self.max_concurrency:
+                break
+            self._guard(job.id, self._start, job)
+        if self.active or self.releasing:
+            waits.append(ACTIVE_POLL_SECONDS)
+        deadlines = [a.deadline - time.monotonic() for a in self.active.values() if a.deadline]
+        deadlines += [kill_at - time.monotonic() for _, kill_at in self.releasing.values()]
+        return max(0.0, min(waits + deadlines))
+
+    def _guard(self, job_id: str, action: Any, *args: Any) -> None:
+        """Run one job's part of the step; an error is logged and retried next step."""
+        try:
+            action(*args)
+        except (RepowireError, OSError) as exc:
+            self.log(f"error {job_id}: {exc}")
+
+    # --- starting ---------------------------------------------------------------------------
+
+    def _runnable(self, job: Job) -> bool:
+        return job.effective_backend is not None
+
+    @staticmethod
+    def _due(job: Job, now: datetime) -> bool:
+        return job.due_at is None or job.due_at <= now
+
+    def _due_jobs(self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]) -> list[Job]:
+        due = []
+        for item in jobs.values():
+            if not isinstance(item, Job) or item.state != State.QUEUED:
+                continue
+            if not self._runnable(item):
+                if item.id not in self.told:
+                    self.told.add(item.id)
+                    self.log(f"skipped {item.id}: no command or backend; tracked by hand")
+                continue
+            if self._due(item, now):
+                due.append(item)
+            else:
+                waits.append((item.due_at - now).total_seconds())  # type: ignore[operator]
+        due.sort(key=lambda j: (j.created_at.isoformat() if j.created_at else "", j.id))
+        return due
+
+    def _claim(self, job: Job) -> Job | None:
+        """queued -> running under the job's lock; None if another writer got there first."""
+        claimed = False
+
+        def change(record: Job) -> bool:
+            nonlocal claimed
+            if record.state != State.QUEUED or not self._due(record, clock.now()):
+                return False
+            enter_state(record, State.RUNNING, f"started by runner {self.identity}", clock.now())
+            record.executor = {"runner": self.identity, "host": HOST,
+                               "claimed_at": format_time(clock.now())}
+            record.error = record.exit_code = None
+            claimed = True
+            return True
+
+        record = self.store.transition(job.id, change)
+        return record if claimed else None
+
+    def _start(self, job: Job) -> None:
+        record = self._claim(job)
+        if record is None:
+            return
+        self.started.add(record.id)
+        try:
+            launch = prepare_launch(self.store, self.config, record, self._resume_session(record))
+        except RepowireError as exc:
+            self._fail_unstarted(record, str(exc))
+            return
+        now = clock.now()
+        with open(launch.log, "a", encoding="utf-8") as log:
+            log.write(log_header(record, launch.argv, now))
+        try:
+            handle = self.executor.start(launch)
+        except OSError as exc:
+            self._fail_unstarted(record, str(exc) if isinstance(exc, FileNotFoundError)
+                                 and not exc.filename else f"could not start: {exc}")
+            return
+        finally:
+            if launch.stdin is not None:
+                with contextlib.suppress(OSError):
+                    launch.stdin.unlink()
+        handle["runner"] = self.identity
+        self._record_handle(record, handle)
+        timeout = record.timeout_seconds
+        self.active[record.id] = Active(record.id, handle,
+                                        time.monotonic() + timeout if timeout else None)
+        self.log(f"started {record.id} (attempt {record.attempt}, pid {handle['pid']})")
+
+    def _resume_session(self, job: Job) -> str | None:
+        return job.session_id if job.continuity == "resume" else None
+
+    def _record_handle(self, job: Job, handle: dict[str, Any]) -> None:
+        def change(record: Job) -> bool:
+            if (record.executor or {}).get("runner") != self.identity:
+                return False
+            record.executor = handle
+            return True
+
+        self.store.transition(job.id, change)
+
+    def _fail_unstarted(self, job: Job, error: str) -> None:
+        def change(record: Job) -> bool:
+            if record.state != State.RUNNING or record.attempt != job.attempt:
+                return False
+            record.error = error
+            enter_state(record, State.FAILED, f"not started: {error}", clock.now())
+            return True
+
+        self.store.transition(job.id, change)
+        self.log(f"failed {job.id}: {error}")
+
+    # --- watching and finishing ---------------------------------------------------------------
+
+    def _watch_active(self, job_id: str, item: Job | Invalid | None) -> None:
+        attempt = self.active[job_id]
+        if item is None:
+            self.log(f"{job_id}: record deleted while it ran")
+            self._release(job_id, attempt.handle)
+            return
+        if isinstance(item, Invalid):
+            return  # being edited by hand; look again next step
+        if item.state != State.RUNNING or (item.executor or {}).get("pid") != attempt.handle["pid"]:
+            self._release(job_id, attempt.handle)
+            return
+        code = read_exit_file(self.store.sibling(item.id, ".exit"))
+        if code is None:
+            code = self.executor.returncode(attempt.handle)
+        if code is not None:
+            self._finish(item, attempt.handle, code, None)
+        elif not self.executor.alive(attempt.handle):
+            self._finish(item, attempt.handle, None, "executor lost")
+        elif attempt.deadline is not None and time.monotonic() >= attempt.deadline:
+            limit = format_duration(item.timeout_seconds or 0)
+            self._finish(item, attempt.handle, None, f"timed out after {limit}")
+
+    def _backend_of(self, job: Job) -> Backend | None:
+        name = job.effective_backend
+        if name in (None, SHELL):
+            return None
+        try:
+            return resolve_backend(str(name), self.config)
+        except RepowireError:
+            return None
+
+    def _finish(self, job: Job, handle: dict[str, Any], code: int | None, error: str | None) -> None:
+        """Record how the attempt ended, then let go of it (releasing what still runs)."""
+        applied = False
+
+        def change(record: Job) -> bool:
+            nonlocal applied
+            if record.state != State.RUNNING or (record.executor or {}).get("pid") != handle["pid"]:
+                return False
+            record_outcome(self.store, record, code, error, self._backend_of(record), clock.now())
+            applied = True
+            return True
+
+        record = self.store.transition(job.id, change)
+        if applied:
+            with contextlib.suppress(FileNotFoundError):
+                self.store.sibling(job.id, ".exit").unlink()
+            verb = "requeued" if record.state == State.QUEUED else "finished"
+            self.log(f"{verb} {job.id}: {record.state}"
+                     + (f" ({record.error})" if record.error else ""))
+        self._release(job.id, handle)
+
+    def _release(self, job_id: str, handle: dict[str, Any]) -> None:
+        """SIGTERM to the executor's group now, SIGKILL after kill_grace if it lingers."""
+        self.active.pop(job_id, None)
+        if self.executor.alive(handle):
+            self.executor.signal(handle, force=False)
+            self.releasing[job_id] = (handle, time.monotonic() + self.config.kill_grace)
+            self.log(f"released {job_id}: SIGTERM to process group {handle.get('pgid')}")
+        else:
+            self.executor.forget(handle)
+
+    def _advance_releases(self) -> None:
+        for job_id, (handle, kill_at) in list(self.releasing.items()):
+            if not self.executor.alive(handle):
+                del self.releasing[job_id]
+                self.executor.forget(handle)
+            elif time.monotonic() >= kill_at:
+                self.executor.signal(handle, force=True)
+                self.log(f"released {job_id}: SIGKILL to process group {handle.get('pgid')}")
+                self.releasing[job_id] = (handle, time.monotonic() + 1.0)
+
+    # --- recovery -----------------------------------------------------------------------------
+
+    def _recover(self, job: Job, now: datetime) -> None:
+        handle = job.executor or {}
+        if not handle or not self.executor.owns({**handle, "kind": handle.get("kind", "local")}):
+            return  # tracked by hand, or another host's executor
+        if job.state in TERMINAL:
+            self._release_if_alive(job, handle)
+        elif job.state == State.RUNNING:
+            if "pid" not in handle:
+                self._recover_claim(job, handle)
+            else:
+                self._recover_running(job, handle)
+
+    def _release_if_alive(self, job: Job, handle: dict[str, Any]) -> None:
+        key = (job.id, handle.get("pid"))
+        if key in self.checked_terminal or job.id in self.releasing or "pid" not in handle:
+            return
+        if self.executor.alive(handle):
+            self._release(job.id, handle)
+        else:
+            self.checked_terminal.add(key)
+
+    def _recover_running(self, job: Job, handle: dict[str, Any]) -> None:
+        code = read_exit_file(self.store.sibling(job.id, ".exit"))
+        if code is not None:
+            self.log(f"recovered {job.id}: its executor ended while no runner watched")
+            self._finish(job, handle, code, None)
+        elif same_process(int(handle["pid"]), handle.get("start_time")) or self.executor.alive(handle):
+            timeout = job.timeout_seconds
+            deadline = None
+            if timeout and job.started_at:
+                left = (job.started_at + timedelta(seconds=timeout) - clock.now()).total_seconds()
+                deadline = time.monotonic() + left
+            self.active[job.id] = Active(job.id, handle, deadline)
+            self.log(f"adopted {job.id} (pid {handle['pid']})")
+        else:
+            self._finish(job, handle, None, "executor lost")
+
+    def _recover_claim(self, job: Job, handle: dict[str, Any]) -> None:
+        """A claim with no executor recorded: its runner died mid-start, or is starting it now."""
+        claimer = str(handle.get("runner", ""))
+        if claimer == self.identity or _runner_alive(claimer):
+            return
+        found = _find_wrapper(self.store.sibling(job.id, ".exit"))
+        if found is not None:
+            handle = {"kind": "local", "pid": found, "pgid": found, "host": HOST,
+                      "start_time": process_identity(found), "runner": self.identity}
+            self._record_handle_force(job, handle)
+            self._recover_running(job, handle)
+            return
+        if read_exit_file(self.store.sibling(job.id, ".exit")) is not None:
+            self._finish(job, {**handle, "pid": None}, read_exit_file(
+                self.store.sibling(job.id, ".exit")), None)
+            return
+
+        def change(record: Job) -> bool:
+            if record.state != State.RUNNING or (record.executor or {}).get("runner") != claimer:
+                return False
+            enter_state(record, State.QUEUED, "claimed by a runner that stopped before the "
+                        "executor started; queued again", clock.now(), actor="runner")
+            record.attempt -= 1
+            record.executor = None
+            return True
+
+        self.store.transition(job.id, change)
+        self.log(f"requeued {job.id}: its claim was never started")
+
+    def _record_handle_force(self, job: Job, handle: dict[str, Any]) -> None:
+        def change(record: Job) -> bool:
+            record.executor = handle
+            return record.state == State.RUNNING
+
+        self.store.transition(job.id, change)
+
+
+def _runner_alive(identity: str) -> bool:
+    """Whether the runner named host:pid:start_time still runs (on this host)."""
+    host, _, rest = identity.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != HOST:
+        return True  # cannot tell from here; leave it to that host
+    try:
+        return same_process(int(pid_text), float(start))
+    except ValueError:
+        return False
+
+
+def _find_wrapper(exit_file: Path) -> int | None:
+    """The pid of a live executor wrapper for this exit file, if one was started unrecorded."""
+    import psutil
+
+    target = str(exit_file)
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if len(cmdline) > 4 and cmdline[3] == "repowire-executor" and cmdline[4] == target:
+            return proc.pid
+    return None
