@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import filelock
 import yaml
 
 from . import clock
@@ -181,6 +180,8 @@ class Store:
     @contextlib.contextmanager
     def lock(self, name: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         """Hold locks/<name>.lock; lock files stay, since deleting one breaks exclusion."""
+        import filelock  # imported here: read-only commands never lock, and start faster
+
         self.locks_dir.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(self.locks_dir / f"{validate_id(name)}.lock"), timeout=timeout)
         try:
