@@ -65,7 +65,8 @@ def test_list_json_shape_and_filters(root):
     data = json.loads(rw("jobs", "list", "--json").stdout)
     assert [t["id"] for t in data["templates"]] == ["nightly"]
     assert sorted(j["id"] for j in data["jobs"]) == sorted([a, b])
-    assert data["jobs"][0] == json.loads(rw("jobs", "show", a, "--json").stdout)
+    by_id = {j["id"]: j for j in data["jobs"]}
+    assert by_id[a] == json.loads(rw("jobs", "show", a, "--json").stdout)
     only = json.loads(rw("jobs", "list", "--state", "canceled", "--json").stdout)
     assert [j["id"] for j in only["jobs"]] == [b]
     human = rw("jobs", "list").stdout
