@@ -76,7 +76,9 @@ def _definition(**options: Any) -> dict[str, Any]:
     return values
 
 
-def create_job(root: Path, name: str | None = None, *, job_id: str | None = None, **options: Any) -> Job:
+def create_job(
+    root: Path, name: str | None = None, *, job_id: str | None = None, **options: Any
+) -> Job:
     """Write a new queued job; options are the definition keys of SPEC section 3."""
     definition = _definition(name=name, **options)
     if definition.get("path"):
@@ -158,7 +160,9 @@ def list_all(root: Path, state: str | None = None, template: str | None = None) 
     templates: list[Template | Invalid] = list_templates(store)
     if template is not None:
         jobs = [j for j in jobs if isinstance(j, Job) and j.template == template]
-        templates = [t for t in templates if t.name == template if isinstance(t, Template)]
+        templates = [
+            t for t in templates if (t.name if isinstance(t, Template) else t.id) == template
+        ]
     jobs.sort(key=_created_key)
     return Listing(templates, jobs)
 

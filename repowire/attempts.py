@@ -90,7 +90,9 @@ def _prompt_on_disk(store: Store, prompt: str) -> Path:
 
 def log_header(job: Job, argv: list[str], at: datetime) -> str:
     shown = " ".join(argv)
-    return f"=== repowire: {job.id} attempt {job.attempt} started {format_time(at)}: {shown[:300]}\n"
+    return (
+        f"=== repowire: {job.id} attempt {job.attempt} started {format_time(at)}: {shown[:300]}\n"
+    )
 
 
 def _last_output_line(log: Path) -> str | None:
@@ -100,7 +102,11 @@ def _last_output_line(log: Path) -> str | None:
             tail = handle.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return None
-    tail = tail.rsplit("=== repowire: ", 1)[-1].split("\n", 1)[-1] if "=== repowire: " in tail else tail
+    tail = (
+        tail.rsplit("=== repowire: ", 1)[-1].split("\n", 1)[-1]
+        if "=== repowire: " in tail
+        else tail
+    )
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
     return lines[-1] if lines else None
 
@@ -120,7 +126,12 @@ def _summary(store: Store, job: Job) -> str | None:
 
 
 def record_outcome(
-    store: Store, job: Job, code: int | None, error: str | None, backend: Backend | None, now: datetime
+    store: Store,
+    job: Job,
+    code: int | None,
+    error: str | None,
+    backend: Backend | None,
+    now: datetime,
 ) -> None:
     """Apply how an attempt ended: succeeded, failed, or queued again when retries are left."""
     if job.result_summary is None:
@@ -136,8 +147,14 @@ def record_outcome(
         delay = job.retry_delay_seconds * (2 ** (job.attempt - 1))
         job.due_at = now + timedelta(seconds=delay)
         retry_no = job.attempt
-        enter_state(job, State.QUEUED, f"attempt {job.attempt} failed ({job.error}); retry "
-               f"{retry_no} of {job.retries} in {format_duration(delay)}", now, actor="runner")
+        enter_state(
+            job,
+            State.QUEUED,
+            f"attempt {job.attempt} failed ({job.error}); retry "
+            f"{retry_no} of {job.retries} in {format_duration(delay)}",
+            now,
+            actor="runner",
+        )
         job.result_summary = None
         return
     enter_state(job, State.FAILED, job.error, now)

@@ -65,13 +65,15 @@ def read_prompt(job: Job, cwd: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValidationError(f"prompt_file {job.prompt_file} cannot be read ({exc.strerror})") from None
+        raise ValidationError(
+            f"prompt_file {job.prompt_file} cannot be read ({exc.strerror})"
+        ) from None
 
 
 def build_argv(
     job: Job, backend: Backend | None, values: dict[str, str], resume: bool
 ) -> list[str]:
-    """The argv of one attempt. Placeholders are replaced inside argv elements; no shell sees them."""
+    """The argv of one attempt; placeholders are filled inside argv elements, never by a shell."""
     if backend is None:
         if isinstance(job.command, list):
             return list(job.command)

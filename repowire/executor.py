@@ -124,7 +124,10 @@ class LocalExecutor:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self, launch: Launch) -> dict[str, Any]:
-        if "/" not in launch.argv[0] and shutil.which(launch.argv[0], path=launch.env.get("PATH")) is None:
+        if (
+            "/" not in launch.argv[0]
+            and shutil.which(launch.argv[0], path=launch.env.get("PATH")) is None
+        ):
             raise FileNotFoundError(f"{launch.argv[0]}: command not found on PATH")
         with contextlib.suppress(FileNotFoundError):
             launch.exit_file.unlink()  # a stale status must never be read as this attempt's
@@ -133,8 +136,13 @@ class LocalExecutor:
             try:
                 proc = subprocess.Popen(
                     ["/bin/sh", "-c", _WRAPPER, WRAPPER_NAME, str(launch.exit_file), *launch.argv],
-                    cwd=launch.cwd, env=launch.env, stdin=stdin, stdout=log, stderr=log,
-                    start_new_session=True, close_fds=True,
+                    cwd=launch.cwd,
+                    env=launch.env,
+                    stdin=stdin,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                    close_fds=True,
                 )
             finally:
                 if launch.stdin:

@@ -6,10 +6,11 @@ Pure: no I/O. The store reads files and hands their mappings here.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 from .errors import TransitionRefused, ValidationError
 from .values import format_time, parse_duration, parse_time, validate_id

@@ -46,8 +46,9 @@ class Active:
 class Runner:
     """Runs the jobs of one root. `step()` does one reconcile; `run()` loops around it."""
 
-    def __init__(self, root: Path, max_concurrency: int | None = None,
-                 log: TextIO | None = None) -> None:
+    def __init__(
+        self, root: Path, max_concurrency: int | None = None, log: TextIO | None = None
+    ) -> None:
         require_repowire(root)
         self.store = Store(root)
         self.config: Config = load_config(root)
@@ -85,8 +86,10 @@ class Runner:
         if not watcher.start():
             self.log(str(watcher.error))
         previous = self._install_signal_handlers()
-        self.log(f"runner {self.identity} serving {self.store.root} "
-                 f"(max_concurrency {self.max_concurrency})")
+        self.log(
+            f"runner {self.identity} serving {self.store.root} "
+            f"(max_concurrency {self.max_concurrency})"
+        )
         try:
             while not self.stopping:
                 delay = self.step()
@@ -101,8 +104,14 @@ class Runner:
             watcher.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        self.log("runner stopped" + (f"; {len(self.active)} executor(s) left running for the "
-                                     "next runner to adopt" if self.active else ""))
+        self.log(
+            "runner stopped"
+            + (
+                f"; {len(self.active)} executor(s) left running for the next runner to adopt"
+                if self.active
+                else ""
+            )
+        )
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         def stop(signum: int, _frame: Any) -> None:
@@ -164,7 +173,9 @@ class Runner:
     def _due(job: Job, now: datetime) -> bool:
         return job.due_at is None or job.due_at <= now
 
-    def _due_jobs(self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]) -> list[Job]:
+    def _due_jobs(
+        self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]
+    ) -> list[Job]:
         due = []
         for item in jobs.values():
             if not isinstance(item, Job) or item.state != State.QUEUED:
@@ -190,8 +201,11 @@ class Runner:
             if record.state != State.QUEUED or not self._due(record, clock.now()):
                 return False
             enter_state(record, State.RUNNING, f"started by runner {self.identity}", clock.now())
-            record.executor = {"runner": self.identity, "host": HOST,
-                               "claimed_at": format_time(clock.now())}
+            record.executor = {
+                "runner": self.identity,
+                "host": HOST,
+                "claimed_at": format_time(clock.now()),
+            }
             record.error = record.exit_code = None
             claimed = True
             return True
@@ -215,8 +229,12 @@ class Runner:
         try:
             handle = self.executor.start(launch)
         except OSError as exc:
-            self._fail_unstarted(record, str(exc) if isinstance(exc, FileNotFoundError)
-                                 and not exc.filename else f"could not start: {exc}")
+            self._fail_unstarted(
+                record,
+                str(exc)
+                if isinstance(exc, FileNotFoundError) and not exc.filename
+                else f"could not start: {exc}",
+            )
             return
         finally:
             if launch.stdin is not None:
@@ -225,8 +243,9 @@ class Runner:
         handle["runner"] = self.identity
         self._record_handle(record, handle)
         timeout = record.timeout_seconds
-        self.active[record.id] = Active(record.id, handle,
-                                        time.monotonic() + timeout if timeout else None)
+        self.active[record.id] = Active(
+            record.id, handle, time.monotonic() + timeout if timeout else None
+        )
         self.log(f"started {record.id} (attempt {record.attempt}, pid {handle['pid']})")
 
     def _resume_session(self, job: Job) -> str | None:
@@ -271,7 +290,7 @@ class Runner:
         if code is not None:
             self._finish(item, attempt.handle, code, None)
         elif not self.executor.alive(attempt.handle):
-            self._finish(item, attempt.handle, None, "executor lost")
+            self._finish_dead(item, attempt.handle)
         elif attempt.deadline is not None and time.monotonic() >= attempt.deadline:
             limit = format_duration(item.timeout_seconds or 0)
             self._finish(item, attempt.handle, None, f"timed out after {limit}")
@@ -285,7 +304,9 @@ class Runner:
         except RepowireError:
             return None
 
-    def _finish(self, job: Job, handle: dict[str, Any], code: int | None, error: str | None) -> None:
+    def _finish(
+        self, job: Job, handle: dict[str, Any], code: int | None, error: str | None
+    ) -> None:
         """Record how the attempt ended, then let go of it (releasing what still runs)."""
         applied = False
 
@@ -302,8 +323,9 @@ class Runner:
             with contextlib.suppress(FileNotFoundError):
                 self.store.sibling(job.id, ".exit").unlink()
             verb = "requeued" if record.state == State.QUEUED else "finished"
-            self.log(f"{verb} {job.id}: {record.state}"
-                     + (f" ({record.error})" if record.error else ""))
+            self.log(
+                f"{verb} {job.id}: {record.state}" + (f" ({record.error})" if record.error else "")
+            )
         self._release(job.id, handle)
 
     def _release(self, job_id: str, handle: dict[str, Any]) -> None:
@@ -346,15 +368,19 @@ class Runner:
             return
         if self.executor.alive(handle):
             self._release(job.id, handle)
-        else:
-            self.checked_terminal.add(key)
+            return
+        self.checked_terminal.add(key)
+        with contextlib.suppress(FileNotFoundError):  # left by a runner killed mid-finish
+            self.store.sibling(job.id, ".exit").unlink()
 
     def _recover_running(self, job: Job, handle: dict[str, Any]) -> None:
         code = read_exit_file(self.store.sibling(job.id, ".exit"))
         if code is not None:
             self.log(f"recovered {job.id}: its executor ended while no runner watched")
             self._finish(job, handle, code, None)
-        elif same_process(int(handle["pid"]), handle.get("start_time")) or self.executor.alive(handle):
+        elif same_process(int(handle["pid"]), handle.get("start_time")) or self.executor.alive(
+            handle
+        ):
             timeout = job.timeout_seconds
             deadline = None
             if timeout and job.started_at:
@@ -363,7 +389,13 @@ class Runner:
             self.active[job.id] = Active(job.id, handle, deadline)
             self.log(f"adopted {job.id} (pid {handle['pid']})")
         else:
-            self._finish(job, handle, None, "executor lost")
+            self._finish_dead(job, handle)
+
+    def _finish_dead(self, job: Job, handle: dict[str, Any]) -> None:
+        """The group is gone: its status is in the exit file, written just before the wrapper
+        ended (read again, since it may have ended since the first look), else it was lost."""
+        code = read_exit_file(self.store.sibling(job.id, ".exit"))
+        self._finish(job, handle, code, None if code is not None else "executor lost")
 
     def _recover_claim(self, job: Job, handle: dict[str, Any]) -> None:
         """A claim with no executor recorded: its runner died mid-start, or is starting it now."""
@@ -372,21 +404,36 @@ class Runner:
             return
         found = _find_wrapper(self.store.sibling(job.id, ".exit"))
         if found is not None:
-            handle = {"kind": "local", "pid": found, "pgid": found, "host": HOST,
-                      "start_time": process_identity(found), "runner": self.identity}
+            handle = {
+                "kind": "local",
+                "pid": found,
+                "pgid": found,
+                "host": HOST,
+                "start_time": process_identity(found),
+                "runner": self.identity,
+            }
             self._record_handle_force(job, handle)
             self._recover_running(job, handle)
             return
         if read_exit_file(self.store.sibling(job.id, ".exit")) is not None:
-            self._finish(job, {**handle, "pid": None}, read_exit_file(
-                self.store.sibling(job.id, ".exit")), None)
+            self._finish(
+                job,
+                {**handle, "pid": None},
+                read_exit_file(self.store.sibling(job.id, ".exit")),
+                None,
+            )
             return
 
         def change(record: Job) -> bool:
             if record.state != State.RUNNING or (record.executor or {}).get("runner") != claimer:
                 return False
-            enter_state(record, State.QUEUED, "claimed by a runner that stopped before the "
-                        "executor started; queued again", clock.now(), actor="runner")
+            enter_state(
+                record,
+                State.QUEUED,
+                "claimed by a runner that stopped before the executor started; queued again",
+                clock.now(),
+                actor="runner",
+            )
             record.attempt -= 1
             record.executor = None
             return True

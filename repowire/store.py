@@ -1,4 +1,4 @@
-"""The only module that reads and writes job files: paths, YAML, atomic writes, locks, transitions."""
+"""The only module that reads and writes job files: paths, YAML, atomic writes, locks."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
+class _Dumper(_BaseDumper):
     """Block style, times as plain ISO-8601 Z timestamps, multi-line text as literal blocks."""
 
 
@@ -68,7 +68,9 @@ def read_text(path: Path) -> str:
         raise
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise ValidationError(f"{path}: is a symbolic link; job files must be real files") from None
+            raise ValidationError(
+                f"{path}: is a symbolic link; job files must be real files"
+            ) from None
         raise ValidationError(f"{path}: cannot be read ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .errors import JobNotFound, ValidationError
 from .model import Invalid, Template, parse_template, template_to_dict
-from . import clock
 from .schedule import next_fires, zone
 from .store import Store, atomic_write, create_exclusive, dump_yaml, load_yaml, read_text
 from .values import validate_id
@@ -84,7 +84,7 @@ def create_template(store: Store, template: Template) -> Path:
 
 
 def set_enabled(store: Store, name: str, enabled: bool) -> Template:
-    """Pause or resume a template by editing only its `enabled:` line, keeping the rest as written."""
+    """Pause or resume a template by editing only its `enabled:` line; the rest stays as written."""
     template = read_template(store, name)
     path = template_dir(store, name) / "job.yaml"
     with store.lock(f"template.{name}"):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import clock
 from .config import load_config
 from .errors import RepowireError
 from .model import parse_job, parse_template
-from . import clock
 from .schedule import next_fires, zone
 from .store import Store, load_yaml
 from .templates import template_names

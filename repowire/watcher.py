@@ -43,7 +43,7 @@ class Watcher:
         self.error: str | None = None
 
     def start(self) -> bool:
-        """Start observing; False (with .error set) when the platform refuses, e.g. no watches left."""
+        """Start observing; False (and .error) when the platform refuses, e.g. no watches left."""
         observer = Observer()
         handler = _Wake(self.wake)
         try:

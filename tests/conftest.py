@@ -109,12 +109,16 @@ def rw(*args: str, ok: bool = True) -> Result:
     return result
 
 
-def rw_process(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def rw_process(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a real subprocess (python -m repowire)."""
     return subprocess.run(
         [sys.executable, "-m", "repowire", *args],
-        cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 

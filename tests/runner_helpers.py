@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from conftest import wait_for
 
 from repowire.runner import Runner
 from repowire.store import Store
-
-from conftest import wait_for
 
 
 def write_job(root: Path, job_id: str, **keys: Any) -> Path:
@@ -56,8 +55,10 @@ class RunnerProcess:
         self.log_path = root / f"runner-{os.getpid()}-{id(self)}.log"
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "repowire", "runner", *args], cwd=root,
-            stdout=self.log_file, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "repowire", "runner", *args],
+            cwd=root,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
         )
         wait_for(lambda: "serving" in self.log_path.read_text(), what="runner start")
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_clean_error, rw, rw_process
 
 
@@ -20,8 +19,13 @@ def _job_file(root: Path, job_id: str) -> Path:
 
 def test_init_writes_layout_and_gitignore(root):
     base = root / ".repowire"
-    assert {p.name for p in base.iterdir()} >= {"jobs", "agents", "locks", "config.yaml",
-                                                ".gitignore"}
+    assert {p.name for p in base.iterdir()} >= {
+        "jobs",
+        "agents",
+        "locks",
+        "config.yaml",
+        ".gitignore",
+    }
     ignored = (base / ".gitignore").read_text().split()
     assert {"locks/", "*.log", "*.exit", "agents/*/state.yaml"} <= set(ignored)
     assert "is trusted" in rw("init").stdout or "trusted" in rw("init").stdout
@@ -43,9 +47,25 @@ def test_seed_workflow_create_update_result(root):
 
 def test_create_options_are_recorded(root):
     (root / "work").mkdir()
-    job_id = _create("Build", "--command", "make", "--path", "work", "--timeout", "10m",
-                     "--retries", "2", "--due-at", "2h", "--env", "A=1", "--env", "B=x=y",
-                     "--continuity", "fresh")
+    job_id = _create(
+        "Build",
+        "--command",
+        "make",
+        "--path",
+        "work",
+        "--timeout",
+        "10m",
+        "--retries",
+        "2",
+        "--due-at",
+        "2h",
+        "--env",
+        "A=1",
+        "--env",
+        "B=x=y",
+        "--continuity",
+        "fresh",
+    )
     data = json.loads(rw("jobs", "show", job_id, "--json").stdout)
     assert data["command"] == "make" and data["path"] == "work" and data["timeout"] == "10m"
     assert data["retries"] == 2 and data["env"] == {"A": "1", "B": "x=y"}
@@ -85,8 +105,19 @@ def test_cancel_queued_and_retry(root):
 
 
 def test_template_create_show_pause(root):
-    out = rw("jobs", "create", "Daily brief", "--path", ".repowire/agents/daily-brief",
-             "--backend", "codex", "--cron", "@daily", "--prompt", "Prepare the brief.").stdout
+    out = rw(
+        "jobs",
+        "create",
+        "Daily brief",
+        "--path",
+        ".repowire/agents/daily-brief",
+        "--backend",
+        "codex",
+        "--cron",
+        "@daily",
+        "--prompt",
+        "Prepare the brief.",
+    ).stdout
     assert out.strip() == "daily-brief"
     job_yaml = root / ".repowire/agents/daily-brief/job.yaml"
     assert "cron: '@daily'" in job_yaml.read_text()
@@ -99,13 +130,24 @@ def test_template_create_show_pause(root):
     assert rw("jobs", "status", "daily-brief").stdout.strip() == "paused"
     text = job_yaml.read_text()
     assert text.startswith("# my comment\n") and "enabled: false" in text
-    assert_clean_error(rw("jobs", "create", "Daily brief", "--cron", "@daily", "--command", "x",
-                          ok=False), says="already exists")
+    assert_clean_error(
+        rw("jobs", "create", "Daily brief", "--cron", "@daily", "--command", "x", ok=False),
+        says="already exists",
+    )
 
 
 def test_template_with_timezone(root):
-    rw("jobs", "create", "Berlin", "--cron", "0 9 * * *", "--timezone", "Europe/Berlin",
-       "--command", "true")
+    rw(
+        "jobs",
+        "create",
+        "Berlin",
+        "--cron",
+        "0 9 * * *",
+        "--timezone",
+        "Europe/Berlin",
+        "--command",
+        "true",
+    )
     shown = json.loads(rw("jobs", "show", "berlin", "--json").stdout)
     assert shown["timezone"] == "Europe/Berlin"
     assert shown["next_fires"][0]["local"].startswith(shown["next_fires"][0]["local"][:10])
@@ -116,8 +158,10 @@ def test_note_only_update_keeps_state(root):
     job_id = _create("A", "--command", "true")
     rw("jobs", "update", job_id, "--note", "halfway", "--session-id", "abc-123")
     data = json.loads(rw("jobs", "show", job_id, "--json").stdout)
-    assert data["state"] == "queued" and data["notes"][-1] == {"at": data["notes"][-1]["at"],
-                                                               "text": "halfway"}
+    assert data["state"] == "queued" and data["notes"][-1] == {
+        "at": data["notes"][-1]["at"],
+        "text": "halfway",
+    }
     assert data["session_id"] == "abc-123"
 
 
@@ -152,8 +196,9 @@ def test_terminal_job_takes_notes_but_no_state(root):
     job_id = _create("A", "--command", "true")
     rw("jobs", "cancel", job_id)
     rw("jobs", "update", job_id, "--note", "why it was canceled", "--result-summary", "none")
-    assert_clean_error(rw("jobs", "update", job_id, "--state", "running", ok=False),
-                       says="canceled")
+    assert_clean_error(
+        rw("jobs", "update", job_id, "--state", "running", ok=False), says="canceled"
+    )
     before = (root / ".repowire" / "jobs" / f"{job_id}.yaml").read_bytes()
     rw("jobs", "cancel", job_id)  # cancelling twice changes nothing
     assert (root / ".repowire" / "jobs" / f"{job_id}.yaml").read_bytes() == before
@@ -209,8 +254,10 @@ def test_usage_errors_exit_2(root, args):
 
 def test_duplicate_chosen_id(root):
     _create("A", "--command", "x", "--id", "build")
-    assert_clean_error(rw("jobs", "create", "B", "--command", "y", "--id", "build", ok=False),
-                       says="already exists")
+    assert_clean_error(
+        rw("jobs", "create", "B", "--command", "y", "--id", "build", ok=False),
+        says="already exists",
+    )
 
 
 def test_broken_files_are_listed_invalid_and_never_rewritten(root):
@@ -258,7 +305,11 @@ def test_validate_named_paths_and_bad_templates(root):
     assert len(result.stderr.strip().splitlines()) == 3
     listing = json.loads(rw("jobs", "list", "--json").stdout)
     assert {t["id"]: t["state"] for t in listing["templates"]} == {
-        "badzone": "invalid", "empty": "invalid", "never": "invalid", "fine": "enabled"}
+        "badzone": "invalid",
+        "empty": "invalid",
+        "never": "invalid",
+        "fine": "enabled",
+    }
     assert_clean_error(rw("jobs", "show", "never", ok=False), says="matches no date")
     (root / ".repowire" / "config.yaml").write_text("max_concurency: 3\n")
     assert "unknown key 'max_concurency'" in rw("validate", ok=False).stderr
@@ -286,8 +337,10 @@ def test_root_option_and_env(bare, tmp_path):
     rw("--root", str(other), "init")
     job_id = rw("jobs", "create", "A", "--command", "true", "--root", str(other)).stdout.strip()
     assert (other / ".repowire" / "jobs" / f"{job_id}.yaml").exists()
-    assert_clean_error(rw("jobs", "list", "--root", str(tmp_path / "nope"), ok=False),
-                       says="not an existing folder")
+    assert_clean_error(
+        rw("jobs", "list", "--root", str(tmp_path / "nope"), ok=False),
+        says="not an existing folder",
+    )
 
 
 def test_root_discovery_from_a_subfolder(root, monkeypatch):
@@ -300,13 +353,16 @@ def test_root_discovery_from_a_subfolder(root, monkeypatch):
 
 def test_bad_config_is_a_clear_error(root):
     (root / ".repowire" / "config.yaml").write_text("max_concurrency: lots\n")
-    assert_clean_error(rw("jobs", "create", "A", "--prompt", "x", "--backend", "mine", ok=False),
-                       says="max_concurrency")
+    assert_clean_error(
+        rw("jobs", "create", "A", "--prompt", "x", "--backend", "mine", ok=False),
+        says="max_concurrency",
+    )
 
 
 def test_config_backends_are_known(root):
     (root / ".repowire" / "config.yaml").write_text(
-        "backends:\n  mine:\n    command: [mine, '{prompt}']\n")
+        "backends:\n  mine:\n    command: [mine, '{prompt}']\n"
+    )
     rw("jobs", "create", "A", "--prompt", "x", "--backend", "mine")
 
 

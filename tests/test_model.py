@@ -12,8 +12,11 @@ from repowire.model import (
 )
 
 ALLOWED_FOR_ANYONE = {
-    ("queued", "running"), ("queued", "canceled"), ("running", "succeeded"),
-    ("running", "failed"), ("running", "canceled"),
+    ("queued", "running"),
+    ("queued", "canceled"),
+    ("running", "succeeded"),
+    ("running", "failed"),
+    ("running", "canceled"),
 }
 
 

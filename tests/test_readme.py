@@ -36,8 +36,9 @@ def test_demo_command_runs_the_example_jobs(tmp_path):
     for name in ("dev", ".repowire"):  # the working tree's version, committed or not
         subprocess.run(["cp", "-R", str(REPO / name), str(copy)], check=True)
     before = _snapshot(copy / ".repowire")
-    done = subprocess.run(["./dev", "demo"], cwd=copy, env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        ["./dev", "demo"], cwd=copy, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "succeeded" in done.stdout and "hello" in done.stdout
     assert "queued" not in done.stdout.split("JOBS", 1)[1]

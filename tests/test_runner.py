@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import sys
-import time
 from pathlib import Path
 
-import psutil
 import pytest
-
-from repowire.executor import group_alive
-from repowire.errors import NotTrusted
-
 from conftest import assert_clean_error, rw, rw_process, wait_for
 from runner_helpers import (
     RunnerProcess,
@@ -25,6 +17,9 @@ from runner_helpers import (
     state,
     write_job,
 )
+
+from repowire.errors import NotTrusted
+from repowire.executor import group_alive
 
 # A command that ignores SIGTERM and leaves a grandchild that ignores it too.
 STUBBORN = "trap '' TERM; (trap '' TERM; sleep 60) & sleep 60"
@@ -111,8 +106,7 @@ def test_timeout_kills_the_whole_group(quick):
 
 def test_retries_with_backoff_and_notes(quick):
     counter = quick / "count"
-    write_job(quick, "flaky", command=f"echo x >> {counter}; exit 1", retries=2,
-              retry_delay="0.1s")
+    write_job(quick, "flaky", command=f"echo x >> {counter}; exit 1", retries=2, retry_delay="0.1s")
     run_once(quick)
     record = read(quick, "flaky")
     assert record["state"] == "failed" and record["attempt"] == 3
@@ -123,8 +117,13 @@ def test_retries_with_backoff_and_notes(quick):
 
 def test_retry_succeeds_second_time(quick):
     flag = quick / "flag"
-    write_job(quick, "second", command=f"test -f {flag} || {{ touch {flag}; exit 1; }}",
-              retries=1, retry_delay=0)
+    write_job(
+        quick,
+        "second",
+        command=f"test -f {flag} || {{ touch {flag}; exit 1; }}",
+        retries=1,
+        retry_delay=0,
+    )
     run_once(quick)
     assert read(quick, "second")["state"] == "succeeded"
     assert read(quick, "second")["attempt"] == 2
@@ -133,11 +132,16 @@ def test_retry_succeeds_second_time(quick):
 def test_max_concurrency_is_honoured(quick):
     spans = quick / "spans"
     for n in range(5):
-        write_job(quick, f"j{n}", command=f"echo start $(date +%s.%N) >> {spans}; sleep 0.4; "
-                                          f"echo end $(date +%s.%N) >> {spans}")
+        write_job(
+            quick,
+            f"j{n}",
+            command=f"echo start $(date +%s.%N) >> {spans}; sleep 0.4; "
+            f"echo end $(date +%s.%N) >> {spans}",
+        )
     run_once(quick, max_concurrency=2)
-    events = sorted((float(t), kind) for kind, t in
-                    (line.split() for line in spans.read_text().splitlines()))
+    events = sorted(
+        (float(t), kind) for kind, t in (line.split() for line in spans.read_text().splitlines())
+    )
     running = peak = 0
     for _, kind in events:
         running += 1 if kind == "start" else -1
@@ -147,7 +151,17 @@ def test_max_concurrency_is_honoured(quick):
 
 def test_due_at_in_the_future_is_not_started(quick):
     rw("jobs", "create", "later", "--command", "true", "--due-at", "1h", "--id", "later")
-    rw("jobs", "create", "soon", "--command", "true", "--due-at", "2020-01-01T00:00:00Z", "--id", "soon")
+    rw(
+        "jobs",
+        "create",
+        "soon",
+        "--command",
+        "true",
+        "--due-at",
+        "2020-01-01T00:00:00Z",
+        "--id",
+        "soon",
+    )
     run_once(quick)
     assert state(quick, "later") == "queued" and state(quick, "soon") == "succeeded"
 
@@ -170,11 +184,16 @@ def test_tracked_only_job_is_left_for_people(quick):
 
 def test_garbage_files_do_not_stop_the_runner(quick):
     jobs = quick / ".repowire/jobs"
-    garbage = {"bin.yaml": bytes(range(256)), "deep.yaml": b"[" * 5000,
-               "tag.yaml": b"command: !!python/object/apply:os.system ['touch pwned']\n",
-               "x.yaml.tmp": b"junk", ".tmp-abc": b"junk", "laughs.yaml":
-               b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
-               b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\ncommand: [*c, *c, *c]\n"}
+    garbage = {
+        "bin.yaml": bytes(range(256)),
+        "deep.yaml": b"[" * 5000,
+        "tag.yaml": b"command: !!python/object/apply:os.system ['touch pwned']\n",
+        "x.yaml.tmp": b"junk",
+        ".tmp-abc": b"junk",
+        "laughs.yaml": b"a: &a [x, x, x, x, x, x, x, x, x]\n"
+        b"b: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+        b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\ncommand: [*c, *c, *c]\n",
+    }
     for name, data in garbage.items():
         (jobs / name).write_bytes(data)
     write_job(quick, "good", command="true")
@@ -203,8 +222,10 @@ def test_hand_dropped_job_starts_without_a_restart(runner, quick):
 
 def test_agent_reports_success_itself_and_is_released(runner, quick):
     runner()
-    script = ('repowire jobs update "$REPOWIRE_JOB_ID" --state succeeded '
-              '--result-summary "done early"; ' + STUBBORN)
+    script = (
+        'repowire jobs update "$REPOWIRE_JOB_ID" --state succeeded '
+        '--result-summary "done early"; ' + STUBBORN
+    )
     write_job(quick, "self", command=script)
     wait_for(lambda: state(quick, "self") == "succeeded", what="self-report")
     wait_for(lambda: (read(quick, "self").get("executor") or {}).get("pgid"), what="pid")
@@ -248,8 +269,11 @@ def test_hand_edit_while_running_is_kept(runner, quick):
 def test_sigterm_leaves_executors_for_the_next_runner(runner, quick):
     first = runner()
     marker, counter = quick / "go", quick / "count"
-    write_job(quick, "survivor",
-              command=f"echo run >> {counter}; while [ ! -f {marker} ]; do sleep 0.05; done")
+    write_job(
+        quick,
+        "survivor",
+        command=f"echo run >> {counter}; while [ ! -f {marker} ]; do sleep 0.05; done",
+    )
     wait_for(lambda: (read(quick, "survivor").get("executor") or {}).get("pgid"), what="start")
     assert first.stop(signal.SIGTERM) == 0
     pgid = read(quick, "survivor")["executor"]["pgid"]
@@ -265,14 +289,22 @@ def test_sigkilled_runner_then_executor_ends_unwatched(runner, quick):
     first = runner()
     marker, counter = quick / "go", quick / "count"
     for n in range(3):
-        write_job(quick, f"k{n}", command=f"echo {n} >> {counter}; "
-                                          f"while [ ! -f {marker} ]; do sleep 0.05; done; exit {n}")
-    wait_for(lambda: all((read(quick, f"k{n}").get("executor") or {}).get("pgid")
-                         for n in range(3)), what="three starts")
+        write_job(
+            quick,
+            f"k{n}",
+            command=f"echo {n} >> {counter}; "
+            f"while [ ! -f {marker} ]; do sleep 0.05; done; exit {n}",
+        )
+    wait_for(
+        lambda: all((read(quick, f"k{n}").get("executor") or {}).get("pgid") for n in range(3)),
+        what="three starts",
+    )
     first.stop(signal.SIGKILL)
     marker.touch()
-    wait_for(lambda: len(list((quick / ".repowire/jobs").glob("*.exit"))) == 3,
-             what="exit files written with no runner alive")
+    wait_for(
+        lambda: len(list((quick / ".repowire/jobs").glob("*.exit"))) == 3,
+        what="exit files written with no runner alive",
+    )
     run_once(quick)
     assert [state(quick, f"k{n}") for n in range(3)] == ["succeeded", "failed", "failed"]
     assert read(quick, "k2")["exit_code"] == 2
@@ -282,12 +314,38 @@ def test_sigkilled_runner_then_executor_ends_unwatched(runner, quick):
 def test_lost_executor_fails_with_retries_applied(quick):
     from repowire.executor import HOST
 
-    write_job(quick, "lost", command="true", state="running", attempt=1, retries=1,
-              retry_delay=0, executor={"kind": "local", "pid": 999999, "pgid": 999999,
-                                       "start_time": 1.0, "host": HOST, "runner": "x"})
-    write_job(quick, "lost-final", command="true", state="running", attempt=1,
-              executor={"kind": "local", "pid": 999998, "pgid": 999998, "start_time": 1.0,
-                        "host": HOST, "runner": "x"})
+    write_job(
+        quick,
+        "lost",
+        command="true",
+        state="running",
+        attempt=1,
+        retries=1,
+        retry_delay=0,
+        executor={
+            "kind": "local",
+            "pid": 999999,
+            "pgid": 999999,
+            "start_time": 1.0,
+            "host": HOST,
+            "runner": "x",
+        },
+    )
+    write_job(
+        quick,
+        "lost-final",
+        command="true",
+        state="running",
+        attempt=1,
+        executor={
+            "kind": "local",
+            "pid": 999998,
+            "pgid": 999998,
+            "start_time": 1.0,
+            "host": HOST,
+            "runner": "x",
+        },
+    )
     run_once(quick)
     assert read(quick, "lost-final")["error"] == "executor lost"
     assert read(quick, "lost-final")["state"] == "failed"
@@ -300,10 +358,22 @@ def test_claim_of_a_dead_runner_goes_back_to_queued(quick):
     from repowire.executor import HOST
 
     counter = quick / "count"
-    write_job(quick, "orphan-claim", command=f"echo ran >> {counter}", state="running",
-              attempt=1, executor={"runner": f"{HOST}:999997:1.0", "host": HOST})
-    write_job(quick, "other-host", command="true", state="running", attempt=1,
-              executor={"runner": "elsewhere:1:1.0", "host": "elsewhere", "pid": 5})
+    write_job(
+        quick,
+        "orphan-claim",
+        command=f"echo ran >> {counter}",
+        state="running",
+        attempt=1,
+        executor={"runner": f"{HOST}:999997:1.0", "host": HOST},
+    )
+    write_job(
+        quick,
+        "other-host",
+        command="true",
+        state="running",
+        attempt=1,
+        executor={"runner": "elsewhere:1:1.0", "host": "elsewhere", "pid": 5},
+    )
     log = run_once(quick)
     assert "requeued orphan-claim" in log
     record = read(quick, "orphan-claim")
@@ -325,8 +395,11 @@ def test_two_runners_run_each_job_once(runner, quick):
     runner()
     for n in range(30):
         write_job(quick, f"j{n:02}", command=f"echo j{n:02} >> {counter}")
-    wait_for(lambda: all(state(quick, f"j{n:02}") == "succeeded" for n in range(30)),
-             timeout=60, what="all jobs")
+    wait_for(
+        lambda: all(state(quick, f"j{n:02}") == "succeeded" for n in range(30)),
+        timeout=60,
+        what="all jobs",
+    )
     lines = counter.read_text().split()
     assert sorted(lines) == [f"j{n:02}" for n in range(30)]
 
@@ -349,13 +422,18 @@ def test_wait_and_logs(quick):
 def test_logs_follow_until_terminal(runner, quick):
     runner()
     marker = quick / "go"
-    write_job(quick, "chatty", command=f"echo one; while [ ! -f {marker} ]; do sleep 0.05; done;"
-                                       " echo two")
+    write_job(
+        quick, "chatty", command=f"echo one; while [ ! -f {marker} ]; do sleep 0.05; done; echo two"
+    )
     wait_for(lambda: state(quick, "chatty") == "running", what="start")
     import subprocess
 
-    follower = subprocess.Popen([sys.executable, "-m", "repowire", "jobs", "logs", "chatty", "-f"],
-                                cwd=quick, stdout=subprocess.PIPE, text=True)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "repowire", "jobs", "logs", "chatty", "-f"],
+        cwd=quick,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     marker.touch()
     out, _ = follower.communicate(timeout=30)
     assert follower.returncode == 0 and "one" in out and "two" in out

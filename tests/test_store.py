@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import rw
 
 from repowire import api
 from repowire.errors import ValidationError
 from repowire.store import Store, atomic_write, create_exclusive
-
-from conftest import rw
 
 
 def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path):

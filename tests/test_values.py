@@ -16,8 +16,18 @@ from repowire.values import (
 
 @pytest.mark.parametrize(
     "text, seconds",
-    [(30, 30), (2.5, 2.5), ("30", 30), ("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86400),
-     ("1h30m", 5400), ("500ms", 0.5), ("1w", 604800)],
+    [
+        (30, 30),
+        (2.5, 2.5),
+        ("30", 30),
+        ("30s", 30),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("500ms", 0.5),
+        ("1w", 604800),
+    ],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
@@ -30,8 +40,13 @@ def test_bad_durations(bad):
 
 
 def test_format_duration():
-    assert [format_duration(s) for s in (0, 45, 600, 5400, 90061)] == ["0s", "45s", "10m",
-                                                                     "1h30m", "1d1h1m1s"]
+    assert [format_duration(s) for s in (0, 45, 600, 5400, 90061)] == [
+        "0s",
+        "45s",
+        "10m",
+        "1h30m",
+        "1d1h1m1s",
+    ]
 
 
 def test_times():
@@ -58,8 +73,9 @@ def test_valid_ids(good):
     assert validate_id(good) == good
 
 
-@pytest.mark.parametrize("bad", ["", "../x", "a/b", "..", ".", ".hidden", "-x", "x" * 129,
-                                 "a b", "a\nb", None, 5, "é"])
+@pytest.mark.parametrize(
+    "bad", ["", "../x", "a/b", "..", ".", ".hidden", "-x", "x" * 129, "a b", "a\nb", None, 5, "é"]
+)
 def test_invalid_ids(bad):
     with pytest.raises(InvalidId):
         validate_id(bad)
@@ -68,7 +84,9 @@ def test_invalid_ids(bad):
 def test_generated_ids_sort_by_time():
     early = new_job_id(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
     late = new_job_id(datetime(2026, 11, 26, 2, 15, 30, tzinfo=timezone.utc))
-    assert early.startswith("job-20260102-030405-") and len(early) == len("job-20260102-030405-abcd")
+    assert early.startswith("job-20260102-030405-") and len(early) == len(
+        "job-20260102-030405-abcd"
+    )
     assert early < late
     validate_id(late)
 

@@ -54,11 +54,20 @@ def _as_dict(item: Any) -> dict[str, Any]:
 @click.option("--timeout", metavar="D", help="Wall-clock limit: 30s, 10m, 2h, 1d.")
 @click.option("--retries", type=click.IntRange(min=0), help="Automatic retries after a failure.")
 @click.option("--due-at", metavar="T", help="Not before this time: ISO-8601, or 10m, 2h from now.")
-@click.option("--env", "env", metavar="K=V", multiple=True, help="An environment variable (repeat).")
+@click.option(
+    "--env", "env", metavar="K=V", multiple=True, help="An environment variable (repeat)."
+)
 @click.option("--id", "job_id", metavar="ID", help="Choose the job id instead of generating one.")
 @json_option
-def create(name: str, cron: str | None, timezone: str | None, job_id: str | None,
-           env: tuple[str, ...], as_json: bool, **options: Any) -> None:
+def create(
+    name: str,
+    cron: str | None,
+    timezone: str | None,
+    job_id: str | None,
+    env: tuple[str, ...],
+    as_json: bool,
+    **options: Any,
+) -> None:
     """Create a queued job (or, with --cron, a recurring template); print its id.
 
     \b
@@ -77,8 +86,9 @@ def create(name: str, cron: str | None, timezone: str | None, job_id: str | None
         raise click.UsageError("--cron cannot be combined with --due-at or --id")
     root = get_root()
     if cron:
-        item: Any = api.create_template(root, name, cron, timezone=timezone,
-                                        env=_env_pairs(env), **options)
+        item: Any = api.create_template(
+            root, name, cron, timezone=timezone, env=_env_pairs(env), **options
+        )
     else:
         item = api.create_job(root, name, job_id=job_id, env=_env_pairs(env), **options)
     if as_json:
@@ -166,8 +176,14 @@ def status(job_id: str, as_json: bool) -> None:
 @click.option("--result-summary", metavar="T", help="A short result.")
 @click.option("--session-id", metavar="X", help="The agent's runtime session id, for resume.")
 @json_option
-def update(job_id: str, state: str | None, note: str | None, result_summary: str | None,
-           session_id: str | None, as_json: bool) -> None:
+def update(
+    job_id: str,
+    state: str | None,
+    note: str | None,
+    result_summary: str | None,
+    session_id: str | None,
+    as_json: bool,
+) -> None:
     """Change a job's state and/or add a note, a result summary or a session id.
 
     \b
@@ -178,9 +194,17 @@ def update(job_id: str, state: str | None, note: str | None, result_summary: str
     from .. import api
 
     if state is None and note is None and result_summary is None and session_id is None:
-        raise click.UsageError("give at least one of --state, --note, --result-summary, --session-id")
-    job = api.update_job(get_root(), job_id, state=state, note=note,
-                         result_summary=result_summary, session_id=session_id)
+        raise click.UsageError(
+            "give at least one of --state, --note, --result-summary, --session-id"
+        )
+    job = api.update_job(
+        get_root(),
+        job_id,
+        state=state,
+        note=note,
+        result_summary=result_summary,
+        session_id=session_id,
+    )
     if as_json:
         print_json(_as_dict(job))
     else:

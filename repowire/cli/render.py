@@ -52,10 +52,10 @@ def _state(text: str) -> str:
 def table(headers: list[str], rows: list[list[str]], state_column: int | None = None) -> str:
     """Columns padded to their widest cell; the state column coloured on a terminal."""
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     for row in rows:
         cells = []
-        for i, (cell, width) in enumerate(zip(row, widths)):
+        for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
             padded = str(cell).ljust(width)
             cells.append(_state(padded) if i == state_column else padded)
         lines.append("  ".join(cells).rstrip())
@@ -73,12 +73,13 @@ def _short(text: Any, width: int = 50) -> str:
 
 def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> None:
     if not templates and not jobs:
-        click.echo("No jobs or templates yet. Create one with: repowire jobs create NAME --command C")
+        click.echo(
+            "No jobs or templates yet. Create one with: repowire jobs create NAME --command C"
+        )
         return
     if templates:
         rows = [
-            [t["id"], t.get("state", ""), t.get("cron", "-"), _next(t), _last(t)]
-            for t in templates
+            [t["id"], t.get("state", ""), t.get("cron", "-"), _next(t), _last(t)] for t in templates
         ]
         click.echo(click.style("TEMPLATES", bold=True))
         click.echo(table(["NAME", "STATE", "SCHEDULE", "NEXT", "LAST RUN"], rows, state_column=1))
@@ -92,7 +93,11 @@ def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -
                 _short(j.get("name", j["id"]), 30),
                 str(j.get("attempt", 0)),
                 ago(j.get("updated_at")),
-                _short(j.get("error") if j["state"] in ("failed", "invalid") else j.get("result_summary")),
+                _short(
+                    j.get("error")
+                    if j["state"] in ("failed", "invalid")
+                    else j.get("result_summary")
+                ),
             ]
             for j in jobs
         ]

@@ -16,10 +16,17 @@ _POLL = 0.2
 
 @cli.command()
 @root_option
-@click.option("--once", is_flag=True,
-              help="Recover, run every due job to the end, then exit (for scripts and CI).")
-@click.option("--max-concurrency", type=click.IntRange(min=1), metavar="N",
-              help="Running executors at once (default: config.yaml, else 4).")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Recover, run every due job to the end, then exit (for scripts and CI).",
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Running executors at once (default: config.yaml, else 4).",
+)
 def runner(once: bool, max_concurrency: int | None) -> None:
     """Run queued jobs as they appear, in the foreground; one log line per event on stderr.
 
@@ -101,14 +108,20 @@ def wait(job_ids: tuple[str, ...], timeout: str | None) -> None:
         states = {job_id: api.get_job(root, job_id).state.value for job_id in job_ids}
         done = [s for s in states.values() if s in ("succeeded", "failed", "canceled")]
         if live:
-            click.echo(f"\r{len(done)}/{len(states)} done: " + ", ".join(
-                f"{k} {v}" for k, v in states.items())[:200] + "\033[K", err=True, nl=False)
+            click.echo(
+                f"\r{len(done)}/{len(states)} done: "
+                + ", ".join(f"{k} {v}" for k, v in states.items())[:200]
+                + "\033[K",
+                err=True,
+                nl=False,
+            )
         if len(done) == len(states):
             break
         if limit is not None and time.monotonic() - started >= limit:
             if live:
                 click.echo(err=True)
-            click.echo(f"timed out waiting for {', '.join(k for k, v in states.items() if v not in ('succeeded', 'failed', 'canceled'))}", err=True)
+            waiting = [k for k, v in states.items() if v not in ("succeeded", "failed", "canceled")]
+            click.echo(f"timed out waiting for {', '.join(waiting)}", err=True)
             sys.exit(124)
         time.sleep(_POLL)
     if live:
