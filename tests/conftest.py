@@ -77,14 +77,20 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty project root with .repowire/ initialised and trusted; the test runs in it."""
-    home = tmp_path / "root"
+def _enter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Path:
+    """A fresh folder to work in, with its own trust store and no REPOWIRE_ROOT."""
+    home = tmp_path / name
     home.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("REPOWIRE_ROOT", raising=False)
     monkeypatch.chdir(home)
+    return home
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project root with .repowire/ initialised and trusted; the test runs in it."""
+    home = _enter(tmp_path, monkeypatch, "root")
     result = CliRunner().invoke(cli, ["init"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return home
@@ -93,12 +99,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def bare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty folder with no .repowire/; the test runs in it."""
-    home = tmp_path / "bare"
-    home.mkdir()
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("REPOWIRE_ROOT", raising=False)
-    monkeypatch.chdir(home)
-    return home
+    return _enter(tmp_path, monkeypatch, "bare")
 
 
 def rw(*args: str, ok: bool = True) -> Result:
