@@ -51,6 +51,7 @@ class Listing:
 
     templates: list[Template | Invalid]
     jobs: list[Job | Invalid]
+    runs: dict[str, list[Job]]  # each template's runs, whatever the filters
 
 
 def known_backends(root: Path) -> list[str]:
@@ -155,6 +156,10 @@ def list_all(root: Path, state: str | None = None, template: str | None = None) 
         State(state)  # the CLI checks choices; scripts get a ValueError
     store = Store(root)
     jobs: list[Job | Invalid] = store.list_jobs()
+    runs: dict[str, list[Job]] = {}
+    for job in jobs:
+        if isinstance(job, Job) and job.template:
+            runs.setdefault(job.template, []).append(job)
     if state is not None:
         jobs = [j for j in jobs if (j.state if isinstance(j, Job) else "invalid") == state]
     templates: list[Template | Invalid] = list_templates(store)
@@ -164,7 +169,7 @@ def list_all(root: Path, state: str | None = None, template: str | None = None) 
             t for t in templates if (t.name if isinstance(t, Template) else t.id) == template
         ]
     jobs.sort(key=_created_key)
-    return Listing(templates, jobs)
+    return Listing(templates, jobs, runs)
 
 
 def _created_key(job: Job | Invalid) -> tuple[str, str]:
@@ -271,16 +276,21 @@ def records(items: Iterable[Job | Invalid]) -> list[dict[str, Any]]:
     return [job_to_dict(j, with_id=True) if isinstance(j, Job) else j.to_dict() for j in items]
 
 
-def template_view(root: Path, template: Template, runs: int = 10) -> dict[str, Any]:
-    """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots."""
+def template_view(
+    root: Path, template: Template, runs: list[Job] | None = None, limit: int = 10
+) -> dict[str, Any]:
+    """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots.
+
+    `runs` are the template's runs when the caller has read them already."""
     from .schedule import next_fires, zone
     from .templates import read_state, template_dir
 
     store = Store(root)
     tz = zone(template.timezone)
     fires = next_fires(template.cron, tz, clock.now(), 5) if template.enabled else []
-    mine = [j for j in store.list_jobs() if isinstance(j, Job) and j.template == template.name]
-    mine.sort(key=_created_key, reverse=True)
+    if runs is None:
+        runs = [j for j in store.list_jobs() if isinstance(j, Job) and j.template == template.name]
+    mine = sorted(runs, key=_created_key, reverse=True)
     state = read_state(store, template.name)
     return {
         "id": template.name,
@@ -292,7 +302,7 @@ def template_view(root: Path, template: Template, runs: int = 10) -> dict[str, A
         "next_fires": [
             {"utc": format_time(f), "local": f.astimezone(tz).isoformat()} for f in fires
         ],
-        "recent_runs": records(mine[:runs]),
+        "recent_runs": records(mine[:limit]),
         "last_fire": state.get("last_fire"),
         "session_id": state.get("session_id"),
         "skipped": state.get("skipped", []),

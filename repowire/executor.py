@@ -70,6 +70,12 @@ class Executor(Protocol):
     def signal(self, handle: dict[str, Any], force: bool) -> None:
         """Ask the attempt to stop (SIGTERM), or make it (SIGKILL)."""
 
+    def returncode(self, handle: dict[str, Any]) -> int | None:
+        """The attempt's status when this executor saw it end itself; None when it cannot tell."""
+
+    def forget(self, handle: dict[str, Any]) -> None:
+        """Drop what this executor keeps about an attempt that is over."""
+
 
 def process_identity(pid: int) -> float | None:
     """The process start time, which tells a process from a later one that reused its pid."""

@@ -65,7 +65,7 @@ def read_text(path: Path) -> str:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        raise
+        raise  # callers tell "no such job" from "cannot be read"
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ValidationError(

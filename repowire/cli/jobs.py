@@ -28,7 +28,7 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
-def _as_dict(item: Any) -> dict[str, Any]:
+def _as_dict(item: Any, runs: list[Any] | None = None) -> dict[str, Any]:
     from ..model import Job, Template, job_to_dict
 
     if isinstance(item, Job):
@@ -36,7 +36,7 @@ def _as_dict(item: Any) -> dict[str, Any]:
     if isinstance(item, Template):
         from ..api import template_view
 
-        return template_view(get_root(), item)
+        return template_view(get_root(), item, runs)
     return dict(item.to_dict())
 
 
@@ -113,7 +113,9 @@ def list_(state: str | None, template: str | None, as_json: bool) -> None:
     from .. import api
 
     listing = api.list_all(get_root(), state=state, template=template)
-    templates = [_as_dict(t) for t in listing.templates]
+    templates = [
+        _as_dict(t, listing.runs.get(getattr(t, "name", ""), [])) for t in listing.templates
+    ]
     jobs_ = api.records(listing.jobs)
     if as_json:
         print_json({"templates": templates, "jobs": jobs_})
