@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ __all__ = [
     "get_result",
     "records",
     "template_view",
+    "run_template",
+    "resume_template",
 ]
 
 
@@ -303,7 +306,36 @@ def template_view(
             {"utc": format_time(f), "local": f.astimezone(tz).isoformat()} for f in fires
         ],
         "recent_runs": records(mine[:limit]),
-        "last_fire": state.get("last_fire"),
+        "last_fire": _text_time(state.get("last_fire")),
+        "last_run": state.get("last_run"),
         "session_id": state.get("session_id"),
-        "skipped": state.get("skipped", []),
+        "skipped_total": state.get("skipped_total", 0),
+        "skipped": [{k: _text_time(v) for k, v in s.items()} for s in state.get("skipped", [])],
     }
+
+
+def _text_time(value: Any) -> Any:
+    return format_time(value) if isinstance(value, datetime) else value
+
+
+def run_template(root: Path, name: str) -> Job:
+    """Fire a template now, paused or not: a queued run named for the current second."""
+    from .firing import new_run
+    from .templates import read_template
+
+    require_repowire(root)
+    store = Store(root)
+    template = read_template(store, name)
+    slot = clock.now().replace(microsecond=0)
+    run = new_run(template, slot, "fired by hand (jobs run)")
+    if not store.try_create(run):
+        raise ValidationError(f"{name} was already fired at {format_time(slot)}; try again")
+    return run
+
+
+def resume_template(root: Path, name: str) -> Template:
+    """Un-pause a template (enabled: true in its job.yaml)."""
+    from .templates import set_enabled
+
+    require_repowire(root)
+    return set_enabled(Store(root), name, True)

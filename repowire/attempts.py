@@ -20,6 +20,7 @@ __all__ = ["prepare_launch", "record_outcome", "log_header", "SUMMARY_LIMIT"]
 
 SUMMARY_LIMIT = 500
 _TAIL_BYTES = 64 * 1024
+_HEADER = "=== repowire: "
 
 
 def _worker_folder(store: Store, config: Config, job: Job) -> Path:
@@ -62,9 +63,7 @@ def prepare_launch(store: Store, config: Config, job: Job, resume_session: str |
     cwd = _worker_folder(store, config, job)
     name = job.effective_backend
     backend = None if name == SHELL else resolve_backend(str(name), config)
-    resume = bool(resume_session and backend and backend.resume_command)
-    if resume:
-        job.session_id = resume_session
+    resume = bool(resume_session) and (backend is None or backend.resume_command is not None)
     env = _environment(store, job, backend, resume)
     stdin = None
     values = {"job_id": job.id, "session_id": resume_session or ""}
@@ -95,19 +94,19 @@ def log_header(job: Job, argv: list[str], at: datetime) -> str:
     )
 
 
-def _last_output_line(log: Path) -> str | None:
+def _attempt_output(store: Store, job: Job, limit: int = _TAIL_BYTES) -> str:
+    """What the latest attempt printed (at most its last `limit` bytes), after its header."""
     try:
-        with open(log, "rb") as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - _TAIL_BYTES))
-            tail = handle.read().decode("utf-8", errors="replace")
+        with open(store.sibling(job.id, ".log"), "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
+            text = handle.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
-        return None
-    tail = (
-        tail.rsplit("=== repowire: ", 1)[-1].split("\n", 1)[-1]
-        if "=== repowire: " in tail
-        else tail
-    )
-    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+        return ""
+    return text.rsplit(_HEADER, 1)[-1].split("\n", 1)[-1] if _HEADER in text else text
+
+
+def _last_output_line(store: Store, job: Job) -> str | None:
+    lines = [line.strip() for line in _attempt_output(store, job).splitlines() if line.strip()]
     return lines[-1] if lines else None
 
 
@@ -117,9 +116,7 @@ def _summary(store: Store, job: Job) -> str | None:
     except FileNotFoundError:
         text = ""
     lines = [line.strip().lstrip("#").strip() for line in text.splitlines()]
-    first = next((line for line in lines if line), None) or _last_output_line(
-        store.sibling(job.id, ".log")
-    )
+    first = next((line for line in lines if line), None) or _last_output_line(store, job)
     if first and len(first) > SUMMARY_LIMIT:
         first = first[: SUMMARY_LIMIT - 1] + "…"
     return first
@@ -136,8 +133,9 @@ def record_outcome(
     """Apply how an attempt ended: succeeded, failed, or queued again when retries are left."""
     if job.result_summary is None:
         job.result_summary = _summary(store, job)
-    if job.session_id is None and backend is not None:
-        job.session_id = find_session_id(backend, _log_text(store, job))
+    found = find_session_id(backend, _attempt_output(store, job, 4 * _TAIL_BYTES))
+    if found:
+        job.session_id = found
     job.exit_code = code
     if code == 0 and error is None:
         enter_state(job, State.SUCCEEDED, "exit status 0", now)
@@ -158,12 +156,3 @@ def record_outcome(
         job.result_summary = None
         return
     enter_state(job, State.FAILED, job.error, now)
-
-
-def _log_text(store: Store, job: Job) -> str:
-    try:
-        with open(store.sibling(job.id, ".log"), "rb") as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 4 * _TAIL_BYTES))
-            return handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""

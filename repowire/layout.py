@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .config import set_trusted
 from .store import Store, create_exclusive
 
-__all__ = ["init_root", "GITIGNORE", "CONFIG_TEMPLATE"]
+__all__ = ["init_root", "create_worker", "GITIGNORE", "CONFIG_TEMPLATE", "AGENTS_MD"]
 
 GITIGNORE = """\
 # Runtime files stay out of git; job records and templates can be committed.
@@ -39,3 +40,56 @@ def init_root(root: Path) -> bool:
     created = create_exclusive(store.base / "config.yaml", CONFIG_TEMPLATE) or created
     set_trusted(root)
     return created or not existed
+
+
+AGENTS_MD = """\
+# {name}
+
+Standing instructions for the {name} worker. Edit this file: it is the worker's memory and
+its brief, read at the start of every run (runs work in this folder).
+
+## Purpose
+
+Describe here what this worker does on each run, and what a good result looks like.
+
+## Reporting
+
+Each run is a job; its id is in `$REPOWIRE_JOB_ID`. Report progress and the result with:
+
+    repowire jobs update "$REPOWIRE_JOB_ID" --note "what you did so far"
+    repowire jobs update "$REPOWIRE_JOB_ID" --state succeeded --result-summary "one line"
+
+Write a longer result, in Markdown, to the file named by `$REPOWIRE_RESULT_FILE`. If the work
+cannot be done, end with `--state failed` and say why in a note.
+"""
+
+
+def create_worker(root: Path, name: str, cron: str | None = None, **options: Any) -> Path:
+    """Scaffold .repowire/agents/<name>/: AGENTS.md, and a job.yaml template when cron is given."""
+    from .api import create_template
+    from .errors import ValidationError
+    from .values import validate_id
+
+    store = Store(root)
+    folder = store.agents_dir / validate_id(name, "worker name")
+    if folder.exists():
+        raise ValidationError(f"the worker folder {folder} already exists")
+    if cron and not (options.get("command") or options.get("prompt") or options.get("backend")):
+        raise ValidationError("a scheduled worker needs --command, or --backend (and --prompt)")
+    if cron and options.get("backend") and not options.get("prompt"):
+        options["prompt_file"] = "AGENTS.md"  # the agent's ask is its standing instructions
+    if cron:  # validate everything before the folder exists
+        from .schedule import validate_cron
+
+        validate_cron(cron)
+    store.ensure_layout()
+    folder.mkdir()
+    create_exclusive(folder / "AGENTS.md", AGENTS_MD.format(name=name))
+    if cron:
+        try:
+            create_template(root, name, cron, path=str(folder.relative_to(root)), **options)
+        except Exception:
+            (folder / "AGENTS.md").unlink()
+            folder.rmdir()
+            raise
+    return folder

@@ -23,7 +23,8 @@ from .backends import Backend, resolve_backend
 from .config import Config, is_trusted, load_config, require_repowire
 from .errors import NotTrusted, RepowireError
 from .executor import HOST, LocalExecutor, process_identity, read_exit_file
-from .model import SHELL, Invalid, Job, State, enter_state
+from .firing import Scheduler
+from .model import SHELL, Invalid, Job, Note, State, enter_state
 from .recovery import Active, Recovery
 from .store import Store
 from .values import format_duration, format_time
@@ -46,6 +47,7 @@ class Runner(Recovery):
         self.max_concurrency = max_concurrency or self.config.max_concurrency
         self.out = log or sys.stderr
         self.executor = LocalExecutor()
+        self.scheduler = Scheduler(self.store, self.log)
         self.identity = f"{HOST}:{os.getpid()}:{process_identity(os.getpid())}"
         self.active: dict[str, Active] = {}
         self.releasing: dict[str, tuple[dict[str, Any], float]] = {}
@@ -138,6 +140,11 @@ class Runner(Recovery):
                 self._guard(item.id, self._recover, item, now)
         self._advance_releases()
         waits = [RESCAN_SECONDS]
+        next_slot, fired = self.scheduler.step(jobs, now)
+        if next_slot is not None:
+            waits.append(next_slot)
+        if fired:
+            jobs = {item.id: item for item in self.store.list_jobs()}
         for job in self._due_jobs(jobs, now, waits):
             if len(self.active) >= self.max_concurrency:
                 break
@@ -168,7 +175,12 @@ class Runner(Recovery):
         self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]
     ) -> list[Job]:
         due = []
-        for item in jobs.values():
+        busy = {
+            str(j.template)
+            for j in jobs.values()
+            if isinstance(j, Job) and j.template and j.state == State.RUNNING
+        }
+        for item in sorted(jobs.values(), key=_age):
             if not isinstance(item, Job) or item.state != State.QUEUED:
                 continue
             if not self._runnable(item):
@@ -176,14 +188,21 @@ class Runner(Recovery):
                     self.told.add(item.id)
                     self.log(f"skipped {item.id}: no command or backend; tracked by hand")
                 continue
-            if self._due(item, now):
-                due.append(item)
-            else:
+            if not self._due(item, now):
                 waits.append((item.due_at - now).total_seconds())  # type: ignore[operator]
-        due.sort(key=lambda j: (j.created_at.isoformat() if j.created_at else "", j.id))
+            elif item.template and self._overlap_holds(item.template, busy):
+                continue  # waits for the template's running run (overlap: skip or queue)
+            else:
+                due.append(item)
+                if item.template:
+                    busy.add(item.template)
         return due
 
-    def _claim(self, job: Job) -> Job | None:
+    def _overlap_holds(self, name: str, busy: set[str]) -> bool:
+        template = self.scheduler.templates.get(name)
+        return name in busy and (template is None or template.overlap not in ("allow", "replace"))
+
+    def _claim(self, job: Job, session: str | None, why: str | None) -> Job | None:
         """queued -> running under the job's lock; None if another writer got there first."""
         claimed = False
 
@@ -191,6 +210,10 @@ class Runner(Recovery):
             nonlocal claimed
             if record.state != State.QUEUED or not self._due(record, clock.now()):
                 return False
+            if why:
+                record.notes.append(Note(clock.now(), why))
+            if session:
+                record.session_id = session
             enter_state(record, State.RUNNING, f"started by runner {self.identity}", clock.now())
             record.executor = {
                 "runner": self.identity,
@@ -205,12 +228,16 @@ class Runner(Recovery):
         return record if claimed else None
 
     def _start(self, job: Job) -> None:
-        record = self._claim(job)
+        backend = self._backend_of(job)
+        agent = job.effective_backend != SHELL
+        has_form = backend is not None and backend.resume_command is not None
+        session, why = self.scheduler.resume_for(job, has_form, agent)
+        record = self._claim(job, session, why)
         if record is None:
             return
         self.started.add(record.id)
         try:
-            launch = prepare_launch(self.store, self.config, record, self._resume_session(record))
+            launch = prepare_launch(self.store, self.config, record, session)
         except RepowireError as exc:
             self._fail_unstarted(record, str(exc))
             return
@@ -238,9 +265,6 @@ class Runner(Recovery):
             record.id, handle, time.monotonic() + timeout if timeout else None
         )
         self.log(f"started {record.id} (attempt {record.attempt}, pid {handle['pid']})")
-
-    def _resume_session(self, job: Job) -> str | None:
-        return job.session_id if job.continuity == "resume" else None
 
     def _record_handle(self, job: Job, handle: dict[str, Any]) -> None:
         def change(record: Job) -> bool:
@@ -313,6 +337,7 @@ class Runner(Recovery):
         if applied:
             with contextlib.suppress(FileNotFoundError):
                 self.store.sibling(job.id, ".exit").unlink()
+            self.scheduler.run_finished(record)
             verb = "requeued" if record.state == State.QUEUED else "finished"
             self.log(
                 f"{verb} {job.id}: {record.state}" + (f" ({record.error})" if record.error else "")
@@ -338,3 +363,9 @@ class Runner(Recovery):
                 self.executor.signal(handle, force=True)
                 self.log(f"released {job_id}: SIGKILL to process group {handle.get('pgid')}")
                 self.releasing[job_id] = (handle, time.monotonic() + 1.0)
+
+
+def _age(item: Job | Invalid) -> tuple[str, str]:
+    """Oldest first: by creation time, then id (a hand-written file has no creation time)."""
+    created = getattr(item, "created_at", None)
+    return (created.isoformat() if created else "", item.id)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,10 +15,22 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 
 from .errors import ValidationError
 
-__all__ = ["ALIASES", "validate_cron", "zone", "next_fires"]
+__all__ = [
+    "ALIASES",
+    "CATCHUP_CAP",
+    "Plan",
+    "validate_cron",
+    "zone",
+    "iter_slots",
+    "next_fires",
+    "slots_between",
+    "plan_catchup",
+]
 
 ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight")
 MAX_YEARS_BETWEEN_MATCHES = 5
+CATCHUP_CAP = 10  # catchup: all runs at most this many missed slots, so an outage cannot burst
+ON_TIME_SECONDS = 60.0  # a slot this recent is on time, not missed (catchup: none)
 
 
 def validate_cron(expr: str) -> str:
@@ -56,18 +72,114 @@ def zone(name: str | None) -> tzinfo:
         return timezone.utc
 
 
-def next_fires(expr: str, tz: tzinfo, after: datetime, count: int = 5) -> list[datetime]:
-    """The next `count` slots strictly after `after`, as aware datetimes in UTC."""
+def _hour_is_wildcard(expr: str) -> bool:
+    fields = expr.split()
+    if expr.startswith("@"):
+        return expr.lower() == "@hourly"
+    return len(fields) >= 2 and fields[1] == "*"
+
+
+def iter_slots(expr: str, tz: tzinfo, after: datetime) -> Iterator[datetime]:
+    """Slots strictly after `after`, in UTC, read in zone tz, with defined DST behaviour.
+
+    Spring forward: a wall time inside the gap fires once, at the first moment after it.
+    Fall back: a wall time that happens twice fires once (at its first occurrence), unless the
+    hour field is `*`, in which case every real hour fires, as in cron.
+    """
     try:
         it = croniter(
             validate_cron(expr),
             after.astimezone(tz),
             max_years_between_matches=MAX_YEARS_BETWEEN_MATCHES,
         )
-        return [it.get_next(datetime).astimezone(timezone.utc) for _ in range(count)]
+        every_hour = _hour_is_wildcard(expr.strip())
+        previous: datetime | None = None
+        while True:
+            slot = it.get_next(datetime).astimezone(timezone.utc)
+            if previous is not None and slot <= previous:
+                continue  # croniter may repeat a slot around a DST change
+            if not every_hour and _second_occurrence(slot, tz):
+                continue
+            previous = slot
+            yield slot
     except CroniterBadDateError:
         raise ValidationError(
             f"cron expression {expr!r} matches no date within {MAX_YEARS_BETWEEN_MATCHES} years"
         ) from None
     except CroniterError as exc:
         raise ValidationError(f"cron expression {expr!r}: {exc}") from None
+
+
+def _second_occurrence(slot: datetime, tz: tzinfo) -> bool:
+    """Whether slot is the repeat of a wall time that the fall-back hour shows twice."""
+    local = slot.astimezone(tz)
+    first = local.replace(fold=0).astimezone(timezone.utc)
+    return first != slot
+
+
+def next_fires(expr: str, tz: tzinfo, after: datetime, count: int = 5) -> list[datetime]:
+    """The next `count` slots strictly after `after`, as aware datetimes in UTC."""
+    return list(itertools.islice(iter_slots(expr, tz, after), count))
+
+
+def slots_between(
+    expr: str, tz: tzinfo, after: datetime, until: datetime, limit: int
+) -> tuple[list[datetime], bool]:
+    """Slots in (after, until], at most `limit` of the newest; True when older ones were cut."""
+    window: deque[datetime] = deque(maxlen=limit)
+    seen = 0
+    for slot in iter_slots(expr, tz, after):
+        if slot > until:
+            break
+        window.append(slot)
+        seen += 1
+    return list(window), seen > limit
+
+
+@dataclass
+class Plan:
+    """What to do with the slots that came due: fire some, skip the rest with a reason."""
+
+    fire: list[datetime] = field(default_factory=list)
+    skip: list[tuple[datetime, str]] = field(default_factory=list)
+
+
+def plan_catchup(
+    slots: list[datetime],
+    now: datetime,
+    catchup: str,
+    starting_deadline: float | None,
+    cap: int = CATCHUP_CAP,
+) -> Plan:
+    """Decide which due slots run: `latest` the newest, `none` only one that is on time,
+    `all` every one up to the cap (the newest kept); older than starting_deadline never."""
+    plan = Plan()
+    fresh = []
+    for slot in slots:
+        late = (now - slot).total_seconds()
+        if starting_deadline is not None and late > starting_deadline:
+            plan.skip.append((slot, f"missed its starting deadline of {_secs(starting_deadline)}"))
+        else:
+            fresh.append(slot)
+    if catchup == "all":
+        keep = fresh[-cap:]
+        plan.skip += [(s, f"beyond the catch-up cap of {cap} (catchup: all)") for s in fresh[:-cap]]
+    elif catchup == "none":
+        newest = fresh[-1:]
+        keep = [s for s in newest if (now - s).total_seconds() <= ON_TIME_SECONDS]
+        missed = [s for s in fresh if s not in keep]
+        plan.skip += [(s, "missed while no runner was up (catchup: none)") for s in missed]
+    else:
+        keep = fresh[-1:]
+        plan.skip += [
+            (s, f"superseded by {keep[0]:%Y-%m-%dT%H:%M:%SZ} (catchup: latest)") for s in fresh[:-1]
+        ]
+    plan.fire = keep
+    plan.skip.sort()
+    return plan
+
+
+def _secs(seconds: float) -> str:
+    from .values import format_duration
+
+    return format_duration(seconds)

@@ -32,6 +32,9 @@ _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 class _Dumper(_BaseDumper):
     """Block style, times as plain ISO-8601 Z timestamps, multi-line text as literal blocks."""
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a person reads these files: no &anchors and *aliases
+
 
 def _represent_time(dumper: Any, value: datetime) -> Any:
     text = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -206,15 +209,21 @@ class Store:
         """Replace the record atomically; callers hold the job's lock."""
         atomic_write(self.job_file(job.id), dump_yaml(job_to_dict(job, times_as_text=False)))
 
-    def create_job(self, job: Job, generated_id: bool = False) -> Job:
-        """Write a new record with an exclusive create; a generated id is redrawn on collision."""
+    def try_create(self, job: Job) -> bool:
+        """Write a new record with an exclusive create; False if that id exists already."""
         self.ensure_layout()
         now = clock.now()
         job.created_at = job.created_at or now
         job.updated_at = job.updated_at or now
+        return create_exclusive(
+            self.job_file(job.id), dump_yaml(job_to_dict(job, times_as_text=False))
+        )
+
+    def create_job(self, job: Job, generated_id: bool = False) -> Job:
+        """Write a new record; a generated id is redrawn on collision, a chosen one refused."""
+        now = clock.now()
         for _ in range(20):
-            text = dump_yaml(job_to_dict(job, times_as_text=False))
-            if create_exclusive(self.job_file(job.id), text):
+            if self.try_create(job):
                 return job
             if not generated_id:
                 raise ValidationError(f"a job named {job.id} already exists")

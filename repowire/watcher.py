@@ -25,6 +25,8 @@ class _Wake(FileSystemEventHandler):
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             path = raw.decode() if isinstance(raw, bytes) else str(raw)
             name = path.rsplit("/", 1)[-1]
+            if name == "state.yaml":
+                continue  # the runner's own writes
             if name and not name.startswith(".") and name.endswith(_INTERESTING):
                 self.wake.set()
                 return

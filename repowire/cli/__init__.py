@@ -135,7 +135,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 
 def _register() -> None:
-    from . import run  # noqa: F401 - registers runner, jobs logs, jobs wait
+    from . import agents, run  # noqa: F401 - register agents, runner, jobs logs, jobs wait
     from .jobs import jobs
 
     cli.add_command(jobs)

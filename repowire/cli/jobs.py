@@ -278,3 +278,39 @@ def retry(job_id: str) -> None:
 
     job = api.retry(get_root(), job_id)
     click.echo(f"{job.id} {job.state}")
+
+
+@jobs.command()
+@root_option
+@click.argument("name")
+@json_option
+def run(name: str, as_json: bool) -> None:
+    """Fire a template now, even when paused; print the run's id (a runner starts it).
+
+    \b
+    Example:
+      repowire jobs run daily-brief
+    """
+    from .. import api
+
+    job = api.run_template(get_root(), name)
+    if as_json:
+        print_json(_as_dict(job))
+    else:
+        click.echo(job.id)
+
+
+@jobs.command()
+@root_option
+@click.argument("name")
+def resume(name: str) -> None:
+    """Resume a paused template (sets enabled: true in its job.yaml).
+
+    \b
+    Example:
+      repowire jobs resume daily-brief
+    """
+    from .. import api
+
+    api.resume_template(get_root(), name)
+    click.echo(f"{name} enabled")

@@ -1,0 +1,42 @@
+"""`repowire agents create`: scaffold a worker folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from . import RepowireGroup, cli, get_root, root_option
+
+
+@cli.group(cls=RepowireGroup)
+@root_option
+def agents() -> None:
+    """Worker folders in .repowire/agents/<name>/."""
+
+
+@agents.command()
+@root_option
+@click.argument("name")
+@click.option("--cron", metavar="EXPR", help="Also write a job.yaml template with this schedule.")
+@click.option("--timezone", metavar="Z", help="IANA zone the cron expression is read in.")
+@click.option("--backend", metavar="B", help="shell, codex, claude, gemini, opencode, or your own.")
+@click.option("--command", metavar="C", help="A shell command for each run.")
+@click.option("--prompt", metavar="T", help="The ask (default for an agent: AGENTS.md).")
+def create(name: str, cron: str | None, timezone: str | None, **options: Any) -> None:
+    """Create .repowire/agents/NAME/ with an AGENTS.md (and, with --cron, a job.yaml).
+
+    \b
+    Examples:
+      repowire agents create daily-brief --cron "@daily" --backend codex
+      repowire agents create nightly-report --cron "0 3 * * *" --command ./report.sh
+    """
+    from ..layout import create_worker
+
+    if timezone and not cron:
+        raise click.UsageError("--timezone goes with --cron")
+    opts = {k: v for k, v in options.items() if v is not None}
+    if timezone:
+        opts["timezone"] = timezone
+    folder = create_worker(get_root(), name, cron, **opts)
+    click.echo(f"created {folder.relative_to(get_root())}")

@@ -1,0 +1,264 @@
+"""Recurring templates in the runner: fire due slots, record skips, keep state.yaml, prune runs.
+
+The runner never writes a template's job.yaml; everything it knows about a template goes to
+state.yaml beside it, under the template's own lock, so two runners agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from . import clock
+from .errors import RepowireError, TransitionRefused
+from .model import TERMINAL, Invalid, Job, Note, State, Template, enter_state
+from .schedule import CATCHUP_CAP, next_fires, plan_catchup, slots_between, zone
+from .store import Store
+from .templates import list_templates, read_state, read_template, write_state
+from .values import format_time, parse_duration, parse_time
+
+__all__ = ["Scheduler", "run_id_for", "new_run", "SKIPPED_KEPT"]
+
+SKIPPED_KEPT = 50  # skipped-slot entries kept in state.yaml (neighbours with one reason merge)
+SLOT_SCAN_LIMIT = 1000  # slots looked at after an outage; older ones are counted as one entry
+
+
+def run_id_for(name: str, slot: datetime) -> str:
+    """The run of a slot: <template>-<YYYYMMDDTHHMMSSZ>."""
+    return f"{name}-{format_time(slot).replace('-', '').replace(':', '')}"
+
+
+def new_run(template: Template, slot: datetime, note: str) -> Job:
+    """The queued run of a template for one slot (its definition, path defaulting to the folder)."""
+    definition = dict(template.definition)
+    definition.setdefault("path", f".repowire/agents/{template.name}")
+    definition.setdefault("name", template.name)
+    definition.pop("due_at", None)
+    return Job(
+        id=run_id_for(template.name, slot),
+        **definition,
+        template=template.name,
+        scheduled_for=slot,
+        continuity=template.continuity,
+        notes=[Note(clock.now(), note)],
+    )
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value) if value else None
+    except RepowireError:
+        return None
+
+
+class Scheduler:
+    """The template half of the runner's step."""
+
+    def __init__(self, store: Store, log: Callable[[str], None]) -> None:
+        self.store = store
+        self.log = log
+        self.told: dict[str, str] = {}
+        self.templates: dict[str, Template] = {}
+
+    def step(self, jobs: dict[str, Job | Invalid], now: datetime) -> tuple[float | None, bool]:
+        """Fire every due slot; return seconds until the next slot, and whether anything fired."""
+        self.templates = {}
+        waits: list[float] = []
+        fired = False
+        for item in list_templates(self.store):
+            if isinstance(item, Invalid):
+                if self.told.get(item.id) != item.error:
+                    self.told[item.id] = item.error
+                    self.log(f"skipped template {item.id}: {item.error}")
+                continue
+            self.told.pop(item.name, None)
+            self.templates[item.name] = item
+            try:
+                next_at, any_fired = self._serve(item, jobs, now)
+            except (RepowireError, OSError) as exc:
+                self.log(f"error template {item.name}: {exc}")
+                continue
+            fired = fired or any_fired
+            if next_at is not None:
+                waits.append(max(0.0, (next_at - clock.now()).total_seconds()))
+        return (min(waits) if waits else None), fired
+
+    def _serve(
+        self, template: Template, jobs: dict[str, Job | Invalid], now: datetime
+    ) -> tuple[datetime | None, bool]:
+        tz = zone(template.timezone)
+        with self.store.lock(f"state.{template.name}"):
+            state = read_state(self.store, template.name)
+            before = dict(state)
+            last = _time(state.get("last_slot"))
+            fired = False
+            if last is None:  # a new template first fires at its first slot after it was seen
+                state["first_seen"] = state["last_slot"] = now
+            elif not template.enabled:  # paused: its slots pass unfired and are not caught up
+                state["last_slot"] = now
+            else:
+                fired = self._fire_due(template, jobs, state, last, now)
+            nxt = next_fires(template.cron, tz, now, 1)[0] if template.enabled else None
+            state["next_fire"] = nxt
+            if state != before:  # an unchanged state is not rewritten: each write is an event
+                write_state(self.store, template.name, state)
+        return nxt, fired
+
+    def _fire_due(
+        self,
+        template: Template,
+        jobs: dict[str, Job | Invalid],
+        state: dict[str, Any],
+        last: datetime,
+        now: datetime,
+    ) -> bool:
+        tz = zone(template.timezone)
+        slots, cut = slots_between(template.cron, tz, last, now, SLOT_SCAN_LIMIT)
+        state["last_slot"] = slots[-1] if slots else last
+        if cut:
+            _skip(
+                state,
+                last,
+                f"more than {SLOT_SCAN_LIMIT} slots missed before {format_time(slots[0])}",
+                now,
+            )
+        deadline = (
+            parse_duration(template.starting_deadline)
+            if template.starting_deadline is not None
+            else None
+        )
+        plan = plan_catchup(slots, now, template.catchup, deadline, CATCHUP_CAP)
+        for slot, reason in plan.skip:
+            _skip(state, slot, reason, now)
+            self.log(f"skipped {run_id_for(template.name, slot)}: {reason}")
+        fired = False
+        for slot in plan.fire:
+            fired = self._fire(template, slot, jobs, state, now) or fired
+        return fired
+
+    def _fire(
+        self,
+        template: Template,
+        slot: datetime,
+        jobs: dict[str, Job | Invalid],
+        state: dict[str, Any],
+        now: datetime,
+    ) -> bool:
+        run_id = run_id_for(template.name, slot)
+        if run_id in jobs or self.store.job_file(run_id).exists():
+            return False  # fired already, by this runner before a crash or by another runner
+        active = [
+            j for j in self.runs(template.name, jobs) if j.state in (State.QUEUED, State.RUNNING)
+        ]
+        if active and template.overlap == "skip":
+            reason = f"previous run {active[-1].id} is still {active[-1].state} (overlap: skip)"
+            _skip(state, slot, reason, now)
+            self.log(f"skipped {run_id}: {reason}")
+            return False
+        if active and template.overlap == "replace":
+            for job in active:
+                self._cancel(job.id, f"replaced by {run_id} (overlap: replace)")
+        run = new_run(template, slot, f"fired for slot {format_time(slot)}")
+        if not self.store.try_create(run):
+            return False
+        jobs[run.id] = run  # a later slot of this step sees it as the active run
+        state["last_fire"] = slot
+        state["last_run"] = run_id
+        self.log(f"fired {run_id}")
+        self.prune(template, jobs)
+        return True
+
+    def _cancel(self, job_id: str, reason: str) -> None:
+        def change(job: Job) -> bool:
+            if job.is_terminal:
+                return False
+            enter_state(job, State.CANCELED, reason, clock.now())
+            job.error = reason
+            return True
+
+        try:
+            self.store.transition(job_id, change)
+        except TransitionRefused:
+            pass
+
+    @staticmethod
+    def runs(name: str, jobs: dict[str, Job | Invalid]) -> list[Job]:
+        """A template's runs, oldest slot first."""
+        mine = [j for j in jobs.values() if isinstance(j, Job) and j.template == name]
+        return sorted(
+            mine, key=lambda j: (format_time(j.scheduled_for) if j.scheduled_for else "", j.id)
+        )
+
+    def prune(self, template: Template, jobs: dict[str, Job | Invalid]) -> None:
+        """Remove the oldest terminal runs beyond keep_runs, with their log and result files."""
+        finished = [j for j in self.runs(template.name, jobs) if j.state in TERMINAL]
+        for job in finished[: max(0, len(finished) - template.keep_runs)]:
+            self.store.remove_job_files(job.id)
+            jobs.pop(job.id, None)
+            self.log(f"removed {job.id} (keep_runs {template.keep_runs})")
+
+    # --- continuity -------------------------------------------------------------------------
+
+    def resume_for(
+        self, job: Job, has_resume_form: bool, agent: bool
+    ) -> tuple[str | None, str | None]:
+        """The session a run resumes, and a note when it has to start fresh instead."""
+        if job.continuity != "resume":
+            return None, None
+        if not job.template:
+            return job.session_id, None
+        state = read_state(self.store, job.template)
+        session = state.get("session_id")
+        if not agent:
+            return (str(session) if session else None), None
+        if not has_resume_form:
+            return None, f"backend {job.backend} has no resume form; starting fresh"
+        if not session:
+            why = state.get("session_cleared") or "no session id captured yet"
+            return None, f"{why}; starting fresh"
+        return str(session), f"resuming session {session}"
+
+    def run_finished(self, job: Job) -> None:
+        """Keep what the next fire needs: the last run, and the session id it captured."""
+        if not job.template or job.state == State.QUEUED:
+            return
+        try:
+            read_template(self.store, job.template)
+        except RepowireError:
+            return  # the template is gone or broken; its state is of no use
+        with self.store.lock(f"state.{job.template}"):
+            state = read_state(self.store, job.template)
+            state["last_run"] = job.id
+            state["last_state"] = job.state.value
+            if job.state == State.SUCCEEDED and job.session_id:
+                state["session_id"] = job.session_id
+                state.pop("session_cleared", None)
+            elif job.session_id and job.session_id == state.get("session_id"):
+                state.pop("session_id", None)
+                state["session_cleared"] = f"resuming session {job.session_id} failed in {job.id}"
+            write_state(self.store, job.template, state)
+
+
+def _skip(state: dict[str, Any], slot: datetime, reason: str, now: datetime) -> None:
+    """Record a skipped slot; a run of skips for the same reason becomes one entry with a count."""
+    skipped: list[dict[str, Any]] = list(state.get("skipped") or [])
+    state["skipped_total"] = int(state.get("skipped_total") or 0) + 1
+    last = skipped[-1] if skipped else None
+    if last is not None and _same_kind(last.get("reason"), reason):
+        last["until"] = slot
+        last["count"] = int(last.get("count") or 1) + 1
+        last["reason"] = reason
+    else:
+        skipped.append({"slot": slot, "reason": reason, "at": now})
+    state["skipped"] = skipped[-SKIPPED_KEPT:]
+
+
+def _same_kind(old: Any, new: str) -> bool:
+    """Skips merge when their reasons differ only in the slot or run they name."""
+    import re
+
+    def shape(text: str) -> str:
+        return re.sub(r"\S*\d{4}\S*", "#", text)
+
+    return isinstance(old, str) and shape(old) == shape(new)
