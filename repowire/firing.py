@@ -81,7 +81,7 @@ class Scheduler:
                 continue
             fired = fired or any_fired
             if next_at is not None:
-                waits.append(max(0.0, (next_at - clock.now()).total_seconds()))
+                waits.append(max(0.0, (next_at - now).total_seconds()))
         return (min(waits) if waits else None), fired
 
     def _serve(
@@ -96,7 +96,7 @@ class Scheduler:
             if last is None:  # a new template first fires at its first slot after it was seen
                 state["first_seen"] = state["last_slot"] = now
             elif not template.enabled:  # paused: its slots pass unfired and are not caught up
-                state["last_slot"] = now
+                state["last_slot"] = max(last, now)
             else:
                 fired = self._fire_due(template, jobs, state, last, now)
             nxt = next_fires(template.cron, tz, now, 1)[0] if template.enabled else None
@@ -191,9 +191,10 @@ class Scheduler:
         )
 
     def prune(self, template: Template, jobs: dict[str, Job | Invalid]) -> None:
-        """Remove the oldest terminal runs beyond keep_runs, with their log and result files."""
-        finished = [j for j in self.runs(template.name, jobs) if j.state in TERMINAL]
-        for job in finished[: max(0, len(finished) - template.keep_runs)]:
+        """Remove the oldest finished runs while there are more than keep_runs, with their files."""
+        mine = self.runs(template.name, jobs)
+        finished = [j for j in mine if j.state in TERMINAL]
+        for job in finished[: max(0, len(mine) - template.keep_runs)]:
             self.store.remove_job_files(job.id)
             jobs.pop(job.id, None)
             self.log(f"removed {job.id} (keep_runs {template.keep_runs})")

@@ -74,14 +74,14 @@ def create_worker(root: Path, name: str, cron: str | None = None, **options: Any
     folder = store.agents_dir / validate_id(name, "worker name")
     if folder.exists():
         raise ValidationError(f"the worker folder {folder} already exists")
-    if cron and not (options.get("command") or options.get("prompt") or options.get("backend")):
-        raise ValidationError("a scheduled worker needs --command, or --backend (and --prompt)")
-    if cron and options.get("backend") and not options.get("prompt"):
-        options["prompt_file"] = "AGENTS.md"  # the agent's ask is its standing instructions
     if cron:  # validate everything before the folder exists
         from .schedule import validate_cron
 
         validate_cron(cron)
+    if cron and not (options.get("command") or options.get("prompt") or options.get("backend")):
+        raise ValidationError("a scheduled worker needs --command, or --backend (and --prompt)")
+    if cron and options.get("backend") and not options.get("prompt"):
+        options["prompt_file"] = "AGENTS.md"  # the agent's ask is its standing instructions
     store.ensure_layout()
     folder.mkdir()
     create_exclusive(folder / "AGENTS.md", AGENTS_MD.format(name=name))

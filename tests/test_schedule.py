@@ -20,14 +20,26 @@ def hhmm(slots):
     return [s.strftime("%m-%d %H:%M") for s in slots]
 
 
-@pytest.mark.parametrize("expr", ["* * * * *", "*/5 * * * * *", "0 9 * * 1-5", "@hourly",
-                                  "@daily", "@weekly", "@monthly", "@yearly"])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "* * * * *",
+        "*/5 * * * * *",
+        "0 9 * * 1-5",
+        "@hourly",
+        "@daily",
+        "@weekly",
+        "@monthly",
+        "@yearly",
+    ],
+)
 def test_valid_expressions(expr):
     assert validate_cron(expr) == expr
 
 
-@pytest.mark.parametrize("expr", ["", "bad", "61 * * * *", "* * *", "@reboot", "@often",
-                                  "* * * * * * * *"])
+@pytest.mark.parametrize(
+    "expr", ["", "bad", "61 * * * *", "* * *", "@reboot", "@often", "* * * * * * * *"]
+)
 def test_invalid_expressions(expr):
     with pytest.raises(ValidationError, match="not a valid cron expression"):
         validate_cron(expr)
@@ -36,7 +48,10 @@ def test_invalid_expressions(expr):
 def test_seconds_are_the_sixth_field():
     after = t("2026-11-26T10:00:00Z")
     assert next_fires("* * * * * */20", UTC, after, 3) == [
-        t("2026-11-26T10:00:20Z"), t("2026-11-26T10:00:40Z"), t("2026-11-26T10:01:00Z")]
+        t("2026-11-26T10:00:20Z"),
+        t("2026-11-26T10:00:40Z"),
+        t("2026-11-26T10:01:00Z"),
+    ]
 
 
 def test_never_matching_expression():
@@ -46,8 +61,12 @@ def test_never_matching_expression():
 
 def test_timezone_is_applied_and_times_are_utc():
     berlin = zone("Europe/Berlin")
-    assert next_fires("0 9 * * *", berlin, t("2026-11-26T00:00:00Z"), 1) == [t("2026-11-26T08:00:00Z")]
-    assert next_fires("0 9 * * *", berlin, t("2026-07-01T00:00:00Z"), 1) == [t("2026-07-01T07:00:00Z")]
+    assert next_fires("0 9 * * *", berlin, t("2026-11-26T00:00:00Z"), 1) == [
+        t("2026-11-26T08:00:00Z")
+    ]
+    assert next_fires("0 9 * * *", berlin, t("2026-07-01T00:00:00Z"), 1) == [
+        t("2026-07-01T07:00:00Z")
+    ]
     with pytest.raises(ValidationError, match="time zone"):
         zone("Mars/Olympus")
 
@@ -74,16 +93,20 @@ def test_dst_days_in_new_york_fire_nothing_twice_and_lose_nothing():
     for day in ("2026-03-07T12:00:00Z", "2026-10-31T12:00:00Z"):
         fires = next_fires("15 1 * * *", ny, t(day), 3)
         assert len(set(fires)) == 3
-        assert all(timedelta(hours=22) <= b - a <= timedelta(hours=26)
-                   for a, b in zip(fires, fires[1:], strict=False))
+        assert all(
+            timedelta(hours=22) <= b - a <= timedelta(hours=26)
+            for a, b in zip(fires, fires[1:], strict=False)
+        )
 
 
 def test_slots_between_keeps_the_newest_and_says_when_cut():
-    slots, cut = slots_between("* * * * *", UTC, t("2026-11-26T10:00:00Z"),
-                               t("2026-11-26T10:10:00Z"), 3)
+    slots, cut = slots_between(
+        "* * * * *", UTC, t("2026-11-26T10:00:00Z"), t("2026-11-26T10:10:00Z"), 3
+    )
     assert hhmm(slots) == ["11-26 10:08", "11-26 10:09", "11-26 10:10"] and cut
-    slots, cut = slots_between("* * * * *", UTC, t("2026-11-26T10:00:00Z"),
-                               t("2026-11-26T10:02:30Z"), 10)
+    slots, cut = slots_between(
+        "* * * * *", UTC, t("2026-11-26T10:00:00Z"), t("2026-11-26T10:02:30Z"), 10
+    )
     assert hhmm(slots) == ["11-26 10:01", "11-26 10:02"] and not cut
 
 
