@@ -5,15 +5,25 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .backends import Backend, build_argv, find_session_id, read_prompt, resolve_backend
+from .backends import (
+    Backend,
+    build_argv,
+    chooses_session_id,
+    final_message,
+    find_session_id,
+    json_value,
+    read_prompt,
+    resolve_backend,
+)
 from .config import Config
 from .errors import ValidationError
 from .executor import Launch, describe_status
-from .model import SHELL, Job, State, enter_state
-from .store import Store
+from .model import SHELL, Job, Note, State, enter_state
+from .store import Store, atomic_write
 from .values import format_duration, format_time
 
 __all__ = ["prepare_launch", "record_outcome", "log_header", "SUMMARY_LIMIT"]
@@ -66,7 +76,12 @@ def prepare_launch(store: Store, config: Config, job: Job, resume_session: str |
     resume = bool(resume_session) and (backend is None or backend.resume_command is not None)
     env = _environment(store, job, backend, resume)
     stdin = None
-    values = {"job_id": job.id, "session_id": resume_session or ""}
+    chosen = None if resume or not chooses_session_id(backend) else str(uuid.uuid4())
+    values = {
+        "job_id": job.id,
+        "session_id": (resume_session if resume else chosen) or "",
+        "result_file": str(store.sibling(job.id, ".result.md")),
+    }
     if backend is not None:
         prompt = read_prompt(job, cwd)
         values["prompt"] = prompt
@@ -76,6 +91,8 @@ def prepare_launch(store: Store, config: Config, job: Job, resume_session: str |
     argv = build_argv(job, backend, values, resume)
     launch = Launch(argv, cwd, env, store.sibling(job.id, ".log"), store.sibling(job.id, ".exit"))
     launch.stdin = stdin
+    if chosen:
+        launch.extra["session_id"] = chosen  # the runner records it with the executor
     return launch
 
 
@@ -110,13 +127,15 @@ def _last_output_line(store: Store, job: Job) -> str | None:
     return lines[-1] if lines else None
 
 
-def _summary(store: Store, job: Job) -> str | None:
+def _summary(store: Store, job: Job, fall_back_to_output: bool = True) -> str | None:
     try:
         text = store.sibling(job.id, ".result.md").read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         text = ""
     lines = [line.strip().lstrip("#").strip() for line in text.splitlines()]
-    first = next((line for line in lines if line), None) or _last_output_line(store, job)
+    first = next((line for line in lines if line), None)
+    if first is None and fall_back_to_output:
+        first = _last_output_line(store, job)
     if first and len(first) > SUMMARY_LIMIT:
         first = first[: SUMMARY_LIMIT - 1] + "…"
     return first
@@ -131,16 +150,28 @@ def record_outcome(
     now: datetime,
 ) -> None:
     """Apply how an attempt ended: succeeded, failed, or queued again when retries are left."""
-    if job.result_summary is None:
-        job.result_summary = _summary(store, job)
-    found = find_session_id(backend, _attempt_output(store, job, 4 * _TAIL_BYTES))
+    output = _attempt_output(store, job, 4 * _TAIL_BYTES)
+    found = find_session_id(backend, output)
     if found:
         job.session_id = found
+    message = final_message(backend, output)
+    result_file = store.sibling(job.id, ".result.md")
+    if message and not result_file.exists():
+        atomic_write(result_file, message if message.endswith("\n") else message + "\n")
+    if job.result_summary is None:
+        reads_message = backend is not None and backend.final_message_key is not None
+        job.result_summary = _summary(store, job, fall_back_to_output=not reads_message)
     job.exit_code = code
     if code == 0 and error is None:
+        if backend and backend.final_message_key and not message and not result_file.exists():
+            job.notes.append(Note(now, "the agent ended without a final message"))
         enter_state(job, State.SUCCEEDED, "exit status 0", now)
         return
     job.error = error or describe_status(code if code is not None else -9)
+    if backend is not None and error is None:  # the agent CLI's own words for what went wrong
+        why = message or json_value(output, "error.message") or _last_output_line(store, job)
+        if why:
+            job.error = f"{job.error}: {' '.join(why.split())[:SUMMARY_LIMIT]}"
     if job.attempt <= job.retries:
         delay = job.retry_delay_seconds * (2 ** (job.attempt - 1))
         job.due_at = now + timedelta(seconds=delay)

@@ -5,7 +5,9 @@ Pure: no processes, no files but the prompt file a job names.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,23 +16,143 @@ from .config import Config
 from .errors import ValidationError
 from .model import SHELL, Job
 
-__all__ = ["Backend", "PRESETS", "resolve_backend", "build_argv", "find_session_id", "read_prompt"]
+__all__ = [
+    "Backend",
+    "PRESETS",
+    "resolve_backend",
+    "describe_backends",
+    "build_argv",
+    "chooses_session_id",
+    "find_session_id",
+    "final_message",
+    "json_value",
+    "read_prompt",
+]
 
 
 @dataclass(frozen=True)
 class Backend:
-    """An agent CLI: argv templates with {prompt}, {prompt_file}, {session_id}, {job_id}."""
+    """An agent CLI: argv templates with {prompt}, {prompt_file}, {session_id}, {job_id},
+    {result_file}. A `command` that holds {session_id} chooses the session id up front."""
 
     name: str
     command: tuple[str, ...]
     resume_command: tuple[str, ...] | None = None
     stdin: bool = False
     session_id_pattern: str | None = None
+    final_message_key: str | None = None  # dotted key of the final message in JSON output
     env: dict[str, str] = field(default_factory=dict)
 
 
-# Built-in agent presets; a later version fills these in. config.yaml can declare any of them.
-PRESETS: dict[str, Backend] = {}
+# The agent CLIs' non-interactive modes, checked against their --help (codex-cli 0.169.0,
+# Claude Code 2.1.197, gemini 0.61.0, opencode 1.18.33). Each runs unattended with the
+# narrowest permission that still lets it edit its worker folder; README "Agent backends".
+PRESETS: dict[str, Backend] = {
+    "codex": Backend(
+        name="codex",
+        command=(
+            "codex",
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "-c",
+            'sandbox_mode="workspace-write"',
+            "-o",
+            "{result_file}",
+            "--",
+            "{prompt}",
+        ),
+        resume_command=(
+            "codex",
+            "exec",
+            "resume",
+            "--json",
+            "--skip-git-repo-check",
+            "-c",
+            'sandbox_mode="workspace-write"',
+            "-o",
+            "{result_file}",
+            "--",
+            "{session_id}",
+            "{prompt}",
+        ),
+        session_id_pattern=r'"thread_id"\s*:\s*"([^"]+)"',
+        final_message_key="item.text",
+    ),
+    "claude": Backend(
+        name="claude",
+        command=(
+            "claude",
+            "-p",
+            "--output-format",
+            "json",
+            "--permission-mode",
+            "acceptEdits",
+            "--session-id",
+            "{session_id}",
+            "--",
+            "{prompt}",
+        ),
+        resume_command=(
+            "claude",
+            "-p",
+            "--output-format",
+            "json",
+            "--permission-mode",
+            "acceptEdits",
+            "--resume",
+            "{session_id}",
+            "--",
+            "{prompt}",
+        ),
+        session_id_pattern=r'"session_id"\s*:\s*"([^"]+)"',
+        final_message_key="result",
+    ),
+    "gemini": Backend(
+        name="gemini",
+        command=(
+            "gemini",
+            "--skip-trust",
+            "--approval-mode",
+            "auto_edit",
+            "-o",
+            "json",
+            "--session-id",
+            "{session_id}",
+            "-p",
+            "{prompt}",
+        ),
+        resume_command=(
+            "gemini",
+            "--skip-trust",
+            "--approval-mode",
+            "auto_edit",
+            "-o",
+            "json",
+            "--resume",
+            "{session_id}",
+            "-p",
+            "{prompt}",
+        ),
+        final_message_key="response",
+    ),
+    "opencode": Backend(
+        name="opencode",
+        command=("opencode", "run", "--format", "json", "--", "{prompt}"),
+        resume_command=(
+            "opencode",
+            "run",
+            "--format",
+            "json",
+            "--session",
+            "{session_id}",
+            "--",
+            "{prompt}",
+        ),
+        session_id_pattern=r'"sessionID"\s*:\s*"([^"]+)"',
+        final_message_key="part.text",
+    ),
+}
 
 
 def resolve_backend(name: str, config: Config) -> Backend:
@@ -89,7 +211,7 @@ def _fill(part: str, values: dict[str, str]) -> str:
             raise ValidationError(f"placeholder {{{key}}} has no value for this job")
         return values[key]
 
-    return re.sub(r"\{(prompt|prompt_file|session_id|job_id)\}", replace, part)
+    return re.sub(r"\{(prompt|prompt_file|session_id|job_id|result_file)\}", replace, part)
 
 
 def find_session_id(backend: Backend | None, output: str) -> str | None:
@@ -100,3 +222,88 @@ def find_session_id(backend: Backend | None, output: str) -> str | None:
     if not match:
         return None
     return match.group(1) if match.groups() else match.group(0)
+
+
+def chooses_session_id(backend: Backend | None) -> bool:
+    """Whether a fresh run is given its session id up front (the command holds {session_id})."""
+    return backend is not None and any("{session_id}" in part for part in backend.command)
+
+
+def final_message(backend: Backend | None, output: str) -> str | None:
+    """The final message: the key named, in the last JSON object of the output that has it."""
+    if backend is None or not backend.final_message_key:
+        return None
+    return json_value(output, backend.final_message_key)
+
+
+def json_value(output: str, key: str) -> str | None:
+    """The text at a dotted key in the last JSON object of the output that has it."""
+    path = key.split(".")
+    for value in reversed(list(_json_objects(output))):
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def _json_objects(output: str) -> list[Any]:
+    """JSON objects in the output: one per line (JSONL), or one spread over many lines."""
+    decoder = json.JSONDecoder()
+    found = []
+    lines = output.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    position = 0
+    for start, line in zip(offsets, lines, strict=False):
+        if start < position or not line.lstrip().startswith("{"):
+            continue
+        try:
+            value, end = decoder.raw_decode(output, start + len(line) - len(line.lstrip()))
+        except json.JSONDecodeError:
+            continue
+        found.append(value)
+        position = end
+    return found
+
+
+def describe_backends(config: Config) -> list[dict[str, Any]]:
+    """Every backend with what it will run, its resume form, and whether its program is here."""
+    rows: list[dict[str, Any]] = [
+        {
+            "name": SHELL,
+            "source": "built in",
+            "command": ["/bin/sh", "-c", "{command}"],
+            "resume_command": None,
+            "program": "/bin/sh",
+            "installed": True,
+        }
+    ]
+    for name in sorted({*PRESETS, *config.backends}):
+        backend = resolve_backend(name, config)
+        source = (
+            "preset"
+            if name not in config.backends
+            else "config.yaml"
+            if name not in PRESETS
+            else "preset, overridden in config.yaml"
+        )
+        rows.append(
+            {
+                "name": name,
+                "source": source,
+                "command": list(backend.command),
+                "resume_command": list(backend.resume_command) if backend.resume_command else None,
+                "stdin": backend.stdin,
+                "session_id": "chosen up front"
+                if chooses_session_id(backend)
+                else f"read with {backend.session_id_pattern}"
+                if backend.session_id_pattern
+                else "not captured",
+                "final_message_key": backend.final_message_key,
+                "program": backend.command[0],
+                "installed": shutil.which(backend.command[0]) is not None,
+            }
+        )
+    return rows

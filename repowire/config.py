@@ -72,6 +72,7 @@ def _backend_config(name: str, spec: Any, where: str) -> dict[str, Any]:
         "resume_command": _argv,
         "stdin": _bool,
         "session_id_pattern": _regex,
+        "final_message_key": _key,
         "env": _str_mapping,
     }
     for key, value in spec.items():
@@ -87,6 +88,11 @@ def _backend_config(name: str, spec: Any, where: str) -> dict[str, Any]:
 def _argv(value: Any) -> None:
     if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
         raise ValidationError("expected a list of strings, such as [mycli, run, '{prompt}']")
+
+
+def _key(value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("expected a dotted key such as result or item.text")
 
 
 def _bool(value: Any) -> None:

@@ -259,18 +259,22 @@ class Runner(Recovery):
                 with contextlib.suppress(OSError):
                     launch.stdin.unlink()
         handle["runner"] = self.identity
-        self._record_handle(record, handle)
+        self._record_handle(record, handle, launch.extra.get("session_id"))
         timeout = record.timeout_seconds
         self.active[record.id] = Active(
             record.id, handle, time.monotonic() + timeout if timeout else None
         )
         self.log(f"started {record.id} (attempt {record.attempt}, pid {handle['pid']})")
 
-    def _record_handle(self, job: Job, handle: dict[str, Any]) -> None:
+    def _record_handle(
+        self, job: Job, handle: dict[str, Any], session_id: str | None = None
+    ) -> None:
         def change(record: Job) -> bool:
             if (record.executor or {}).get("runner") != self.identity:
                 return False
             record.executor = handle
+            if session_id:  # chosen up front for this fresh session
+                record.session_id = session_id
             return True
 
         self.store.transition(job.id, change)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from . import RepowireGroup, cli, get_root, root_option
+from . import RepowireGroup, cli, get_root, json_option, root_option
 
 
 @cli.group(cls=RepowireGroup)
@@ -40,3 +40,25 @@ def create(name: str, cron: str | None, timezone: str | None, **options: Any) ->
         opts["timezone"] = timezone
     folder = create_worker(get_root(), name, cron, **opts)
     click.echo(f"created {folder.relative_to(get_root())}")
+
+
+@cli.command()
+@root_option
+@json_option
+def backends(as_json: bool) -> None:
+    """List every backend: what it runs, its resume form, and whether its program is on PATH.
+
+    \b
+    Examples:
+      repowire backends
+      repowire backends --json
+    """
+    from ..backends import describe_backends
+    from ..config import load_config
+    from .render import print_backends, print_json
+
+    rows = describe_backends(load_config(get_root()))
+    if as_json:
+        print_json(rows)
+    else:
+        print_backends(rows)

@@ -164,3 +164,19 @@ def print_template(data: dict[str, Any]) -> None:
         click.echo("\nskipped slots:")
         for slot in skipped[-10:]:
             click.echo(f"  {slot.get('slot')}  {slot.get('reason')}")
+
+
+def print_backends(rows: list[dict[str, Any]]) -> None:
+    """Each backend: the argv it runs, its resume form, and whether its program is here."""
+    for row in rows:
+        found = "on PATH" if row["installed"] else "NOT on PATH"
+        click.echo(
+            click.style(row["name"], bold=True) + f"  ({row['source']}; {row['program']} {found})"
+        )
+        click.echo(f"  run:     {' '.join(row['command'])}")
+        if row.get("resume_command"):
+            click.echo(f"  resume:  {' '.join(row['resume_command'])}")
+        if row.get("session_id"):
+            click.echo(f"  session: {row['session_id']}")
+        if row.get("final_message_key"):
+            click.echo(f"  result:  the {row['final_message_key']!r} key of its JSON output")
