@@ -45,6 +45,8 @@ __all__ = [
     "template_view",
     "run_template",
     "resume_template",
+    "as_dict",
+    "listing_dict",
 ]
 
 
@@ -339,3 +341,28 @@ def resume_template(root: Path, name: str) -> Template:
 
     require_repowire(root)
     return set_enabled(Store(root), name, True)
+
+
+def as_dict(
+    root: Path, item: Job | Template | Invalid, runs: list[Job] | None = None
+) -> dict[str, Any]:
+    """The JSON form every face prints: a job record, a template view, or an invalid entry."""
+    if isinstance(item, Job):
+        return job_to_dict(item, with_id=True)
+    if isinstance(item, Template):
+        return template_view(root, item, runs)
+    return item.to_dict()
+
+
+def listing_dict(
+    root: Path, state: str | None = None, template: str | None = None
+) -> dict[str, Any]:
+    """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
+    listing = list_all(root, state=state, template=template)
+    return {
+        "templates": [
+            as_dict(root, t, listing.runs.get(getattr(t, "name", ""), []))
+            for t in listing.templates
+        ],
+        "jobs": records(listing.jobs),
+    }

@@ -62,3 +62,23 @@ def backends(as_json: bool) -> None:
         print_json(rows)
     else:
         print_backends(rows)
+
+
+@cli.command()
+@root_option
+def mcp() -> None:
+    """Serve the job tools to a coding agent over MCP on stdio.
+
+    Tools: job_create, job_list, job_status, job_show, job_update, job_result, job_cancel,
+    job_retry, job_run. Register it with your agent (see the README), e.g.:
+
+    \b
+    Example:
+      claude mcp add repowire -- repowire --root "$PWD" mcp
+    """
+    from ..config import require_repowire
+    from ..mcp_server import serve
+
+    root = get_root()
+    require_repowire(root)
+    serve(root)

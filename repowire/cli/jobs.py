@@ -28,16 +28,10 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
-def _as_dict(item: Any, runs: list[Any] | None = None) -> dict[str, Any]:
-    from ..model import Job, Template, job_to_dict
+def _as_dict(item: Any) -> dict[str, Any]:
+    from ..api import as_dict
 
-    if isinstance(item, Job):
-        return job_to_dict(item, with_id=True)
-    if isinstance(item, Template):
-        from ..api import template_view
-
-        return template_view(get_root(), item, runs)
-    return dict(item.to_dict())
+    return as_dict(get_root(), item)
 
 
 @jobs.command()
@@ -112,15 +106,11 @@ def list_(state: str | None, template: str | None, as_json: bool) -> None:
     """
     from .. import api
 
-    listing = api.list_all(get_root(), state=state, template=template)
-    templates = [
-        _as_dict(t, listing.runs.get(getattr(t, "name", ""), [])) for t in listing.templates
-    ]
-    jobs_ = api.records(listing.jobs)
+    data = api.listing_dict(get_root(), state=state, template=template)
     if as_json:
-        print_json({"templates": templates, "jobs": jobs_})
+        print_json(data)
     else:
-        print_listing(templates, jobs_)
+        print_listing(data["templates"], data["jobs"])
 
 
 @jobs.command()

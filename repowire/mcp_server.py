@@ -1,0 +1,237 @@
+"""`repowire mcp`: the job tools over stdio for coding agents, on the official MCP SDK.
+
+Every tool calls the same library functions as the CLI, and a refused call is a tool error with
+the sentence the CLI would print; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
+
+from . import api
+from .errors import RepowireError
+
+__all__ = ["build_server", "serve"]
+
+State = Literal["queued", "running", "succeeded", "failed", "canceled"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+JobId = Annotated[
+    str | None,
+    Field(
+        description="The job id (or template name). Inside a job's executor it defaults to "
+        "that job, from REPOWIRE_JOB_ID."
+    ),
+]
+Text = str | None
+
+
+def _executor_job_id() -> str | None:
+    """REPOWIRE_JOB_ID from this process or, since agent CLIs start MCP servers with a trimmed
+    environment, from the nearest ancestor that has it (the executor the agent runs in)."""
+    if os.environ.get("REPOWIRE_JOB_ID"):
+        return os.environ["REPOWIRE_JOB_ID"]
+    import psutil
+
+    try:
+        for parent in psutil.Process().parents():
+            with contextlib.suppress(psutil.Error):
+                value = parent.environ().get("REPOWIRE_JOB_ID")
+                if value:
+                    return str(value)
+    except psutil.Error:
+        pass
+    return None
+
+
+def _own_job(job_id: str | None) -> str:
+    chosen = job_id or _executor_job_id()
+    if not chosen:
+        raise ToolError("job_id is required (no REPOWIRE_JOB_ID in this server's environment)")
+    return chosen
+
+
+def _refusals(func: F) -> F:
+    """A library error becomes a tool error carrying the same sentence the CLI prints."""
+
+    @wraps(func)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RepowireError as exc:
+            raise ToolError(str(exc)) from None
+        except OSError as exc:
+            raise ToolError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+
+    return call  # type: ignore[return-value]
+
+
+def build_server(root: Path) -> MCPServer:
+    """The MCP server for one root, with every job tool registered."""
+    server: MCPServer = MCPServer(
+        "repowire",
+        instructions=(
+            "Durable jobs kept as YAML files in .repowire/. Create work with job_create, follow "
+            "it with job_list/job_status/job_show, report progress and results on your own job "
+            "with job_update (job_id defaults to your job inside an executor), and cancel or "
+            "retry with job_cancel/job_retry. job_run fires a recurring template now."
+        ),
+    )
+
+    @server.tool()
+    @_refusals
+    def job_create(
+        name: Annotated[
+            str, Field(description="Display name; with cron, also the template's folder name.")
+        ],
+        command: Annotated[Text, Field(description="A shell command (run by /bin/sh -c).")] = None,
+        backend: Annotated[
+            Text,
+            Field(description="shell, codex, claude, gemini, opencode, or one from config.yaml."),
+        ] = None,
+        path: Annotated[
+            Text, Field(description="Worker folder and working directory, relative to the root.")
+        ] = None,
+        prompt: Annotated[Text, Field(description="The ask for an agent backend.")] = None,
+        prompt_file: Annotated[
+            Text, Field(description="A file holding the ask, relative to path.")
+        ] = None,
+        cron: Annotated[
+            Text,
+            Field(
+                description="Make a recurring template: 5 cron fields, 6 with seconds, or @daily."
+            ),
+        ] = None,
+        timezone: Annotated[
+            Text, Field(description="IANA zone the cron expression is read in.")
+        ] = None,
+        continuity: Annotated[
+            Literal["fresh", "resume"] | None,
+            Field(description="resume: continue the previous run's agent session."),
+        ] = None,
+        timeout: Annotated[Text, Field(description="Wall-clock limit: 30s, 10m, 2h, 1d.")] = None,
+        retries: Annotated[
+            int | None, Field(ge=0, description="Automatic retries after a failure.")
+        ] = None,
+        due_at: Annotated[
+            Text, Field(description="Not before: ISO-8601 time, or a delay such as 10m.")
+        ] = None,
+        env: Annotated[
+            dict[str, str] | None, Field(description="Extra environment variables.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Create a queued job, or with cron a recurring template; returns the record."""
+        options: dict[str, Any] = dict(
+            command=command,
+            backend=backend,
+            path=path,
+            prompt=prompt,
+            prompt_file=prompt_file,
+            continuity=continuity,
+            timeout=timeout,
+            retries=retries,
+            env=env or {},
+        )
+        if cron:
+            if due_at:
+                raise ToolError("cron cannot be combined with due_at")
+            return api.as_dict(
+                root, api.create_template(root, name, cron, timezone=timezone, **options)
+            )
+        if timezone:
+            raise ToolError("timezone goes with cron")
+        return api.as_dict(root, api.create_job(root, name, due_at=due_at, **options))
+
+    @server.tool()
+    @_refusals
+    def job_list(
+        state: Annotated[
+            State | Literal["invalid"] | None, Field(description="Only jobs in this state.")
+        ] = None,
+        template: Annotated[Text, Field(description="Only this template and its runs.")] = None,
+    ) -> dict[str, Any]:
+        """Templates and jobs, {"templates": [...], "jobs": [...]}; broken files are invalid."""
+        return api.listing_dict(root, state=state, template=template)
+
+    @server.tool()
+    @_refusals
+    def job_status(job_id: JobId = None) -> dict[str, Any]:
+        """The state of a job (a template: enabled or paused)."""
+        item = api.find(root, _own_job(job_id))
+        state = getattr(item, "state", None)
+        if state is None:
+            state = "enabled" if getattr(item, "enabled", True) else "paused"
+        return {"id": _own_job(job_id), "state": str(state)}
+
+    @server.tool()
+    @_refusals
+    def job_show(job_id: JobId = None) -> dict[str, Any]:
+        """The whole record; for a template: its next fires, recent runs and skipped slots."""
+        return api.as_dict(root, api.find(root, _own_job(job_id)))
+
+    @server.tool()
+    @_refusals
+    def job_update(
+        job_id: JobId = None,
+        state: Annotated[State | None, Field(description="The new state.")] = None,
+        note: Annotated[Text, Field(description="A progress note for the timeline.")] = None,
+        result_summary: Annotated[Text, Field(description="A short result.")] = None,
+        session_id: Annotated[
+            Text, Field(description="The agent's runtime session id, for resume.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """A locked transition and/or note, result summary or session id; returns the record."""
+        if state is None and note is None and result_summary is None and session_id is None:
+            raise ToolError("give at least one of state, note, result_summary, session_id")
+        job = api.update_job(
+            root,
+            _own_job(job_id),
+            state=state,
+            note=note,
+            result_summary=result_summary,
+            session_id=session_id,
+        )
+        return api.as_dict(root, job)
+
+    @server.tool()
+    @_refusals
+    def job_result(job_id: JobId = None) -> dict[str, Any]:
+        """The result summary and the result file's text."""
+        return api.get_result(root, _own_job(job_id))
+
+    @server.tool()
+    @_refusals
+    def job_cancel(
+        job_id: JobId = None,
+        reason: Annotated[Text, Field(description="Why; recorded as the job's error.")] = None,
+    ) -> dict[str, Any]:
+        """Cancel a queued or running job (its executor is released); a template name pauses it."""
+        return api.as_dict(root, api.cancel(root, _own_job(job_id), reason))
+
+    @server.tool()
+    @_refusals
+    def job_retry(job_id: JobId = None) -> dict[str, Any]:
+        """Put a failed or canceled job back in the queue."""
+        return api.as_dict(root, api.retry(root, _own_job(job_id)))
+
+    @server.tool()
+    @_refusals
+    def job_run(name: Annotated[str, Field(description="The template's name.")]) -> dict[str, Any]:
+        """Fire a recurring template now, even when paused; returns the new run."""
+        return api.as_dict(root, api.run_template(root, name))
+
+    return server
+
+
+def serve(root: Path) -> None:
+    """Serve on stdio until the client goes away."""
+    build_server(root).run("stdio")
