@@ -172,12 +172,14 @@ def test_job_id_is_found_in_the_executor_above_a_trimmed_environment(root):
     import sys
 
     job_id = rw("jobs", "create", "Mine", "--command", "true").stdout.strip()
+    here, where = os.path.dirname(__file__), str(root)
     script = (
-        "import os, sys; sys.path.insert(0, %r); from mcp_helpers import run_session, payload\n"
+        f"import sys; sys.path.insert(0, {here!r})\n"
         "from pathlib import Path\n"
+        "from mcp_helpers import run_session, payload\n"
         "async def body(s):\n"
         "    return payload(await s.call_tool('job_status', {}))\n"
-        "print(run_session(Path(%r), body)['id'])\n" % (os.path.dirname(__file__), str(root))
+        f"print(run_session(Path({where!r}), body)['id'])\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
