@@ -287,7 +287,7 @@ def template_view(
     """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots.
 
     `runs` are the template's runs when the caller has read them already."""
-    from .schedule import next_fires, zone
+    from .schedule import describe, next_fires, zone
     from .templates import read_state, template_dir
 
     store = Store(root)
@@ -304,6 +304,7 @@ def template_view(
         "state": "enabled" if template.enabled else "paused",
         **template_to_dict(template),
         "timezone": template.timezone or str(getattr(tz, "key", None) or tz),
+        "schedule": describe(template.cron),
         "next_fires": [
             {"utc": format_time(f), "local": f.astimezone(tz).isoformat()} for f in fires
         ],

@@ -25,6 +25,7 @@ __all__ = [
     "next_fires",
     "slots_between",
     "plan_catchup",
+    "describe",
 ]
 
 ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight")
@@ -177,6 +178,33 @@ def plan_catchup(
     plan.fire = keep
     plan.skip.sort()
     return plan
+
+
+_ALIAS_FIELDS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+
+def describe(expr: str) -> str:
+    """The expression in words ("At 09:00, Monday through Friday"), via cron-descriptor."""
+    from cron_descriptor import Options, get_description
+
+    text = _ALIAS_FIELDS.get(expr.strip().lower(), expr.strip())
+    fields = text.split()
+    if len(fields) == 6:  # croniter puts seconds last; cron-descriptor wants them first
+        text = " ".join([fields[5], *fields[:5]])
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        return str(get_description(text, options))
+    except Exception:  # noqa: BLE001 - a description is a nicety; the expression stands alone
+        return expr
 
 
 def _secs(seconds: float) -> str:

@@ -82,3 +82,27 @@ def mcp() -> None:
     root = get_root()
     require_repowire(root)
     serve(root)
+
+
+@cli.command()
+@root_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
+@click.option("--token", metavar="T", help="Required on every request; needed off loopback.")
+def dashboard(host: str, port: int, open_browser: bool, token: str | None) -> None:
+    """The Jobs view in a browser: templates and jobs, run now, pause, retry and cancel.
+
+    \b
+    Examples:
+      repowire dashboard --open
+      repowire dashboard --host 0.0.0.0 --token "$(openssl rand -hex 16)"
+    """
+    from ..config import require_repowire
+    from ..dashboard import is_loopback, serve
+
+    if not is_loopback(host) and not token:
+        raise click.UsageError(f"--host {host} is not loopback; give --token as well")
+    root = get_root()
+    require_repowire(root)
+    serve(root, host, port, token, open_browser)

@@ -1,0 +1,238 @@
+"""The dashboard: its JSON API through an HTTP client, and the page in a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import REPO, rw, wait_for
+from runner_helpers import read, run_once, state, write_job
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Dashboard:
+    def __init__(self, root: Path, *args: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "repowire", "dashboard", "--port", str(self.port), *args],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+        wait_for(self._up, what="dashboard to answer")
+        page = self.client.get("/", params={"token": args[-1]} if "--token" in args else None)
+        found = re.search(r'name="repowire-token" content="([^"]+)"', page.text)
+        self.token = found.group(1) if found else ""
+
+    def _up(self) -> bool:
+        try:
+            return self.client.get("/api/version").status_code in (200, 401)
+        except httpx.TransportError:
+            return False
+
+    def post(self, path: str, **headers: str) -> httpx.Response:
+        return self.client.post(path, headers={"X-Repowire-Token": self.token, **headers})
+
+    def close(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def board(root):
+    dash = Dashboard(root)
+    yield dash
+    dash.close()
+
+
+def test_api_lists_jobs_templates_and_broken_files(root, board):
+    job_id = rw("jobs", "create", "Build", "--command", "true").stdout.strip()
+    rw("jobs", "create", "Nightly", "--cron", "0 9 * * 1-5", "--command", "true")
+    (root / ".repowire/jobs/broken.yaml").write_text("retries: [\n")
+    jobs = board.client.get("/api/jobs").json()["jobs"]
+    assert {j["id"]: j["state"] for j in jobs} == {job_id: "queued", "broken": "invalid"}
+    templates = board.client.get("/api/templates").json()["templates"]
+    assert templates[0]["id"] == "nightly"
+    assert templates[0]["schedule"] == "At 09:00, Monday through Friday"
+    detail = board.client.get(f"/api/jobs/{job_id}").json()
+    assert detail["state"] == "queued" and detail["log"] == {"offset": 0, "text": ""}
+    assert board.client.get("/api/jobs/nope").status_code == 404
+    assert board.client.get("/api/jobs/..%2Fx").status_code in (400, 404)
+
+
+def test_actions_go_through_the_library_and_refusals_are_sentences(root, board):
+    job_id = rw("jobs", "create", "Build", "--command", "true").stdout.strip()
+    assert board.post(f"/api/jobs/{job_id}/cancel").json()["state"] == "canceled"
+    refused = board.post(f"/api/jobs/{job_id}/cancel")
+    assert refused.status_code == 200  # cancelling twice changes nothing
+    assert board.post(f"/api/jobs/{job_id}/retry").json()["state"] == "queued"
+    again = board.post(f"/api/jobs/{job_id}/retry")
+    assert again.status_code == 409
+    assert (
+        again.json()["error"]
+        == f"job {job_id} is queued; only failed or canceled jobs can be retried"
+    )
+    rw("jobs", "create", "Nightly", "--cron", "@daily", "--command", "echo fired")
+    assert board.post("/api/templates/nightly/pause").json()["state"] == "paused"
+    assert "enabled: false" in (root / ".repowire/agents/nightly/job.yaml").read_text()
+    run = board.post("/api/templates/nightly/run").json()
+    assert run["template"] == "nightly" and state(root, run["id"]) == "queued"
+    assert board.post("/api/templates/nightly/resume").json()["state"] == "enabled"
+
+
+def test_cross_site_and_tokenless_posts_are_refused(root, board):
+    job_id = rw("jobs", "create", "Build", "--command", "true").stdout.strip()
+    before = (root / f".repowire/jobs/{job_id}.yaml").read_bytes()
+    evil = board.post(f"/api/jobs/{job_id}/cancel", Origin="http://evil.example")
+    assert evil.status_code == 403 and "cross-site" in evil.json()["error"]
+    bare = board.client.post(f"/api/jobs/{job_id}/cancel")
+    assert bare.status_code == 403
+    rebound = board.client.get("/api/state", headers={"Host": "evil.example"})
+    assert rebound.status_code == 403
+    assert (root / f".repowire/jobs/{job_id}.yaml").read_bytes() == before
+
+
+def test_non_loopback_needs_a_token(root):
+    result = rw("dashboard", "--host", "0.0.0.0", ok=False)
+    assert result.exit_code == 2 and "--token" in result.output
+    dash = Dashboard(root, "--host", "127.0.0.1", "--token", "s3cret")
+    try:
+        assert httpx.get(f"{dash.url}/api/jobs").status_code == 401
+        assert httpx.get(f"{dash.url}/").status_code == 401
+        good = httpx.get(f"{dash.url}/api/jobs", headers={"X-Repowire-Token": "s3cret"})
+        assert good.status_code == 200
+        assert dash.token == "s3cret"  # the page, opened with ?token=, carries it
+    finally:
+        dash.close()
+
+
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture
+def page(board):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as play:
+        browser = play.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        tab = browser.new_page(viewport={"width": 1280, "height": 800})
+        tab.goto(board.url)
+        yield tab
+        browser.close()
+
+
+@needs_chromium
+def test_page_lists_and_updates_without_reload(root, board, page):
+    rw("jobs", "create", "Nightly", "--cron", "0 3 * * *", "--command", "true")
+    page.wait_for_selector("#templates tbody tr[data-id=nightly]")
+    assert "At 03:00" in page.inner_text("#templates")
+    job_id = rw("jobs", "create", "Made in the CLI", "--command", "true").stdout.strip()
+    page.wait_for_selector(f"#jobs tbody tr[data-id='{job_id}']")
+    assert "queued" in page.inner_text(f"#jobs tbody tr[data-id='{job_id}']")
+
+
+@needs_chromium
+def test_cancel_and_retry_from_the_page_change_the_files(root, board, page):
+    job_id = rw("jobs", "create", "Doomed", "--command", "exit 3").stdout.strip()
+    row = f"#jobs tbody tr[data-id='{job_id}']"
+    page.wait_for_selector(row)
+    page.click(f"{row} [data-act='jobs:cancel:{job_id}']")
+    wait_for(lambda: state(root, job_id) == "canceled", what="cancel from the page")
+    page.wait_for_selector(f"{row} [data-act='jobs:retry:{job_id}']")
+    assert page.locator(f"{row} [data-act='jobs:cancel:{job_id}']").count() == 0
+    page.click(f"{row} [data-act='jobs:retry:{job_id}']")
+    wait_for(lambda: state(root, job_id) == "queued", what="retry from the page")
+    run_once(root)
+    page.wait_for_selector(f"{row} .state.failed")
+    page.click(f"{row} td")
+    page.wait_for_selector("#detail:not([hidden]) #log")
+    assert "exit status 3" in page.inner_text("#detail")
+
+
+@needs_chromium
+def test_refusal_sentence_is_shown_when_the_state_changed(root, board, page):
+    job_id = rw("jobs", "create", "Racy", "--command", "true").stdout.strip()
+    rw("jobs", "cancel", job_id)
+    page.wait_for_selector(f"[data-act='jobs:retry:{job_id}']")
+    rw("jobs", "retry", job_id)  # meanwhile, from the CLI
+    page.evaluate("(id) => act('jobs', id, 'retry')", job_id)
+    page.wait_for_selector("#message:not([hidden])")
+    assert "only failed or canceled jobs can be retried" in page.inner_text("#message")
+
+
+@needs_chromium
+def test_cross_site_post_from_a_page_is_refused(root, board, page):
+    job_id = rw("jobs", "create", "Target", "--command", "true").stdout.strip()
+    page.goto("about:blank")
+    status = page.evaluate(
+        """async ([url, id]) => {
+             try {
+               const r = await fetch(`${url}/api/jobs/${id}/cancel`, {method: 'POST',
+                 headers: {'X-Repowire-Token': 'guess'}});
+               return r.status;
+             } catch (e) { return 'blocked'; }
+           }""",
+        [board.url, job_id],
+    )
+    assert status in (403, "blocked")
+    assert state(root, job_id) == "queued"
+
+
+@needs_chromium
+def test_live_log_and_screenshot(root, board, page):
+    write_job(root, "demo-run", name="Nightly report", command="echo building; echo done")
+    rw(
+        "jobs",
+        "create",
+        "Daily brief",
+        "--cron",
+        "@daily",
+        "--backend",
+        "codex",
+        "--prompt",
+        "Prepare the brief.",
+    )
+    rw("jobs", "create", "Flaky", "--command", "exit 1", "--id", "flaky")
+    run_once(root)
+    rw("jobs", "create", "Waiting", "--command", "true", "--due-at", "1h")
+    page.wait_for_selector("#jobs tbody tr[data-id=flaky] .state.failed")
+    shots = os.environ.get("REPOWIRE_SCREENSHOT")  # the README's pictures: REPOWIRE_SCREENSHOT=1
+    if shots:
+        page.screenshot(path=str(REPO / "docs" / "dashboard.png"))
+    page.click("#jobs tbody tr[data-id=demo-run] td")
+    page.wait_for_selector("#detail:not([hidden])")
+    assert "building" in page.inner_text("#log")
+    if shots:
+        page.screenshot(path=str(REPO / "docs" / "dashboard-detail.png"))
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone
+    page.click("#close")
+    assert page.is_visible("#jobs tbody tr[data-id=flaky]")
+    assert read(root, "flaky")["state"] == "failed"
