@@ -25,7 +25,7 @@ from .model import (
     parse_template,
     template_to_dict,
 )
-from .store import Store
+from .store import MAX_FILE_BYTES, Store, read_tail
 from .values import format_time, new_job_id, parse_due, slugify, validate_id
 
 __all__ = [
@@ -262,7 +262,7 @@ def get_result(root: Path, job_id: str) -> dict[str, Any]:
     job = get_job(root, job_id)
     path = Store(root).sibling(job_id, ".result.md")
     try:
-        text: str | None = path.read_text(encoding="utf-8", errors="replace")
+        text: str | None = read_tail(path, MAX_FILE_BYTES) if path.exists() else None
     except FileNotFoundError:
         text = None
     return {

@@ -23,7 +23,7 @@ from .config import Config
 from .errors import ValidationError
 from .executor import Launch, describe_status
 from .model import SHELL, Job, Note, State, enter_state
-from .store import Store, atomic_write
+from .store import Store, atomic_write, read_tail
 from .values import format_duration, format_time
 
 __all__ = ["prepare_launch", "record_outcome", "log_header", "SUMMARY_LIMIT"]
@@ -114,11 +114,9 @@ def log_header(job: Job, argv: list[str], at: datetime) -> str:
 def _attempt_output(store: Store, job: Job, limit: int = _TAIL_BYTES) -> str:
     """What the latest attempt printed (at most its last `limit` bytes), after its header."""
     try:
-        with open(store.sibling(job.id, ".log"), "rb") as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
-            text = handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
+        text = read_tail(store.sibling(job.id, ".log"), limit)
+    except ValidationError:
+        return ""  # a link planted at the log's name: nothing is read through it
     return text.rsplit(_HEADER, 1)[-1].split("\n", 1)[-1] if _HEADER in text else text
 
 
@@ -129,8 +127,8 @@ def _last_output_line(store: Store, job: Job) -> str | None:
 
 def _summary(store: Store, job: Job, fall_back_to_output: bool = True) -> str | None:
     try:
-        text = store.sibling(job.id, ".result.md").read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
+        text = read_tail(store.sibling(job.id, ".result.md"), _TAIL_BYTES)
+    except ValidationError:
         text = ""
     lines = [line.strip().lstrip("#").strip() for line in text.splitlines()]
     first = next((line for line in lines if line), None)

@@ -36,6 +36,7 @@ _WRAPPER = r"""
 exit_file=$1; shift
 "$@"
 rc=$?
+set -C  # never write through a file or link planted at the temp name
 printf '%s\n' "$rc" > "$exit_file.tmp.$$" && mv -f "$exit_file.tmp.$$" "$exit_file"
 exit "$rc"
 """
@@ -137,7 +138,8 @@ class LocalExecutor:
             raise FileNotFoundError(f"{launch.argv[0]}: command not found on PATH")
         with contextlib.suppress(FileNotFoundError):
             launch.exit_file.unlink()  # a stale status must never be read as this attempt's
-        with open(launch.log, "ab") as log:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(launch.log, flags, 0o644), "ab") as log:
             stdin = open(launch.stdin, "rb") if launch.stdin else subprocess.DEVNULL
             try:
                 proc = subprocess.Popen(
@@ -192,6 +194,8 @@ class LocalExecutor:
 def read_exit_file(path: Path) -> int | None:
     """The status the wrapper wrote, or None if there is none (yet)."""
     try:
+        if path.is_symlink():
+            return None
         text = path.read_text().strip()
     except (FileNotFoundError, IsADirectoryError):
         return None

@@ -26,7 +26,7 @@ from .executor import HOST, LocalExecutor, process_identity, read_exit_file
 from .firing import Scheduler
 from .model import SHELL, Invalid, Job, Note, State, enter_state
 from .recovery import Active, Recovery
-from .store import Store
+from .store import Store, open_file
 from .values import format_duration, format_time
 
 __all__ = ["Runner", "RESCAN_SECONDS"]
@@ -236,26 +236,17 @@ class Runner(Recovery):
         if record is None:
             return
         self.started.add(record.id)
+        launch = None
         try:
             launch = prepare_launch(self.store, self.config, record, session)
-        except RepowireError as exc:
-            self._fail_unstarted(record, str(exc))
-            return
-        now = clock.now()
-        with open(launch.log, "a", encoding="utf-8") as log:
-            log.write(log_header(record, launch.argv, now))
-        try:
+            with open_file(launch.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as log:
+                log.write(log_header(record, launch.argv, clock.now()).encode("utf-8"))
             handle = self.executor.start(launch)
-        except OSError as exc:
-            self._fail_unstarted(
-                record,
-                str(exc)
-                if isinstance(exc, FileNotFoundError) and not exc.filename
-                else f"could not start: {exc}",
-            )
+        except (RepowireError, OSError) as exc:  # it never started: say why, and end it
+            self._fail_unstarted(record, _start_error(exc))
             return
         finally:
-            if launch.stdin is not None:
+            if launch is not None and launch.stdin is not None:
                 with contextlib.suppress(OSError):
                     launch.stdin.unlink()
         handle["runner"] = self.identity
@@ -373,3 +364,11 @@ def _age(item: Job | Invalid) -> tuple[str, str]:
     """Oldest first: by creation time, then id (a hand-written file has no creation time)."""
     created = getattr(item, "created_at", None)
     return (created.isoformat() if created else "", item.id)
+
+
+def _start_error(exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError) and not exc.filename:
+        return str(exc)  # "codex: command not found on PATH"
+    if isinstance(exc, OSError):
+        return f"could not start: {exc.strerror or exc}"
+    return str(exc)

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -20,8 +20,19 @@ from .errors import JobNotFound, LockTimeout, RepowireError, ValidationError
 from .model import Invalid, Job, job_to_dict, parse_job
 from .values import new_job_id, validate_id
 
-__all__ = ["Store", "load_yaml", "dump_yaml", "atomic_write", "create_exclusive", "MAX_FILE_BYTES"]
+__all__ = [
+    "Store",
+    "load_yaml",
+    "dump_yaml",
+    "atomic_write",
+    "create_exclusive",
+    "open_file",
+    "read_tail",
+    "read_text",
+    "MAX_FILE_BYTES",
+]
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
 LOCK_TIMEOUT = 10.0
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
@@ -63,22 +74,36 @@ def load_yaml(path: Path, text: str | None = None) -> Any:
         raise ValidationError(f"{path}: not valid YAML{where}: {problem}") from None
 
 
-def read_text(path: Path) -> str:
-    """A file's text, refusing files over MAX_FILE_BYTES and anything but regular files."""
+def open_file(path: Path, flags: int = os.O_RDONLY) -> BinaryIO:
+    """Open a regular file without following a symbolic link planted at its name."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, flags | _NOFOLLOW, 0o644)
     except FileNotFoundError:
         raise  # callers tell "no such job" from "cannot be read"
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise ValidationError(
-                f"{path}: is a symbolic link; job files must be real files"
-            ) from None
-        raise ValidationError(f"{path}: cannot be read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ValidationError(f"{path}: is not a regular file")
+            raise ValidationError(f"{path}: is a symbolic link; refusing to follow it") from None
+        raise ValidationError(f"{path}: cannot be opened ({exc.strerror})") from None
+    handle = os.fdopen(fd, "rb" if flags == os.O_RDONLY else "ab")
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise ValidationError(f"{path}: is not a regular file")
+    return handle
+
+
+def read_tail(path: Path, limit: int) -> str:
+    """The last `limit` bytes of a file as text ("" when there is none); links refused."""
+    try:
+        with open_file(path) as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
+            return handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def read_text(path: Path) -> str:
+    """A file's text, refusing files over MAX_FILE_BYTES and anything but regular files."""
+    with open_file(path) as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise ValidationError(f"{path}: is larger than {MAX_FILE_BYTES // 1024} KiB")
@@ -188,12 +213,18 @@ class Store:
         import filelock  # imported here: read-only commands never lock, and start faster
 
         self.locks_dir.mkdir(parents=True, exist_ok=True)
-        lock = filelock.FileLock(str(self.locks_dir / f"{validate_id(name)}.lock"), timeout=timeout)
+        path = self.locks_dir / f"{validate_id(name)}.lock"
+        lock = filelock.FileLock(str(path), timeout=timeout)
         try:
-            with lock:
-                yield
+            lock.acquire()
         except filelock.Timeout:
             raise LockTimeout(f"{name} is locked by another writer; try again") from None
+        except OSError as exc:  # e.g. a symbolic link planted at the lock's name
+            raise RepowireError(f"cannot lock {path}: {exc.strerror}; remove it") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     # records -----------------------------------------------------------------------------
     def read_job(self, job_id: str) -> Job:
@@ -207,7 +238,13 @@ class Store:
 
     def write_job(self, job: Job) -> None:
         """Replace the record atomically; callers hold the job's lock."""
-        atomic_write(self.job_file(job.id), dump_yaml(job_to_dict(job, times_as_text=False)))
+        path = self.job_file(job.id)
+        try:
+            atomic_write(path, dump_yaml(job_to_dict(job, times_as_text=False)))
+        except OSError as exc:
+            raise RepowireError(
+                f"could not write {path}: {exc.strerror or exc}; the record is unchanged"
+            ) from None
 
     def try_create(self, job: Job) -> bool:
         """Write a new record with an exclusive create; False if that id exists already."""

@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import api
 from ..errors import JobNotFound, RepowireError
-from ..store import Store
+from ..store import Store, open_file
 
 __all__ = ["create_app", "serve", "is_loopback"]
 
@@ -206,7 +206,7 @@ def _log(store: Store, job_id: str, offset: int) -> dict[str, Any]:
     """Log text from offset (negative: that many bytes from the end), and where it stopped."""
     path = store.sibling(job_id, ".log")
     try:
-        with open(path, "rb") as handle:
+        with open_file(path) as handle:
             size = handle.seek(0, os.SEEK_END)
             start = max(0, size + offset) if offset < 0 else min(offset, size)
             handle.seek(start)
