@@ -54,6 +54,7 @@ class Runner(Recovery):
         self.checked_terminal: set[tuple[str, Any]] = set()
         self.started: set[str] = set()
         self.told: set[str] = set()
+        self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
         self.wake = threading.Event()
         self.stopping = False
 
@@ -75,6 +76,8 @@ class Runner(Recovery):
 
         self.check_trust()
         self.store.ensure_layout()
+        for path in self.store.remove_stale_temp_files():
+            self.log(f"removed {path.name}, left by a writer that crashed")
         watcher = Watcher([self.store.jobs_dir, self.store.agents_dir], self.wake)
         if not watcher.start():
             self.log(str(watcher.error))
@@ -122,6 +125,8 @@ class Runner(Recovery):
         now = clock.now()
         for item in self.store.list_jobs():
             if isinstance(item, Job) and item.state == State.QUEUED and self._runnable(item):
+                if item.id in self.failing:
+                    continue  # e.g. its lock cannot be taken: a person must look at it
                 if item.id in self.started or self._due(item, now):
                     return False
         return True
@@ -159,8 +164,11 @@ class Runner(Recovery):
         """Run one job's part of the step; an error is logged and retried next step."""
         try:
             action(*args)
+            self.failing.discard(job_id)
         except (RepowireError, OSError) as exc:
-            self.log(f"error {job_id}: {exc}")
+            if job_id not in self.failing:
+                self.log(f"error {job_id}: {exc}")
+            self.failing.add(job_id)
 
     # --- starting ---------------------------------------------------------------------------
 

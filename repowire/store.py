@@ -306,6 +306,22 @@ class Store:
         """Every record in jobs/, broken ones included as Invalid."""
         return [self.load(job_id) for job_id in self.job_ids()]
 
+    def remove_stale_temp_files(self, older_than: float = 60.0) -> list[Path]:
+        """Delete temp files a crashed writer left (never a live writer's: they are young)."""
+        import time
+
+        cutoff = time.time() - older_than
+        folders = [self.jobs_dir, self.locks_dir, *self.agents_dir.glob("*/")]
+        removed = []
+        for folder in folders:
+            for pattern in (".tmp-*", ".prompt-*", "*.exit.tmp.*"):
+                for path in folder.glob(pattern):
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.lstat().st_mtime < cutoff:
+                            path.unlink()
+                            removed.append(path)
+        return removed
+
     def remove_job_files(self, job_id: str) -> None:
         """Delete a record and its sibling files (retention)."""
         for suffix in SIBLING_SUFFIXES:

@@ -45,6 +45,10 @@ def template_names(store: Store) -> list[str]:
 def read_template(store: Store, name: str) -> Template:
     """The template in agents/<name>/job.yaml, validated (cron and zone included)."""
     path = template_dir(store, name) / "job.yaml"
+    if template_dir(store, name).is_symlink():
+        raise ValidationError(
+            f"{template_dir(store, name)}: is a symbolic link; refusing to follow it"
+        )
     try:
         data = load_yaml(path)
     except FileNotFoundError:

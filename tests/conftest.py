@@ -48,8 +48,11 @@ def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str =
 def no_leaks() -> Iterator[None]:
     """Fail a test that leaves a child process or a thread behind."""
     threads_before = set(threading.enumerate())
+    files_before = {f.path for f in psutil.Process().open_files()}
     yield
     me = psutil.Process()
+    leaked_files = [f.path for f in me.open_files() if f.path not in files_before]
+    assert not leaked_files, f"test left files open: {leaked_files}"
     deadline = time.monotonic() + 5
     while True:
         children = [c for c in me.children(recursive=True) if _alive(c)]
