@@ -24,6 +24,7 @@ __all__ = [
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = 10 * 365 * 86400.0
 _EXPECTED_DURATION = "a duration such as 30, 30s, 10m, 2h or 1d"
 
 
@@ -61,6 +62,8 @@ def parse_duration(value: object) -> float:
         raise ValidationError(f"expected {_EXPECTED_DURATION}, got {value!r}")
     if seconds < 0 or seconds != seconds or seconds == float("inf"):
         raise ValidationError(f"expected {_EXPECTED_DURATION}, got {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValidationError(f"{value!r} is longer than ten years")
     return seconds
 
 
