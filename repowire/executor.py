@@ -30,11 +30,12 @@ __all__ = [
 ]
 
 WRAPPER_NAME = "repowire-executor"
-# $1 is the exit file, the rest the command. The status goes to a temp file first, then is
-# renamed into place, so a reader never sees half of it.
+# $1 is the exit file; $2 says whether the rest is a shell command string ("sh", run in a
+# subshell of the wrapper, which saves starting a second shell) or an argv. The status goes to
+# a temp file first, then is renamed into place, so a reader never sees half of it.
 _WRAPPER = r"""
-exit_file=$1; shift
-"$@"
+exit_file=$1; mode=$2; shift 2
+if [ "$mode" = sh ]; then (cmd=$1; shift; eval "$cmd"); else "$@"; fi
 rc=$?
 set -C  # never write through a file or link planted at the temp name
 printf '%s\n' "$rc" > "$exit_file.tmp.$$" && mv -f "$exit_file.tmp.$$" "$exit_file"
@@ -142,8 +143,10 @@ class LocalExecutor:
         with os.fdopen(os.open(launch.log, flags, 0o644), "ab") as log:
             stdin = open(launch.stdin, "rb") if launch.stdin else subprocess.DEVNULL
             try:
+                shell = len(launch.argv) == 3 and launch.argv[:2] == ["/bin/sh", "-c"]
+                command = ["sh", launch.argv[2]] if shell else ["argv", *launch.argv]
                 proc = subprocess.Popen(
-                    ["/bin/sh", "-c", _WRAPPER, WRAPPER_NAME, str(launch.exit_file), *launch.argv],
+                    ["/bin/sh", "-c", _WRAPPER, WRAPPER_NAME, str(launch.exit_file), *command],
                     cwd=launch.cwd,
                     env=launch.env,
                     stdin=stdin,

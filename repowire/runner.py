@@ -88,6 +88,7 @@ class Runner(Recovery):
         )
         try:
             while not self.stopping:
+                self.wake.clear()  # before the step: an event during it wakes the next wait
                 delay = self.step()
                 if once and self.finished_once():
                     break
@@ -95,7 +96,6 @@ class Runner(Recovery):
                     self.log("file watcher died; restarting it")
                     watcher.restart()
                 self.wake.wait(delay)
-                self.wake.clear()
         finally:
             watcher.stop()
             for sig, handler in previous.items():

@@ -8,6 +8,7 @@ import fcntl
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
 LOCK_TIMEOUT = 10.0
+RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -190,6 +192,8 @@ class Store:
         self.jobs_dir = self.base / "jobs"
         self.agents_dir = self.base / "agents"
         self.locks_dir = self.base / "locks"
+        self._parsed: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
+        self._locks_ready = False
 
     # paths -------------------------------------------------------------------------------
     def job_file(self, job_id: str) -> Path:
@@ -212,8 +216,10 @@ class Store:
         """Hold locks/<name>.lock; lock files stay, since deleting one breaks exclusion."""
         import filelock  # imported here: read-only commands never lock, and start faster
 
-        self.locks_dir.mkdir(parents=True, exist_ok=True)
         path = self.locks_dir / f"{validate_id(name)}.lock"
+        if not self._locks_ready:
+            self.locks_dir.mkdir(parents=True, exist_ok=True)
+            self._locks_ready = True
         lock = filelock.FileLock(str(path), timeout=timeout)
         try:
             lock.acquire()
@@ -303,13 +309,40 @@ class Store:
             return Invalid(job_id, str(path), str(exc))
 
     def list_jobs(self) -> list[Job | Invalid]:
-        """Every record in jobs/, broken ones included as Invalid."""
-        return [self.load(job_id) for job_id in self.job_ids()]
+        """Every record in jobs/, broken ones included as Invalid, sorted by id.
+
+        A file whose identity (inode, size, mtime, ctime) is unchanged since this store last
+        parsed it is not parsed again. One that changed within a timestamp tick of being
+        parsed is parsed again next time, since a second write in the same tick could leave
+        the same identity (git's "racy" files)."""
+        try:
+            entries = [
+                e
+                for e in os.scandir(self.jobs_dir)
+                if e.name.endswith(".yaml") and not e.name.startswith(".")
+            ]
+        except FileNotFoundError:
+            return []
+        settled = time.time_ns() - RACY_NS  # files changed before this are not racy
+        cache: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
+        items = []
+        for entry in sorted(entries, key=lambda e: e.name):
+            job_id = entry.name[: -len(".yaml")]
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+            hit = self._parsed.get(job_id)
+            item = hit[1] if hit is not None and hit[0] == key else self.load(job_id)
+            if info.st_ctime_ns < settled:
+                cache[job_id] = (key, item)
+            items.append(item)
+        self._parsed = cache
+        return items
 
     def remove_stale_temp_files(self, older_than: float = 60.0) -> list[Path]:
         """Delete temp files a crashed writer left (never a live writer's: they are young)."""
-        import time
-
         cutoff = time.time() - older_than
         folders = [self.jobs_dir, self.locks_dir, *self.agents_dir.glob("*/")]
         removed = []

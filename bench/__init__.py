@@ -1,0 +1,1 @@
+"""The repowire benchmark suite (not part of the tests): python -m bench."""

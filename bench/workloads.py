@@ -1,0 +1,196 @@
+"""The six workloads of the benchmark suite; each returns its figures as a dict."""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from .harness import PYTHON, Runner, cli, drop, have, record_text, scratch_root, summary, wait_until
+
+STAMP = re.compile(rb"^(\d{10}\.\d+)$", re.M)
+
+
+def _stamp(log: Path) -> float | None:
+    try:
+        found = STAMP.findall(log.read_bytes())
+    except FileNotFoundError:
+        return None
+    return float(found[-1]) if found else None
+
+
+def dispatch_latency(count: int) -> dict[str, Any]:
+    """1: an idle runner; a job dropped by atomic rename -> its executor running."""
+    with scratch_root() as root:
+        runner = Runner(root)
+        try:
+            samples = []
+            for n in range(count):
+                dropped = drop(root, f"d{n}", record_text("date +%s.%N"))
+                started = wait_until(lambda n=n: _stamp(root / f".repowire/jobs/d{n}.log"), 10)
+                samples.append((started - dropped) * 1000)
+                time.sleep(0.02)  # the runner goes idle again between drops
+        finally:
+            runner.stop()
+    return {"latency_ms": summary(samples)}
+
+
+def _all_done(folder: Path, count: int) -> bool:
+    done = 0
+    for path in folder.glob("*.yaml"):
+        try:
+            if b"state: succeeded" in path.read_bytes():
+                done += 1
+        except FileNotFoundError:
+            pass
+    return done >= count
+
+
+def throughput(count: int) -> dict[str, Any]:
+    """2: `count` hand-dropped `true` jobs, max_concurrency 4, against tsp -S 4 and nq."""
+    out: dict[str, Any] = {}
+    with scratch_root("max_concurrency: 4\n") as root:
+        runner = Runner(root)
+        try:
+            start = time.time()
+            for n in range(count):
+                drop(root, f"t{n:05}", record_text("true"))
+            wait_until(lambda: _all_done(root / ".repowire/jobs", count), 600, 0.05)
+            seconds = time.time() - start
+        finally:
+            runner.stop()
+    out["repowire"] = {"seconds": seconds, "jobs_per_second": count / seconds}
+    out["tsp"] = _tsp(count) if have("tsp") else "not installed (apt-get install task-spooler)"
+    out["nq"] = _nq(count) if have("nq") else "not installed (apt-get install nq)"
+    return out
+
+
+def _tsp(count: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "TS_SOCKET": f"{folder}/socket", "TMPDIR": folder,
+               "TS_MAXFINISHED": str(count + 10)}
+        subprocess.run(["tsp", "-S", "4"], env=env, check=True, capture_output=True)
+        start = time.time()
+        for _ in range(count):
+            subprocess.run(["tsp", "true"], env=env, check=True, capture_output=True)
+
+        def finished() -> bool:
+            listing = subprocess.run(["tsp", "-l"], env=env, capture_output=True, text=True)
+            return listing.stdout.count("finished") >= count
+
+        wait_until(finished, 600, 0.05)
+        seconds = time.time() - start
+        subprocess.run(["tsp", "-K"], env=env, capture_output=True)
+    return {"seconds": seconds, "jobs_per_second": count / seconds}
+
+
+def _nq(count: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "NQDIR": folder}
+        start = time.time()
+        for _ in range(count):
+            subprocess.run(["nq", "true"], env=env, check=True, capture_output=True)
+        subprocess.run(["nq", "-w"], env=env, check=True, capture_output=True)
+        seconds = time.time() - start
+    return {"seconds": seconds, "jobs_per_second": count / seconds, "note": "nq runs serially"}
+
+
+def cron_precision(seconds: int) -> dict[str, Any]:
+    """3: a per-second template: scheduled slot -> executor start."""
+    with scratch_root() as root:
+        folder = root / ".repowire/agents/tick"
+        folder.mkdir(parents=True)
+        (folder / "job.yaml").write_text("cron: '* * * * * *'\ncommand: date +%s.%N\n"
+                                         "overlap: allow\nkeep_runs: 1000\n")
+        runner = Runner(root)
+        time.sleep(seconds)
+        runner.stop()
+        samples = []
+        for record in (root / ".repowire/jobs").glob("tick-*.yaml"):
+            data = yaml.safe_load(record.read_text())
+            started = _stamp(record.with_suffix(".log"))
+            if started is not None:
+                samples.append((started - data["scheduled_for"].timestamp()) * 1000)
+    return {"lateness_ms": summary(samples)}
+
+
+def _populate(root: Path, count: int) -> None:
+    jobs = root / ".repowire/jobs"
+    text = record_text("true", "succeeded")
+    for n in range(count):
+        (jobs / f"r{n:06}.yaml").write_text(text)
+
+
+def _timed(*args: str, root: Path) -> float:
+    start = time.perf_counter()
+    cli(*args, root=root)
+    return time.perf_counter() - start
+
+
+def scale(counts: list[int]) -> dict[str, Any]:
+    """4: list cold and warm, show one id, runner start-up time and memory, at each count."""
+    out: dict[str, Any] = {}
+    for count in counts:
+        with scratch_root() as root:
+            _populate(root, count)
+            cold = _timed("jobs", "list", "--json", root=root)
+            warm = min(_timed("jobs", "list", "--json", root=root) for _ in range(3))
+            show = min(_timed("jobs", "show", "r000007", root=root) for _ in range(5))
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            start = time.perf_counter()
+            subprocess.run([PYTHON, "-m", "repowire", "--root", str(root), "runner", "--once"],
+                           check=True, capture_output=True)
+            startup = time.perf_counter() - start
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            out[str(count)] = {"list_cold_s": cold, "list_warm_s": warm, "show_s": show,
+                               "runner_once_s": startup,
+                               "runner_peak_rss_mb": max(peak, before) / 1024}
+    return out
+
+
+def idle(records: int, seconds: int) -> dict[str, Any]:
+    """5: an idle runner with `records` records: CPU seconds used and resident memory."""
+    with scratch_root() as root:
+        _populate(root, records)
+        runner = Runner(root)
+        try:
+            time.sleep(3)  # past start-up
+            proc = psutil.Process(runner.proc.pid)
+            before = proc.cpu_times()
+            time.sleep(seconds)
+            after = proc.cpu_times()
+            rss = proc.memory_info().rss / 2**20
+        finally:
+            runner.stop()
+    cpu = (after.user + after.system) - (before.user + before.system)
+    return {"seconds": seconds, "cpu_s": cpu, "rss_mb": rss}
+
+
+def cold_start(repeat: int) -> dict[str, Any]:
+    """6: `jobs status ID` against `python -c pass` and `python -c "import yaml, click"`."""
+    with scratch_root() as root:
+        (root / ".repowire/jobs/one.yaml").write_text(record_text("true"))
+        commands = {
+            "python -c pass": [PYTHON, "-c", "pass"],
+            "import yaml, click": [PYTHON, "-c", "import yaml, click"],
+            "jobs status ID": [PYTHON, "-m", "repowire", "--root", str(root), "jobs", "status",
+                               "one"],
+        }
+        out = {}
+        for name, argv in commands.items():
+            samples = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                subprocess.run(argv, check=True, capture_output=True)
+                samples.append((time.perf_counter() - start) * 1000)
+            out[name] = summary(samples)
+    out["ratio_to_import_floor"] = out["jobs status ID"]["p50"] / out["import yaml, click"]["p50"]
+    return out
