@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from .model import (
     State,
     Template,
     enter_state,
+    job_from_record,
     job_to_dict,
     parse_job,
     parse_template,
@@ -41,7 +41,6 @@ __all__ = [
     "cancel",
     "retry",
     "get_result",
-    "records",
     "template_view",
     "run_template",
     "resume_template",
@@ -56,7 +55,7 @@ class Listing:
 
     templates: list[Template | Invalid]
     jobs: list[Job | Invalid]
-    runs: dict[str, list[Job]]  # each template's runs, whatever the filters
+    runs: dict[str, list[dict[str, Any]]]  # each template's runs as records, whatever the filters
 
 
 def known_backends(root: Path) -> list[str]:
@@ -152,34 +151,47 @@ def find(root: Path, name: str) -> Job | Template:
     return read_template(store, name)
 
 
-def list_all(root: Path, state: str | None = None, template: str | None = None) -> Listing:
-    """Templates and jobs, optionally only jobs in one state or of one template."""
+def _select(
+    root: Path, state: str | None, template: str | None
+) -> tuple[list[Template | Invalid], list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Templates, job records (filtered, oldest first) and each template's runs."""
     from .templates import list_templates
 
     require_repowire(root)
     if state is not None and state != "invalid":
         State(state)  # the CLI checks choices; scripts get a ValueError
     store = Store(root)
-    jobs: list[Job | Invalid] = store.list_jobs()
-    runs: dict[str, list[Job]] = {}
+    jobs = store.list_records()
+    runs: dict[str, list[dict[str, Any]]] = {}
     for job in jobs:
-        if isinstance(job, Job) and job.template:
-            runs.setdefault(job.template, []).append(job)
+        if job.get("template"):
+            runs.setdefault(job["template"], []).append(job)
     if state is not None:
-        jobs = [j for j in jobs if (j.state if isinstance(j, Job) else "invalid") == state]
+        jobs = [j for j in jobs if j["state"] == state]
     templates: list[Template | Invalid] = list_templates(store)
     if template is not None:
-        jobs = [j for j in jobs if isinstance(j, Job) and j.template == template]
+        jobs = [j for j in jobs if j.get("template") == template]
         templates = [
             t for t in templates if (t.name if isinstance(t, Template) else t.id) == template
         ]
     jobs.sort(key=_created_key)
-    return Listing(templates, jobs, runs)
+    return templates, jobs, runs
 
 
-def _created_key(job: Job | Invalid) -> tuple[str, str]:
-    created = job.created_at.isoformat() if isinstance(job, Job) and job.created_at else ""
-    return (created, job.id)
+def list_all(root: Path, state: str | None = None, template: str | None = None) -> Listing:
+    """Templates and jobs, optionally only jobs in one state or of one template."""
+    templates, jobs, runs = _select(root, state, template)
+    return Listing(templates, [_item(j) for j in jobs], runs)
+
+
+def _item(record: dict[str, Any]) -> Job | Invalid:
+    if record["state"] == "invalid":
+        return Invalid(record["id"], record.get("path", ""), record.get("error", ""))
+    return job_from_record(record)
+
+
+def _created_key(record: dict[str, Any]) -> tuple[str, str]:
+    return (str(record.get("created_at") or ""), record["id"])
 
 
 def _set_state(job: Job, new: State, text: str | None, actor: str = "any") -> None:
@@ -276,13 +288,8 @@ def get_result(root: Path, job_id: str) -> dict[str, Any]:
     }
 
 
-def records(items: Iterable[Job | Invalid]) -> list[dict[str, Any]]:
-    """JSON-ready dicts of jobs (with ids) and invalid entries."""
-    return [job_to_dict(j, with_id=True) if isinstance(j, Job) else j.to_dict() for j in items]
-
-
 def template_view(
-    root: Path, template: Template, runs: list[Job] | None = None, limit: int = 10
+    root: Path, template: Template, runs: list[dict[str, Any]] | None = None, limit: int = 10
 ) -> dict[str, Any]:
     """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots.
 
@@ -294,7 +301,7 @@ def template_view(
     tz = zone(template.timezone)
     fires = next_fires(template.cron, tz, clock.now(), 5) if template.enabled else []
     if runs is None:
-        runs = [j for j in store.list_jobs() if isinstance(j, Job) and j.template == template.name]
+        runs = [j for j in store.list_records() if j.get("template") == template.name]
     mine = sorted(runs, key=_created_key, reverse=True)
     state = read_state(store, template.name)
     return {
@@ -308,7 +315,7 @@ def template_view(
         "next_fires": [
             {"utc": format_time(f), "local": f.astimezone(tz).isoformat()} for f in fires
         ],
-        "recent_runs": records(mine[:limit]),
+        "recent_runs": mine[:limit],
         "last_fire": _text_time(state.get("last_fire")),
         "last_run": state.get("last_run"),
         "session_id": state.get("session_id"),
@@ -345,7 +352,7 @@ def resume_template(root: Path, name: str) -> Template:
 
 
 def as_dict(
-    root: Path, item: Job | Template | Invalid, runs: list[Job] | None = None
+    root: Path, item: Job | Template | Invalid, runs: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """The JSON form every face prints: a job record, a template view, or an invalid entry."""
     if isinstance(item, Job):
@@ -359,11 +366,8 @@ def listing_dict(
     root: Path, state: str | None = None, template: str | None = None
 ) -> dict[str, Any]:
     """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
-    listing = list_all(root, state=state, template=template)
+    templates, jobs, runs = _select(root, state, template)
     return {
-        "templates": [
-            as_dict(root, t, listing.runs.get(getattr(t, "name", ""), []))
-            for t in listing.templates
-        ],
-        "jobs": records(listing.jobs),
+        "templates": [as_dict(root, t, runs.get(getattr(t, "name", ""), [])) for t in templates],
+        "jobs": jobs,
     }

@@ -13,6 +13,7 @@ __all__ = ["init_root", "create_worker", "GITIGNORE", "CONFIG_TEMPLATE", "AGENTS
 GITIGNORE = """\
 # Runtime files stay out of git; job records and templates can be committed.
 locks/
+cache/
 *.log
 *.exit
 agents/*/state.yaml

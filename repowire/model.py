@@ -28,6 +28,7 @@ __all__ = [
     "parse_job",
     "parse_template",
     "job_to_dict",
+    "job_from_record",
     "template_to_dict",
     "DEFINITION_KEYS",
     "TEMPLATE_KEYS",
@@ -454,3 +455,26 @@ def template_to_dict(template: Template) -> dict[str, Any]:
     if template.continuity != defaults.continuity:
         out["continuity"] = template.continuity
     return _plain(out)
+
+
+_TIME_KEYS = ("due_at", "scheduled_for", "created_at", "updated_at", "started_at", "finished_at")
+
+
+def _from_text(value: str) -> datetime:
+    return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+
+
+def job_from_record(record: dict[str, Any]) -> Job:
+    """A Job from what job_to_dict(with_id=True) made of one, without validating it again.
+
+    For records this program wrote or validated itself (the listing index), never for files."""
+    values = dict(record)
+    for key in _TIME_KEYS:
+        if key in values:
+            values[key] = _from_text(values[key])
+    values["state"] = State(values.get("state", "queued"))
+    values["notes"] = [
+        Note(_from_text(n["at"]), n["text"], State(n["state"]) if n.get("state") else None)
+        for n in values.get("notes", [])
+    ]
+    return Job(**values)

@@ -123,7 +123,7 @@ class Runner(Recovery):
         if self.active or self.releasing:
             return False
         now = clock.now()
-        for item in self.store.list_jobs():
+        for item in self.store.list_jobs(slim_terminal=True):
             if isinstance(item, Job) and item.state == State.QUEUED and self._runnable(item):
                 if item.id in self.failing:
                     continue  # e.g. its lock cannot be taken: a person must look at it
@@ -136,7 +136,7 @@ class Runner(Recovery):
     def step(self) -> float:
         """Reconcile once; return how long the loop may sleep before the next step."""
         now = clock.now()
-        jobs = {item.id: item for item in self.store.list_jobs()}
+        jobs = {item.id: item for item in self.store.list_jobs(slim_terminal=True)}
         watched = set(self.active)
         for job_id in watched:
             self._guard(job_id, self._watch_active, job_id, jobs.get(job_id))
@@ -149,7 +149,7 @@ class Runner(Recovery):
         if next_slot is not None:
             waits.append(next_slot)
         if fired:
-            jobs = {item.id: item for item in self.store.list_jobs()}
+            jobs = {item.id: item for item in self.store.list_jobs(slim_terminal=True)}
         for job in self._due_jobs(jobs, now, waits):
             if len(self.active) >= self.max_concurrency:
                 break

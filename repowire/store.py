@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import stat
 import tempfile
@@ -18,7 +19,7 @@ import yaml
 
 from . import clock
 from .errors import JobNotFound, LockTimeout, RepowireError, ValidationError
-from .model import Invalid, Job, job_to_dict, parse_job
+from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict, parse_job
 from .values import new_job_id, validate_id
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
 LOCK_TIMEOUT = 10.0
+INDEX_VERSION = 1
 RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -192,7 +194,9 @@ class Store:
         self.jobs_dir = self.base / "jobs"
         self.agents_dir = self.base / "agents"
         self.locks_dir = self.base / "locks"
-        self._parsed: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
+        self._index: dict[str, tuple[tuple[int, ...], dict[str, Any]]] | None = None
+        self._index_dirty = False
+        self._objects: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
         self._locks_ready = False
 
     # paths -------------------------------------------------------------------------------
@@ -308,13 +312,41 @@ class Store:
         except (ValidationError, JobNotFound) as exc:
             return Invalid(job_id, str(path), str(exc))
 
-    def list_jobs(self) -> list[Job | Invalid]:
+    def list_jobs(self, slim_terminal: bool = False) -> list[Job | Invalid]:
         """Every record in jobs/, broken ones included as Invalid, sorted by id.
 
-        A file whose identity (inode, size, mtime, ctime) is unchanged since this store last
-        parsed it is not parsed again. One that changed within a timestamp tick of being
-        parsed is parsed again next time, since a second write in the same tick could leave
-        the same identity (git's "racy" files)."""
+        slim_terminal keeps only what a runner needs of finished jobs (state, template, slot,
+        executor, times), so a long-lived runner holds little memory per record."""
+        items = []
+        objects: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
+        for job_id, key, record, settled in self._scan():
+            known = self._objects.get(job_id)
+            item = known[1] if known is not None and known[0] == key else None
+            if item is None:
+                item = _job_of(job_id, record, slim_terminal)
+            if settled:
+                objects[job_id] = (key, item)
+            items.append(item)
+        self._objects = objects
+        return items
+
+    def list_records(self) -> list[dict[str, Any]]:
+        """Every record as the plain data `jobs list --json` prints (broken ones as invalid).
+
+        Served from a derived index (.repowire/cache/index.json) for files whose identity is
+        unchanged; the index is rewritten when anything was parsed again."""
+        records = [record for _id, _key, record, _settled in self._scan()]
+        if self._index_dirty:
+            self._write_index()
+        return records
+
+    def _scan(self) -> list[tuple[str, tuple[int, ...], dict[str, Any], bool]]:
+        """Each record file's id, identity and plain data, and whether it is settled.
+
+        A file whose identity (inode, size, mtime, ctime) is unchanged since it was parsed is
+        not parsed again. One that changed within a timestamp tick of being parsed is not
+        settled: it is parsed again next time, since a second write in the same tick could
+        leave the same identity (git's "racy" files)."""
         try:
             entries = [
                 e
@@ -323,9 +355,11 @@ class Store:
             ]
         except FileNotFoundError:
             return []
-        settled = time.time_ns() - RACY_NS  # files changed before this are not racy
-        cache: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
-        items = []
+        if self._index is None:
+            self._index = self._read_index()
+        settled_before = time.time_ns() - RACY_NS
+        index: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
+        out: list[tuple[str, tuple[int, ...], dict[str, Any], bool]] = []
         for entry in sorted(entries, key=lambda e: e.name):
             job_id = entry.name[: -len(".yaml")]
             try:
@@ -333,13 +367,49 @@ class Store:
             except FileNotFoundError:
                 continue
             key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-            hit = self._parsed.get(job_id)
-            item = hit[1] if hit is not None and hit[0] == key else self.load(job_id)
-            if info.st_ctime_ns < settled:
-                cache[job_id] = (key, item)
-            items.append(item)
-        self._parsed = cache
-        return items
+            hit = self._index.get(job_id)
+            if hit is not None and hit[0] == key:
+                record = hit[1]
+            else:
+                record = _record_of(self.load(job_id))
+                self._index_dirty = True
+            settled = info.st_ctime_ns < settled_before
+            if settled:
+                index[job_id] = (key, record)
+            out.append((job_id, key, record, settled))
+        if len(index) != len(self._index):
+            self._index_dirty = True
+        self._index = index
+        return out
+
+    def _index_path(self) -> Path:
+        return self.base / "cache" / "index.json"
+
+    def _read_index(self) -> dict[str, tuple[tuple[int, ...], dict[str, Any]]]:
+        try:
+            data = json.loads(read_tail(self._index_path(), 1 << 40) or "{}")
+        except (ValueError, RepowireError):
+            return {}  # a damaged index is rebuilt from the files
+        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
+            return {}
+        entries = data.get("entries")
+        if not isinstance(entries, dict):
+            return {}
+        return {
+            k: (tuple(v[0]), v[1])
+            for k, v in entries.items()
+            if isinstance(v, list) and len(v) == 2 and isinstance(v[1], dict)
+        }
+
+    def _write_index(self) -> None:
+        data = {
+            "version": INDEX_VERSION,
+            "entries": {k: [list(key), rec] for k, (key, rec) in (self._index or {}).items()},
+        }
+        with contextlib.suppress(OSError):
+            (self.base / "cache").mkdir(exist_ok=True)
+            atomic_write(self._index_path(), json.dumps(data, separators=(",", ":")))
+        self._index_dirty = False
 
     def remove_stale_temp_files(self, older_than: float = 60.0) -> list[Path]:
         """Delete temp files a crashed writer left (never a live writer's: they are young)."""
@@ -360,3 +430,20 @@ class Store:
         for suffix in SIBLING_SUFFIXES:
             with contextlib.suppress(FileNotFoundError):
                 self.sibling(job_id, suffix).unlink()
+
+
+def _record_of(item: Job | Invalid) -> dict[str, Any]:
+    return job_to_dict(item, with_id=True) if isinstance(item, Job) else item.to_dict()
+
+
+_SLIM_KEYS = ("id", "state", "template", "scheduled_for", "executor", "created_at", "attempt")
+
+
+def _job_of(job_id: str, record: dict[str, Any], slim_terminal: bool) -> Job | Invalid:
+    """The Job (or Invalid) a plain record stands for."""
+    if record.get("state") == "invalid":
+        return Invalid(job_id, str(record.get("path", "")), str(record.get("error", "")))
+    if slim_terminal and record.get("state") in {s.value for s in TERMINAL}:
+        record = {k: record[k] for k in _SLIM_KEYS if k in record}
+        record.setdefault("command", "")  # a finished job's definition is not needed here
+    return job_from_record(record)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import rw
+from conftest import rw, wait_for
 
 from repowire import api
 from repowire.errors import ValidationError
@@ -126,3 +126,37 @@ def test_store_paths_refuse_unsafe_ids(root):
     with pytest.raises(ValidationError):
         Store(root).job_file("../../etc/passwd")
     assert not Path("/etc/passwd.yaml").exists()
+
+
+def _listed(root):
+    return {j["id"]: j for j in json.loads(rw("jobs", "list", "--json").stdout)["jobs"]}
+
+
+def test_listing_index_is_derived_and_never_stale(root):
+    job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
+    index = root / ".repowire/cache/index.json"
+    wait_for(
+        lambda: _listed(root) and index.exists() and job_id in index.read_text(),
+        what="the index to hold the settled record",
+    )
+    path = root / f".repowire/jobs/{job_id}.yaml"
+    path.write_text(path.read_text().replace("name: A", "name: B"))  # in place, same size
+    assert _listed(root)[job_id]["name"] == "B"
+    api.update_job(root, job_id, note="atomic write, new inode")
+    assert _listed(root)[job_id]["notes"][-1]["text"] == "atomic write, new inode"
+    index.write_text("{not json")
+    assert _listed(root)[job_id]["name"] == "B"  # a damaged index is rebuilt from the files
+    path.unlink()
+    assert job_id not in _listed(root)
+
+
+def test_forged_index_entries_do_not_match_real_files(root):
+    job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
+    index = root / ".repowire/cache/index.json"
+    index.parent.mkdir(exist_ok=True)
+    forged = {
+        "version": 1,
+        "entries": {job_id: [[1, 2, 3, 4], {"id": job_id, "state": "succeeded"}]},
+    }
+    index.write_text(json.dumps(forged))
+    assert _listed(root)[job_id]["state"] == "queued"
