@@ -262,7 +262,9 @@ def retry(root: Path, job_id: str) -> Job:
             )
         why = f"retried by request (was {job.state}" + (f": {job.error})" if job.error else ")")
         _set_state(job, State.QUEUED, why, actor="retry")
-        job.error = job.exit_code = job.executor = job.finished_at = None
+        where = job.where
+        job.error = job.exit_code = job.finished_at = None
+        job.executor = "slurm" if where == "slurm" else None  # keeps where it runs
         job.result_summary = None
         job.due_at = None
 

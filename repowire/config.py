@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ValidationError
-from .model import SHELL
+from .model import SHELL, slurm_options
 from .store import atomic_write, dump_yaml, load_yaml
 from .values import parse_duration, validate_id
 
@@ -32,6 +32,11 @@ class Config:
     kill_grace: float = 10.0
     allowed_paths: list[str] = field(default_factory=lambda: ["."])
     backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    slurm: dict[str, Any] = field(default_factory=dict)  # defaults for executor: slurm
+
+    @property
+    def slurm_max_jobs(self) -> int:
+        return int(self.slurm.get("max_jobs", 100))
 
 
 def find_root(explicit: str | None = None, cwd: Path | None = None) -> Path:
@@ -143,6 +148,8 @@ def _apply_setting(config: Config, key: Any, value: Any, where: str) -> None:
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             raise ValidationError("expected a list of folders relative to the root")
         config.allowed_paths = list(value)
+    elif key == "slurm":
+        config.slurm = slurm_options(value, extra=("max_jobs",))
     elif key == "backends":
         if not isinstance(value, dict):
             raise ValidationError("expected a mapping of backend names to settings")

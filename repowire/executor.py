@@ -193,6 +193,12 @@ class LocalExecutor:
     def forget(self, handle: dict[str, Any]) -> None:
         self.children.pop(int(handle.get("pid") or 0), None)
 
+    def lost_reason(self, handle: dict[str, Any]) -> str | None:
+        return None  # a local process that vanished leaves no account of itself
+
+    def find(self, job_id: str) -> dict[str, Any] | None:
+        return None
+
 
 def read_exit_file(path: Path) -> int | None:
     """The status the wrapper wrote, or None if there is none (yet)."""

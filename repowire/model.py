@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 SHELL = "shell"
+EXECUTORS = ("local", "slurm")
+SLURM_OPTIONS = ("partition", "time_limit", "cpus", "memory", "extra_args")
 AGENT_PRESETS = ("codex", "claude", "gemini", "opencode")
 
 
@@ -143,7 +145,15 @@ class Job:
     error: str | None = None
     exit_code: int | None = None
     session_id: str | None = None
-    executor: dict[str, Any] | None = None
+    executor: dict[str, Any] | str | None = None
+    slurm: dict[str, Any] | None = None
+
+    @property
+    def where(self) -> str | None:
+        """Where it runs, if set: "local" or "slurm" (the definition, or the handle's kind)."""
+        if isinstance(self.executor, dict):
+            return str(self.executor.get("kind", "local"))
+        return self.executor
 
     @property
     def display_name(self) -> str:
@@ -288,6 +298,38 @@ def _scalar_mapping(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def _where(value: Any) -> str:
+    if value not in EXECUTORS:
+        raise ValidationError(f"expected one of {', '.join(EXECUTORS)}, got {value!r}")
+    return str(value)
+
+
+def _executor(value: Any) -> str | dict[str, Any]:
+    """`executor:` is where a job runs (local, slurm) until it starts, then its handle."""
+    return _where(value) if isinstance(value, str) else _scalar_mapping(value)
+
+
+def slurm_options(value: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A `slurm:` mapping (in a job, a template, or config.yaml with max_jobs)."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"expected a mapping of Slurm options, got {_kind(value)}")
+    known = (*SLURM_OPTIONS, *extra)
+    for key, item in value.items():
+        if key not in known:
+            raise ValidationError(f"unknown Slurm option {key!r}; known: {', '.join(known)}")
+        if key in ("cpus", "max_jobs") and (
+            isinstance(item, bool) or not isinstance(item, int) or item < 1
+        ):
+            raise ValidationError(f"{key}: expected a whole number 1 or more, got {item!r}")
+        if key == "extra_args" and not (
+            isinstance(item, list) and all(isinstance(a, str) for a in item)
+        ):
+            raise ValidationError("extra_args: expected a list of sbatch arguments")
+        if key in ("partition", "time_limit", "memory") and not isinstance(item, (str, int)):
+            raise ValidationError(f"{key}: expected text, got {_kind(item)}")
+    return dict(value)
+
+
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(f"expected true or false, got {value!r}")
@@ -324,6 +366,8 @@ DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
     "retry_delay": _duration,
     "due_at": parse_time,
     "continuity": _choice("fresh", "resume"),
+    "executor": _where,
+    "slurm": slurm_options,
 }
 _RUN_KEYS: dict[str, Callable[[Any], Any]] = {"template": validate_id, "scheduled_for": parse_time}
 _STATE_KEYS: dict[str, Callable[[Any], Any]] = {
@@ -338,7 +382,7 @@ _STATE_KEYS: dict[str, Callable[[Any], Any]] = {
     "error": _text,
     "exit_code": _optional_int,
     "session_id": _nonempty_text,
-    "executor": _scalar_mapping,
+    "executor": _executor,
 }
 TEMPLATE_KEYS: dict[str, Callable[[Any], Any]] = {
     "cron": _nonempty_text,

@@ -19,7 +19,7 @@ from . import clock
 from .executor import HOST, process_identity, read_exit_file, same_process
 from .model import TERMINAL, Job, State, enter_state
 
-__all__ = ["Active", "Recovery"]
+__all__ = ["Active", "Recovery", "handle_id"]
 
 
 @dataclass
@@ -40,28 +40,32 @@ class Recovery:
     active: dict[str, Active]
     releasing: dict[str, tuple[dict[str, Any], float]]
     checked_terminal: set[tuple[str, Any]]
+    executors: dict[str, Any]
+    executor_for: Callable[[dict[str, Any]], Any]
     log: Callable[[str], None]
     _finish: Callable[..., None]
     _release: Callable[..., None]
     _record_handle: Callable[..., None]
 
     def _recover(self, job: Job, now: datetime) -> None:
-        handle = job.executor or {}
-        if not handle or not self.executor.owns({**handle, "kind": handle.get("kind", "local")}):
-            return  # tracked by hand, or another host's executor
+        handle = job.executor
+        if not isinstance(handle, dict) or not handle:
+            return  # tracked by hand, or not started yet
+        if not self.executor_for(handle).owns({**handle, "kind": handle.get("kind", "local")}):
+            return  # another host's executor
         if job.state in TERMINAL:
             self._release_if_alive(job, handle)
         elif job.state == State.RUNNING:
-            if "pid" not in handle:
+            if handle_id(handle) is None:
                 self._recover_claim(job, handle)
             else:
                 self._recover_running(job, handle)
 
     def _release_if_alive(self, job: Job, handle: dict[str, Any]) -> None:
-        key = (job.id, handle.get("pid"))
-        if key in self.checked_terminal or job.id in self.releasing or "pid" not in handle:
+        key = (job.id, handle_id(handle))
+        if key in self.checked_terminal or job.id in self.releasing or key[1] is None:
             return
-        if self.executor.alive(handle):
+        if self.executor_for(handle).alive(handle):
             self._release(job.id, handle)
             return
         self.checked_terminal.add(key)
@@ -73,42 +77,40 @@ class Recovery:
         if code is not None:
             self.log(f"recovered {job.id}: its executor ended while no runner watched")
             self._finish(job, handle, code, None)
-        elif same_process(int(handle["pid"]), handle.get("start_time")) or self.executor.alive(
-            handle
-        ):
+        elif self._still_running(handle):
             timeout = job.timeout_seconds
             deadline = None
             if timeout and job.started_at:
                 left = (job.started_at + timedelta(seconds=timeout) - clock.now()).total_seconds()
                 deadline = time.monotonic() + left
             self.active[job.id] = Active(job.id, handle, deadline)
-            self.log(f"adopted {job.id} (pid {handle['pid']})")
+            self.log(f"adopted {job.id} ({_name(handle)})")
         else:
             self._finish_dead(job, handle)
+
+    def _still_running(self, handle: dict[str, Any]) -> bool:
+        if handle.get("kind", "local") == "local" and same_process(
+            int(handle["pid"]), handle.get("start_time")
+        ):
+            return True
+        return bool(self.executor_for(handle).alive(handle))
 
     def _finish_dead(self, job: Job, handle: dict[str, Any]) -> None:
         """The group is gone: its status is in the exit file, written just before the wrapper
         ended (read again, since it may have ended since the first look), else it was lost."""
         code = read_exit_file(self.store.sibling(job.id, ".exit"))
-        self._finish(job, handle, code, None if code is not None else "executor lost")
+        lost = None if code is not None else self.executor_for(handle).lost_reason(handle)
+        self._finish(job, handle, code, None if code is not None else lost or "executor lost")
 
     def _recover_claim(self, job: Job, handle: dict[str, Any]) -> None:
         """A claim with no executor recorded: its runner died mid-start, or is starting it now."""
         claimer = str(handle.get("runner", ""))
         if claimer == self.identity or _runner_alive(claimer):
             return
-        found = _find_wrapper(self.store.sibling(job.id, ".exit"))
+        found = self._find_started(job, handle)
         if found is not None:
-            handle = {
-                "kind": "local",
-                "pid": found,
-                "pgid": found,
-                "host": HOST,
-                "start_time": process_identity(found),
-                "runner": self.identity,
-            }
-            self._record_handle_force(job, handle)
-            self._recover_running(job, handle)
+            self._record_handle_force(job, found)
+            self._recover_running(job, found)
             return
         if read_exit_file(self.store.sibling(job.id, ".exit")) is not None:
             self._finish(
@@ -120,7 +122,8 @@ class Recovery:
             return
 
         def change(record: Job) -> bool:
-            if record.state != State.RUNNING or (record.executor or {}).get("runner") != claimer:
+            claim = record.executor if isinstance(record.executor, dict) else {}
+            if record.state != State.RUNNING or claim.get("runner") != claimer:
                 return False
             enter_state(
                 record,
@@ -130,11 +133,28 @@ class Recovery:
                 actor="runner",
             )
             record.attempt -= 1
-            record.executor = None
+            record.executor = "slurm" if claim.get("kind") == "slurm" else None
             return True
 
         self.store.transition(job.id, change)
         self.log(f"requeued {job.id}: its claim was never started")
+
+    def _find_started(self, job: Job, claim: dict[str, Any]) -> dict[str, Any] | None:
+        """An executor started for a claim whose runner died before recording it."""
+        if claim.get("kind", "local") == "slurm":
+            found = self.executors["slurm"].find(job.id)
+            return None if found is None else {**found, "runner": self.identity}
+        pid = _find_wrapper(self.store.sibling(job.id, ".exit"))
+        if pid is None:
+            return None
+        return {
+            "kind": "local",
+            "pid": pid,
+            "pgid": pid,
+            "host": HOST,
+            "start_time": process_identity(pid),
+            "runner": self.identity,
+        }
 
     def _record_handle_force(self, job: Job, handle: dict[str, Any]) -> None:
         def change(record: Job) -> bool:
@@ -166,3 +186,14 @@ def _find_wrapper(exit_file: Path) -> int | None:
         if len(cmdline) > 4 and cmdline[3] == "repowire-executor" and cmdline[4] == target:
             return proc.pid
     return None
+
+
+def handle_id(handle: dict[str, Any]) -> Any:
+    """What tells one started attempt from another: a pid, or a Slurm job id (None: a claim)."""
+    return handle.get("pid") or handle.get("slurm_job_id")
+
+
+def _name(handle: dict[str, Any]) -> str:
+    if handle.get("kind") == "slurm":
+        return f"slurm job {handle.get('slurm_job_id')}"
+    return f"pid {handle.get('pid')}"

@@ -25,7 +25,8 @@ from .errors import NotTrusted, RepowireError
 from .executor import HOST, LocalExecutor, process_identity, read_exit_file
 from .firing import Scheduler
 from .model import SHELL, Invalid, Job, Note, State, enter_state
-from .recovery import Active, Recovery
+from .recovery import Active, Recovery, handle_id
+from .slurm import SlurmExecutor, merge_options
 from .store import Store, open_file
 from .values import format_duration, format_time
 
@@ -46,7 +47,7 @@ class Runner(Recovery):
         self.config: Config = load_config(root)
         self.max_concurrency = max_concurrency or self.config.max_concurrency
         self.out = log or sys.stderr
-        self.executor = LocalExecutor()
+        self.executors: dict[str, Any] = {"local": LocalExecutor(), "slurm": SlurmExecutor()}
         self.scheduler = Scheduler(self.store, self.log)
         self.identity = f"{HOST}:{os.getpid()}:{process_identity(os.getpid())}"
         self.active: dict[str, Active] = {}
@@ -151,14 +152,25 @@ class Runner(Recovery):
         if fired:
             jobs = {item.id: item for item in self.store.list_jobs(slim_terminal=True)}
         for job in self._due_jobs(jobs, now, waits):
-            if len(self.active) >= self.max_concurrency:
-                break
+            where = _where(job)
+            if self._running(where) >= self._limit(where):
+                continue  # full here; a job for the other executor may still start
             self._guard(job.id, self._start, job)
         if self.active or self.releasing:
             waits.append(ACTIVE_POLL_SECONDS)
         deadlines = [a.deadline - time.monotonic() for a in self.active.values() if a.deadline]
         deadlines += [kill_at - time.monotonic() for _, kill_at in self.releasing.values()]
         return max(0.0, min(waits + deadlines))
+
+    def executor_for(self, handle: dict[str, Any]) -> Any:
+        """The executor that started (or can judge) this handle."""
+        return self.executors.get(str(handle.get("kind", "local")), self.executors["local"])
+
+    def _running(self, where: str) -> int:
+        return sum(1 for a in self.active.values() if a.handle.get("kind", "local") == where)
+
+    def _limit(self, where: str) -> int:
+        return self.config.slurm_max_jobs if where == "slurm" else self.max_concurrency
 
     def _guard(self, job_id: str, action: Any, *args: Any) -> None:
         """Run one job's part of the step; an error is logged and retried next step."""
@@ -224,6 +236,7 @@ class Runner(Recovery):
                 record.session_id = session
             enter_state(record, State.RUNNING, f"started by runner {self.identity}", clock.now())
             record.executor = {
+                "kind": _where(record),
                 "runner": self.identity,
                 "host": HOST,
                 "claimed_at": format_time(clock.now()),
@@ -247,9 +260,12 @@ class Runner(Recovery):
         launch = None
         try:
             launch = prepare_launch(self.store, self.config, record, session)
+            launch.extra.update(
+                job_id=record.id, slurm=merge_options(self.config.slurm, record.slurm)
+            )
             with open_file(launch.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as log:
                 log.write(log_header(record, launch.argv, clock.now()).encode("utf-8"))
-            handle = self.executor.start(launch)
+            handle = self.executors[_where(record)].start(launch)
         except (RepowireError, OSError) as exc:  # it never started: say why, and end it
             self._fail_unstarted(record, _start_error(exc))
             return
@@ -263,13 +279,16 @@ class Runner(Recovery):
         self.active[record.id] = Active(
             record.id, handle, time.monotonic() + timeout if timeout else None
         )
-        self.log(f"started {record.id} (attempt {record.attempt}, pid {handle['pid']})")
+        self.log(f"started {record.id} (attempt {record.attempt}, {_name_of(handle)})")
 
     def _record_handle(
         self, job: Job, handle: dict[str, Any], session_id: str | None = None
     ) -> None:
         def change(record: Job) -> bool:
-            if (record.executor or {}).get("runner") != self.identity:
+            if (
+                not isinstance(record.executor, dict)
+                or record.executor.get("runner") != self.identity
+            ):
                 return False
             record.executor = handle
             if session_id:  # chosen up front for this fresh session
@@ -299,15 +318,15 @@ class Runner(Recovery):
             return
         if isinstance(item, Invalid):
             return  # being edited by hand; look again next step
-        if item.state != State.RUNNING or (item.executor or {}).get("pid") != attempt.handle["pid"]:
+        if item.state != State.RUNNING or _id_of(item) != handle_id(attempt.handle):
             self._release(job_id, attempt.handle)
             return
         code = read_exit_file(self.store.sibling(item.id, ".exit"))
         if code is None:
-            code = self.executor.returncode(attempt.handle)
+            code = self.executor_for(attempt.handle).returncode(attempt.handle)
         if code is not None:
             self._finish(item, attempt.handle, code, None)
-        elif not self.executor.alive(attempt.handle):
+        elif not self.executor_for(attempt.handle).alive(attempt.handle):
             self._finish_dead(item, attempt.handle)
         elif attempt.deadline is not None and time.monotonic() >= attempt.deadline:
             limit = format_duration(item.timeout_seconds or 0)
@@ -330,7 +349,7 @@ class Runner(Recovery):
 
         def change(record: Job) -> bool:
             nonlocal applied
-            if record.state != State.RUNNING or (record.executor or {}).get("pid") != handle["pid"]:
+            if record.state != State.RUNNING or _id_of(record) != handle_id(handle):
                 return False
             record_outcome(self.store, record, code, error, self._backend_of(record), clock.now())
             applied = True
@@ -350,21 +369,23 @@ class Runner(Recovery):
     def _release(self, job_id: str, handle: dict[str, Any]) -> None:
         """SIGTERM to the executor's group now, SIGKILL after kill_grace if it lingers."""
         self.active.pop(job_id, None)
-        if self.executor.alive(handle):
-            self.executor.signal(handle, force=False)
+        executor = self.executor_for(handle)
+        if executor.alive(handle):
+            executor.signal(handle, force=False)
             self.releasing[job_id] = (handle, time.monotonic() + self.config.kill_grace)
-            self.log(f"released {job_id}: SIGTERM to process group {handle.get('pgid')}")
+            self.log(f"released {job_id}: SIGTERM to {_describe(handle)}")
         else:
-            self.executor.forget(handle)
+            executor.forget(handle)
 
     def _advance_releases(self) -> None:
         for job_id, (handle, kill_at) in list(self.releasing.items()):
-            if not self.executor.alive(handle):
+            executor = self.executor_for(handle)
+            if not executor.alive(handle):
                 del self.releasing[job_id]
-                self.executor.forget(handle)
+                executor.forget(handle)
             elif time.monotonic() >= kill_at:
-                self.executor.signal(handle, force=True)
-                self.log(f"released {job_id}: SIGKILL to process group {handle.get('pgid')}")
+                executor.signal(handle, force=True)
+                self.log(f"released {job_id}: SIGKILL to {_describe(handle)}")
                 self.releasing[job_id] = (handle, time.monotonic() + 1.0)
 
 
@@ -380,3 +401,23 @@ def _start_error(exc: Exception) -> str:
     if isinstance(exc, OSError):
         return f"could not start: {exc.strerror or exc}"
     return str(exc)
+
+
+def _where(job: Job) -> str:
+    return job.where or "local"
+
+
+def _describe(handle: dict[str, Any]) -> str:
+    if handle.get("kind") == "slurm":
+        return f"slurm job {handle.get('slurm_job_id')}"
+    return f"process group {handle.get('pgid')}"
+
+
+def _id_of(job: Job) -> Any:
+    return handle_id(job.executor) if isinstance(job.executor, dict) else None
+
+
+def _name_of(handle: dict[str, Any]) -> str:
+    if handle.get("kind") == "slurm":
+        return f"slurm job {handle.get('slurm_job_id')}"
+    return f"pid {handle.get('pid')}"

@@ -74,11 +74,15 @@ class RunnerProcess:
 
 
 def kill_executors(root: Path) -> None:
-    """Kill every executor group recorded under root (test cleanup)."""
+    """Kill every executor group (or Slurm job) recorded under root (test cleanup)."""
     store = Store(root)
     for item in store.list_jobs():
-        handle = getattr(item, "executor", None) or {}
-        if handle.get("pgid"):
+        handle = getattr(item, "executor", None)
+        if not isinstance(handle, dict):
+            continue
+        if handle.get("slurm_job_id"):
+            subprocess.run(["scancel", str(handle["slurm_job_id"])], capture_output=True)
+        elif handle.get("pgid"):
             try:
                 os.killpg(int(handle["pgid"]), signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

@@ -1,0 +1,171 @@
+"""Executors on a Slurm cluster: sbatch, squeue, scontrol and scancel behind the executor interface.
+
+The .repowire/ folder must be on storage the compute nodes share: the batch script appends to
+<id>.log and writes <id>.exit there, as the local wrapper does.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import subprocess
+from typing import Any
+
+from .errors import RepowireError
+from .executor import Launch
+from .model import SLURM_OPTIONS as OPTION_KEYS
+
+__all__ = ["SlurmExecutor", "OPTION_KEYS", "merge_options", "batch_script"]
+
+_ACTIVE = {
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "SUSPENDED",
+    "REQUEUED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+}
+
+
+def merge_options(*layers: dict[str, Any] | None) -> dict[str, Any]:
+    """config.yaml's slurm options, then the template's, then the job's: the last one wins."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update({k: v for k, v in (layer or {}).items() if k in OPTION_KEYS})
+    return merged
+
+
+def _sbatch_args(job_id: str, launch: Launch, options: dict[str, Any]) -> list[str]:
+    args = [
+        "sbatch",
+        "--parsable",
+        f"--job-name=repowire-{job_id}",
+        f"--chdir={launch.cwd}",
+        f"--output={launch.log}",
+        "--open-mode=append",
+        "--export=ALL",
+    ]
+    if options.get("partition"):
+        args.append(f"--partition={options['partition']}")
+    if options.get("time_limit"):
+        args.append(f"--time={options['time_limit']}")
+    if options.get("cpus"):
+        args.append(f"--cpus-per-task={int(options['cpus'])}")
+    if options.get("memory"):
+        args.append(f"--mem={options['memory']}")
+    args += [str(a) for a in options.get("extra_args") or []]
+    return args
+
+
+def batch_script(launch: Launch) -> str:
+    """The same work as the local wrapper: run the argv (or shell string), record the status."""
+    if len(launch.argv) == 3 and launch.argv[:2] == ["/bin/sh", "-c"]:
+        command = f"(eval {shlex.quote(launch.argv[2])})"
+    else:
+        command = " ".join(shlex.quote(a) for a in launch.argv)
+    if launch.stdin is not None:  # the prompt travels inside the script: nodes have no stdin
+        marker = f"REPOWIRE_PROMPT_{secrets.token_hex(8)}"
+        command += f" <<'{marker}'\n{launch.stdin.read_text(encoding='utf-8')}\n{marker}"
+    exit_file = shlex.quote(str(launch.exit_file))
+    return (
+        "#!/bin/sh\n"
+        f"{command}\n"
+        "rc=$?\n"
+        "set -C\n"
+        f"printf '%s\\n' \"$rc\" > {exit_file}.tmp.$$ && mv -f {exit_file}.tmp.$$ {exit_file}\n"
+        'exit "$rc"\n'
+    )
+
+
+def _run(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    try:
+        done = subprocess.run(
+            args, input=stdin, capture_output=True, text=True, env=env, timeout=30
+        )
+    except FileNotFoundError:
+        raise RepowireError(f"{args[0]}: command not found on PATH (is Slurm installed?)") from None
+    except subprocess.TimeoutExpired:
+        raise RepowireError(f"{args[0]} did not answer within 30 s") from None
+    if done.returncode != 0:
+        words = (done.stderr or done.stdout).strip().splitlines()
+        raise RepowireError(f"{args[0]} failed: {words[-1] if words else done.returncode}")
+    return done.stdout
+
+
+class SlurmExecutor:
+    """Each attempt is a Slurm batch job; the handle keeps its Slurm job id."""
+
+    kind = "slurm"
+
+    def start(self, launch: Launch) -> dict[str, Any]:
+        options = launch.extra.get("slurm") or {}
+        _clear_exit_file(launch)
+        out = _run(
+            _sbatch_args(launch.extra["job_id"], launch, options),
+            env=launch.env,
+            stdin=batch_script(launch),
+        )
+        slurm_id = out.strip().split(";")[0]
+        if not slurm_id.isdigit():
+            raise RepowireError(f"sbatch printed no job id: {out.strip()!r}")
+        return {"kind": self.kind, "slurm_job_id": int(slurm_id)}
+
+    def owns(self, handle: dict[str, Any]) -> bool:
+        return handle.get("kind") == self.kind  # Slurm job ids hold across the cluster
+
+    def state(self, handle: dict[str, Any]) -> tuple[str, str]:
+        """Slurm's JobState and Reason for the job ("" when Slurm no longer knows it)."""
+        try:
+            out = _run(["scontrol", "show", "job", "-o", str(handle["slurm_job_id"])])
+        except RepowireError:
+            return "", ""
+        fields = dict(part.split("=", 1) for part in out.split() if "=" in part)
+        return fields.get("JobState", ""), fields.get("Reason", "")
+
+    def alive(self, handle: dict[str, Any]) -> bool:
+        return self.state(handle)[0] in _ACTIVE
+
+    def signal(self, handle: dict[str, Any], force: bool) -> None:
+        args = ["scancel", str(handle["slurm_job_id"])]
+        if not force:
+            args[1:1] = ["--signal=TERM", "--full"]
+        try:
+            _run(args)
+        except RepowireError:
+            pass  # already gone
+
+    def returncode(self, handle: dict[str, Any]) -> int | None:
+        return None  # the batch script's exit file is the status
+
+    def lost_reason(self, handle: dict[str, Any]) -> str | None:
+        state, reason = self.state(handle)
+        if not state:
+            return None
+        return f"slurm job {handle['slurm_job_id']} ended {state}" + (
+            f" ({reason})" if reason and reason != "None" else ""
+        )
+
+    def find(self, job_id: str) -> dict[str, Any] | None:
+        """A Slurm job started for this job but never recorded (its runner died mid-start)."""
+        try:
+            out = _run(["squeue", "-h", "-n", f"repowire-{job_id}", "-o", "%i"])
+        except RepowireError:
+            return None
+        ids = [line.strip() for line in out.splitlines() if line.strip().isdigit()]
+        return {"kind": self.kind, "slurm_job_id": int(ids[-1])} if ids else None
+
+    def forget(self, handle: dict[str, Any]) -> None:
+        return None
+
+
+def _clear_exit_file(launch: Launch) -> None:
+    try:
+        launch.exit_file.unlink()
+    except FileNotFoundError:
+        pass
