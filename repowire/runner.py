@@ -32,7 +32,8 @@ from .values import format_duration, format_time
 
 __all__ = ["Runner", "RESCAN_SECONDS"]
 
-RESCAN_SECONDS = 30.0  # a full reconcile even without events: network file systems send none
+RESCAN_SECONDS = 30.0  # a reconcile even without events: network file systems send none
+FULL_RESCAN_SECONDS = 600.0  # with working events, a quiet rescan looks at the folders only
 ACTIVE_POLL_SECONDS = 0.5  # how often own executors are looked at while any runs
 
 
@@ -55,7 +56,10 @@ class Runner(Recovery):
         self.checked_terminal: set[tuple[str, Any]] = set()
         self.started: set[str] = set()
         self.told: set[str] = set()
-        self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
+        self.failing: set[str] = set()
+        self._stamps: list[int] = []
+        self._timers = True
+        self._last_full = time.monotonic()  # jobs whose step raised: logged once, not waited for
         self.wake = threading.Event()
         self.stopping = False
 
@@ -89,8 +93,10 @@ class Runner(Recovery):
         )
         try:
             while not self.stopping:
+                woken = self.wake.is_set()
                 self.wake.clear()  # before the step: an event during it wakes the next wait
-                delay = self.step()
+                if woken or self._timers or self._folders_changed(watcher.healthy()):
+                    delay = self.step()
                 if once and self.finished_once():
                     break
                 if not watcher.healthy() and watcher.observer is not None:
@@ -109,6 +115,24 @@ class Runner(Recovery):
                 else ""
             )
         )
+
+    def _folders_changed(self, events_work: bool) -> bool:
+        """For a quiet periodic rescan: whether jobs/ or agents/ changed since the last one.
+
+        Every atomic write renames into jobs/ and so changes its mtime; in-place edits on a
+        file system without events are caught by a full rescan every FULL_RESCAN_SECONDS."""
+        stamps = []
+        for folder in (self.store.jobs_dir, self.store.agents_dir):
+            try:
+                stamps.append(folder.stat().st_mtime_ns)
+            except FileNotFoundError:
+                stamps.append(0)
+        now = time.monotonic()
+        due = now - self._last_full >= (FULL_RESCAN_SECONDS if events_work else RESCAN_SECONDS)
+        if stamps != self._stamps or due:
+            self._stamps, self._last_full = stamps, now
+            return True
+        return False
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         def stop(signum: int, _frame: Any) -> None:
@@ -160,6 +184,7 @@ class Runner(Recovery):
             waits.append(ACTIVE_POLL_SECONDS)
         deadlines = [a.deadline - time.monotonic() for a in self.active.values() if a.deadline]
         deadlines += [kill_at - time.monotonic() for _, kill_at in self.releasing.values()]
+        self._timers = len(waits) > 1 or bool(deadlines)  # anything but the periodic rescan
         return max(0.0, min(waits + deadlines))
 
     def executor_for(self, handle: dict[str, Any]) -> Any:
@@ -200,9 +225,8 @@ class Runner(Recovery):
             for j in jobs.values()
             if isinstance(j, Job) and j.template and j.state == State.RUNNING
         }
-        for item in sorted(jobs.values(), key=_age):
-            if not isinstance(item, Job) or item.state != State.QUEUED:
-                continue
+        queued = [j for j in jobs.values() if isinstance(j, Job) and j.state == State.QUEUED]
+        for item in sorted(queued, key=_age):
             if not self._runnable(item):
                 if item.id not in self.told:
                     self.told.add(item.id)

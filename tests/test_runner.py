@@ -446,3 +446,21 @@ def test_runner_cli_once_subprocess(quick):
     assert "started a" in done.stderr and "finished a: succeeded" in done.stderr
     bad = rw_process("runner", "--max-concurrency", "0", cwd=quick)
     assert bad.returncode == 2
+
+
+def test_a_quiet_rescan_looks_at_the_folders_only(quick):
+    import io
+
+    from repowire.runner import Runner
+
+    runner = Runner(quick, log=io.StringIO())
+    assert runner._folders_changed(events_work=True)  # the first look always counts
+    assert not runner._folders_changed(events_work=True)
+    write_job(quick, "new", prompt="think")  # tracked by hand; an atomic write renames into jobs/
+    assert runner._folders_changed(events_work=True)
+    assert not runner._folders_changed(events_work=True)
+    runner.step()
+    assert not runner._timers  # nothing queued or running: only the periodic rescan is left
+    write_job(quick, "later", command="true", due_at="2099-01-01T00:00:00Z")
+    runner.step()
+    assert runner._timers  # a due time keeps the loop stepping at that time
