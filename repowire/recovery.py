@@ -19,7 +19,7 @@ from . import clock
 from .executor import HOST, process_identity, read_exit_file, same_process
 from .model import TERMINAL, Job, State, enter_state
 
-__all__ = ["Active", "Recovery", "handle_id"]
+__all__ = ["Active", "Recovery", "describe_handle", "handle_id"]
 
 
 @dataclass
@@ -84,7 +84,7 @@ class Recovery:
                 left = (job.started_at + timedelta(seconds=timeout) - clock.now()).total_seconds()
                 deadline = time.monotonic() + left
             self.active[job.id] = Active(job.id, handle, deadline)
-            self.log(f"adopted {job.id} ({_name(handle)})")
+            self.log(f"adopted {job.id} ({describe_handle(handle)})")
         else:
             self._finish_dead(job, handle)
 
@@ -193,7 +193,8 @@ def handle_id(handle: dict[str, Any]) -> Any:
     return handle.get("pid") or handle.get("slurm_job_id")
 
 
-def _name(handle: dict[str, Any]) -> str:
+def describe_handle(handle: dict[str, Any]) -> str:
+    """ "pid 123" or "slurm job 42", for log lines."""
     if handle.get("kind") == "slurm":
         return f"slurm job {handle.get('slurm_job_id')}"
     return f"pid {handle.get('pid')}"

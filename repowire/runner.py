@@ -25,7 +25,7 @@ from .errors import NotTrusted, RepowireError
 from .executor import HOST, LocalExecutor, process_identity, read_exit_file
 from .firing import Scheduler
 from .model import SHELL, Invalid, Job, Note, State, enter_state
-from .recovery import Active, Recovery, handle_id
+from .recovery import Active, Recovery, describe_handle, handle_id
 from .slurm import SlurmExecutor, merge_options
 from .store import Store, open_file
 from .values import format_duration, format_time
@@ -303,7 +303,7 @@ class Runner(Recovery):
         self.active[record.id] = Active(
             record.id, handle, time.monotonic() + timeout if timeout else None
         )
-        self.log(f"started {record.id} (attempt {record.attempt}, {_name_of(handle)})")
+        self.log(f"started {record.id} (attempt {record.attempt}, {describe_handle(handle)})")
 
     def _record_handle(
         self, job: Job, handle: dict[str, Any], session_id: str | None = None
@@ -397,7 +397,7 @@ class Runner(Recovery):
         if executor.alive(handle):
             executor.signal(handle, force=False)
             self.releasing[job_id] = (handle, time.monotonic() + self.config.kill_grace)
-            self.log(f"released {job_id}: SIGTERM to {_describe(handle)}")
+            self.log(f"released {job_id}: SIGTERM to {describe_handle(handle)} and its group")
         else:
             executor.forget(handle)
 
@@ -409,7 +409,7 @@ class Runner(Recovery):
                 executor.forget(handle)
             elif time.monotonic() >= kill_at:
                 executor.signal(handle, force=True)
-                self.log(f"released {job_id}: SIGKILL to {_describe(handle)}")
+                self.log(f"released {job_id}: SIGKILL to {describe_handle(handle)} and its group")
                 self.releasing[job_id] = (handle, time.monotonic() + 1.0)
 
 
@@ -431,17 +431,5 @@ def _where(job: Job) -> str:
     return job.where or "local"
 
 
-def _describe(handle: dict[str, Any]) -> str:
-    if handle.get("kind") == "slurm":
-        return f"slurm job {handle.get('slurm_job_id')}"
-    return f"process group {handle.get('pgid')}"
-
-
 def _id_of(job: Job) -> Any:
     return handle_id(job.executor) if isinstance(job.executor, dict) else None
-
-
-def _name_of(handle: dict[str, Any]) -> str:
-    if handle.get("kind") == "slurm":
-        return f"slurm job {handle.get('slurm_job_id')}"
-    return f"pid {handle.get('pid')}"
