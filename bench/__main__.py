@@ -15,7 +15,8 @@ from . import workloads
 
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{system}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def main() -> None:
@@ -33,8 +34,11 @@ def main() -> None:
         "5": lambda: workloads.idle(1000 if quick else 10000, 10 if quick else 60),
         "6": lambda: workloads.cold_start(5 if quick else 20),
     }
-    results: dict[str, Any] = {"machine": _machine(), "date": time.strftime("%Y-%m-%d"),
-                               "quick": quick}
+    results: dict[str, Any] = {
+        "machine": _machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "quick": quick,
+    }
     for key in args.only.split(","):
         print(f"running workload {key} ...", flush=True)
         results[key] = plan[key]()
@@ -54,40 +58,75 @@ def report(r: dict[str, Any]) -> str:
     """The results as a Markdown table, with each figure's goal."""
     rows = []
     if "1" in r:
-        rows.append(("1 dispatch latency (drop -> executor running)", _ms(r["1"]["latency_ms"]),
-                     "p50 <= 10 ms, p99 <= 50 ms"))
+        rows.append(
+            (
+                "1 dispatch latency (drop -> executor running)",
+                _ms(r["1"]["latency_ms"]),
+                "p50 <= 10 ms, p99 <= 50 ms",
+            )
+        )
     if "2" in r:
         t = r["2"]
         peers = []
         for peer in ("tsp", "nq"):
             value = t[peer]
-            peers.append(f"{peer} {value['jobs_per_second']:.0f}/s" if isinstance(value, dict)
-                         else f"{peer}: {value}")
-        rows.append(("2 throughput, `true` jobs, 4 at once",
-                     f"repowire {t['repowire']['jobs_per_second']:.0f}/s; " + "; ".join(peers),
-                     "ahead of tsp -S 4 and nq"))
+            peers.append(
+                f"{peer} {value['jobs_per_second']:.0f}/s"
+                if isinstance(value, dict)
+                else f"{peer}: {value}"
+            )
+        rows.append(
+            (
+                "2 throughput, `true` jobs, 4 at once",
+                f"repowire {t['repowire']['jobs_per_second']:.0f}/s; " + "; ".join(peers),
+                "ahead of tsp -S 4 and nq",
+            )
+        )
     if "3" in r:
-        rows.append(("3 per-second template: slot -> executor start",
-                     _ms(r["3"]["lateness_ms"]), "p99 <= 50 ms"))
+        rows.append(
+            (
+                "3 per-second template: slot -> executor start",
+                _ms(r["3"]["lateness_ms"]),
+                "p99 <= 50 ms",
+            )
+        )
     if "4" in r:
         for count, f in r["4"].items():
-            rows.append((f"4 {int(count):,} records",
-                         f"list cold {f['list_cold_s']:.2f} s, warm {f['list_warm_s']:.2f} s; "
-                         f"show {f['show_s'] * 1000:.0f} ms; runner --once {f['runner_once_s']:.2f} s, "
-                         f"{f['runner_peak_rss_mb']:.0f} MB",
-                         "warm list of 100k <= 1 s; show <= 100 ms; runner <= 3 s, <= 150 MB"))
+            rows.append(
+                (
+                    f"4 {int(count):,} records",
+                    f"list cold {f['list_cold_s']:.2f} s, warm {f['list_warm_s']:.2f} s; "
+                    f"show {f['show_s'] * 1000:.0f} ms; runner --once {f['runner_once_s']:.2f} s, "
+                    f"{f['runner_peak_rss_mb']:.0f} MB",
+                    "warm list of 100k <= 1 s; show <= 100 ms; runner <= 3 s, <= 150 MB",
+                )
+            )
     if "5" in r:
         f = r["5"]
-        rows.append((f"5 idle runner, {f['seconds']} s", f"{f['cpu_s']:.3f} CPU s, {f['rss_mb']:.0f} MB",
-                     "<= 0.1 s CPU, <= 60 MB"))
+        rows.append(
+            (
+                f"5 idle runner, {f['seconds']} s",
+                f"{f['cpu_s']:.3f} CPU s, {f['rss_mb']:.0f} MB",
+                "<= 0.1 s CPU, <= 60 MB",
+            )
+        )
     if "6" in r:
         f = r["6"]
-        rows.append(("6 `jobs status ID` cold start",
-                     f"{f['jobs status ID']['p50']:.0f} ms vs pass {f['python -c pass']['p50']:.0f} ms, "
-                     f"import yaml+click {f['import yaml, click']['p50']:.0f} ms "
-                     f"({f['ratio_to_import_floor']:.2f}x)", "within 1.5x of the import floor"))
-    lines = [f"Machine: {r['machine']}; date {r['date']}" + ("; quick run" if r["quick"] else ""),
-             "", "| workload | measured | goal |", "|---|---|---|"]
+        rows.append(
+            (
+                "6 `jobs status ID` cold start",
+                f"{f['jobs status ID']['p50']:.0f} ms vs pass {f['python -c pass']['p50']:.0f} ms, "
+                f"import yaml+click {f['import yaml, click']['p50']:.0f} ms "
+                f"({f['ratio_to_import_floor']:.2f}x)",
+                "within 1.5x of the import floor",
+            )
+        )
+    lines = [
+        f"Machine: {r['machine']}; date {r['date']}" + ("; quick run" if r["quick"] else ""),
+        "",
+        "| workload | measured | goal |",
+        "|---|---|---|",
+    ]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)
 

@@ -10,10 +10,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 PYTHON = sys.executable
 
@@ -22,8 +22,13 @@ def summary(values: list[float]) -> dict[str, float]:
     """Median, p99 and spread (min, max) of a sample."""
     ordered = sorted(values)
     p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-    return {"n": len(values), "p50": statistics.median(ordered), "p99": p99,
-            "min": ordered[0], "max": ordered[-1]}
+    return {
+        "n": len(values),
+        "p50": statistics.median(ordered),
+        "p99": p99,
+        "min": ordered[0],
+        "max": ordered[-1],
+    }
 
 
 @contextmanager
@@ -48,8 +53,12 @@ def scratch_root(config: str = "") -> Iterator[Path]:
 
 
 def cli(*args: str, root: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "repowire", "--root", str(root), *args],
-                          capture_output=True, text=True, check=check)
+    return subprocess.run(
+        [PYTHON, "-m", "repowire", "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        check=check,
+    )
 
 
 def drop(root: Path, job_id: str, text: str) -> float:
@@ -79,8 +88,11 @@ class Runner:
     def __init__(self, root: Path, *args: str) -> None:
         self.log = root.parent / "runner.log"
         self.handle = open(self.log, "w")
-        self.proc = subprocess.Popen([PYTHON, "-m", "repowire", "--root", str(root), "runner",
-                                      *args], stdout=self.handle, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "repowire", "--root", str(root), "runner", *args],
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+        )
         wait_until(lambda: "serving" in self.log.read_text(), 60, 0.01)
 
     def stop(self) -> None:
@@ -92,10 +104,12 @@ class Runner:
 def record_text(command: str, state: str | None = None) -> str:
     body = f"command: {json.dumps(command)}\n"
     if state:
-        body += (f"state: {state}\nattempt: 1\ncreated_at: 2026-11-26T00:00:00Z\n"
-                 "updated_at: 2026-11-26T00:00:01Z\nstarted_at: 2026-11-26T00:00:00Z\n"
-                 "finished_at: 2026-11-26T00:00:01Z\nexit_code: 0\nresult_summary: done\n"
-                 "notes:\n- at: 2026-11-26T00:00:00Z\n  text: started\n  state: running\n")
+        body += (
+            f"state: {state}\nattempt: 1\ncreated_at: 2026-11-26T00:00:00Z\n"
+            "updated_at: 2026-11-26T00:00:01Z\nstarted_at: 2026-11-26T00:00:00Z\n"
+            "finished_at: 2026-11-26T00:00:01Z\nexit_code: 0\nresult_summary: done\n"
+            "notes:\n- at: 2026-11-26T00:00:00Z\n  text: started\n  state: running\n"
+        )
     return body
 
 

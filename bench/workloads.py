@@ -75,8 +75,12 @@ def throughput(count: int) -> dict[str, Any]:
 
 def _tsp(count: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "TS_SOCKET": f"{folder}/socket", "TMPDIR": folder,
-               "TS_MAXFINISHED": str(count + 10)}
+        env = {
+            **os.environ,
+            "TS_SOCKET": f"{folder}/socket",
+            "TMPDIR": folder,
+            "TS_MAXFINISHED": str(count + 10),
+        }
         subprocess.run(["tsp", "-S", "4"], env=env, check=True, capture_output=True)
         start = time.time()
         for _ in range(count):
@@ -108,8 +112,9 @@ def cron_precision(seconds: int) -> dict[str, Any]:
     with scratch_root() as root:
         folder = root / ".repowire/agents/tick"
         folder.mkdir(parents=True)
-        (folder / "job.yaml").write_text("cron: '* * * * * *'\ncommand: date +%s.%N\n"
-                                         "overlap: allow\nkeep_runs: 1000\n")
+        (folder / "job.yaml").write_text(
+            "cron: '* * * * * *'\ncommand: date +%s.%N\noverlap: allow\nkeep_runs: 1000\n"
+        )
         runner = Runner(root)
         time.sleep(seconds)
         runner.stop()
@@ -146,13 +151,20 @@ def scale(counts: list[int]) -> dict[str, Any]:
             show = min(_timed("jobs", "show", "r000007", root=root) for _ in range(5))
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             start = time.perf_counter()
-            subprocess.run([PYTHON, "-m", "repowire", "--root", str(root), "runner", "--once"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [PYTHON, "-m", "repowire", "--root", str(root), "runner", "--once"],
+                check=True,
+                capture_output=True,
+            )
             startup = time.perf_counter() - start
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            out[str(count)] = {"list_cold_s": cold, "list_warm_s": warm, "show_s": show,
-                               "runner_once_s": startup,
-                               "runner_peak_rss_mb": max(peak, before) / 1024}
+            out[str(count)] = {
+                "list_cold_s": cold,
+                "list_warm_s": warm,
+                "show_s": show,
+                "runner_once_s": startup,
+                "runner_peak_rss_mb": max(peak, before) / 1024,
+            }
     return out
 
 
@@ -193,8 +205,16 @@ def cold_start(repeat: int) -> dict[str, Any]:
         commands = {
             "python -c pass": [PYTHON, "-c", "pass"],
             "import yaml, click": [PYTHON, "-c", "import yaml, click"],
-            "jobs status ID": [PYTHON, "-m", "repowire", "--root", str(root), "jobs", "status",
-                               "one"],
+            "jobs status ID": [
+                PYTHON,
+                "-m",
+                "repowire",
+                "--root",
+                str(root),
+                "jobs",
+                "status",
+                "one",
+            ],
         }
         out = {}
         for name, argv in commands.items():

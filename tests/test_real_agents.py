@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, rw, wait_for
 from runner_helpers import read, run_once
 
