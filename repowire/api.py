@@ -10,6 +10,7 @@ from typing import Any
 from . import clock
 from .config import load_config, require_repowire
 from .errors import TransitionRefused, ValidationError
+from .files import MAX_FILE_BYTES, read_tail
 from .model import (
     AGENT_PRESETS,
     SHELL,
@@ -25,7 +26,7 @@ from .model import (
     parse_template,
     template_to_dict,
 )
-from .store import MAX_FILE_BYTES, Store, read_tail
+from .store import Store
 from .values import format_time, new_job_id, parse_due, slugify, validate_id
 
 __all__ = [

@@ -22,8 +22,9 @@ from .backends import (
 from .config import Config
 from .errors import ValidationError
 from .executor import Launch, describe_status
+from .files import atomic_write, read_tail
 from .model import SHELL, Job, Note, State, enter_state
-from .store import Store, atomic_write, read_tail
+from .store import Store
 from .values import format_duration, format_time
 
 __all__ = ["prepare_launch", "record_outcome", "log_header", "SUMMARY_LIMIT"]

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ValidationError
+from .files import atomic_write, dump_yaml, load_yaml
 from .model import SHELL, slurm_options
-from .store import atomic_write, dump_yaml, load_yaml
 from .values import parse_duration, validate_id
 
 __all__ = [

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import set_trusted
-from .store import Store, create_exclusive
+from .files import create_exclusive
+from .store import Store
 
 __all__ = ["init_root", "create_worker", "GITIGNORE", "CONFIG_TEMPLATE", "AGENTS_MD"]
 

@@ -23,11 +23,12 @@ from .backends import Backend, resolve_backend
 from .config import Config, is_trusted, load_config, require_repowire
 from .errors import NotTrusted, RepowireError
 from .executor import HOST, LocalExecutor, process_identity, read_exit_file
+from .files import open_file
 from .firing import Scheduler
 from .model import SHELL, Invalid, Job, Note, State, enter_state
 from .recovery import Active, Recovery, describe_handle, handle_id
 from .slurm import SlurmExecutor, merge_options
-from .store import Store, open_file
+from .store import Store
 from .values import format_duration, format_time
 
 __all__ = ["Runner", "RESCAN_SECONDS"]

@@ -1,188 +1,33 @@
-"""The only module that reads and writes job files: paths, YAML, atomic writes, locks."""
+"""The only module that reads and writes job records: paths, locks, transitions, listing."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
-import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import yaml
+from typing import Any
 
 from . import clock
 from .errors import JobNotFound, LockTimeout, RepowireError, ValidationError
+from .files import (
+    atomic_write,
+    create_exclusive,
+    dump_yaml,
+    load_yaml,
+    read_tail,
+)
 from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict, parse_job
 from .values import new_job_id, validate_id
 
-__all__ = [
-    "Store",
-    "load_yaml",
-    "dump_yaml",
-    "atomic_write",
-    "create_exclusive",
-    "open_file",
-    "read_tail",
-    "read_text",
-    "MAX_FILE_BYTES",
-]
+__all__ = ["Store"]
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
 LOCK_TIMEOUT = 10.0
 INDEX_VERSION = 1
 RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _Dumper(_BaseDumper):
-    """Block style, times as plain ISO-8601 Z timestamps, multi-line text as literal blocks."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True  # a person reads these files: no &anchors and *aliases
-
-
-def _represent_time(dumper: Any, value: datetime) -> Any:
-    text = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return dumper.represent_scalar("tag:yaml.org,2002:timestamp", text)
-
-
-def _represent_text(dumper: Any, value: str) -> Any:
-    style = "|" if "\n" in value and not value.endswith((" ", "\t")) else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(datetime, _represent_time)
-_Dumper.add_representer(str, _represent_text)
-
-
-def load_yaml(path: Path, text: str | None = None) -> Any:
-    """Parse a YAML file with the safe loader; a ValidationError says what is wrong and where."""
-    if text is None:
-        text = read_text(path)
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader, C where available
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValidationError(f"{path}: not valid YAML{where}: {problem}") from None
-
-
-def open_file(path: Path, flags: int = os.O_RDONLY) -> BinaryIO:
-    """Open a regular file without following a symbolic link planted at its name."""
-    try:
-        fd = os.open(path, flags | _NOFOLLOW, 0o644)
-    except FileNotFoundError:
-        raise  # callers tell "no such job" from "cannot be read"
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ValidationError(f"{path}: is a symbolic link; refusing to follow it") from None
-        raise ValidationError(f"{path}: cannot be opened ({exc.strerror})") from None
-    handle = os.fdopen(fd, "rb" if flags == os.O_RDONLY else "ab")
-    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-        handle.close()
-        raise ValidationError(f"{path}: is not a regular file")
-    return handle
-
-
-def read_tail(path: Path, limit: int) -> str:
-    """The last `limit` bytes of a file as text ("" when there is none); links refused."""
-    try:
-        with open_file(path) as handle:
-            handle.seek(max(0, handle.seek(0, os.SEEK_END) - limit))
-            return handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
-
-
-def read_text(path: Path) -> str:
-    """A file's text, refusing files over MAX_FILE_BYTES and anything but regular files."""
-    with open_file(path) as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise ValidationError(f"{path}: is larger than {MAX_FILE_BYTES // 1024} KiB")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValidationError(f"{path}: is not UTF-8 text") from None
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML text in block style, keys in the order given."""
-    return str(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100))
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync a folder; the rename is still atomic
-    finally:
-        os.close(fd)
-
-
-def _write_temp(folder: Path, data: bytes, mode: int) -> str:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            full_sync = getattr(fcntl, "F_FULLFSYNC", None)
-            if full_sync is not None:  # macOS: plain fsync leaves data in the drive's cache
-                fcntl.fcntl(handle.fileno(), full_sync)
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), mode)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp
-
-
-def _mode_for(path: Path) -> int:
-    try:
-        return stat.S_IMODE(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace path with text: temp file in the same folder, fsync, rename, fsync the folder."""
-    tmp = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def create_exclusive(path: Path, text: str) -> bool:
-    """Create path with text, complete or not at all; False if it already exists."""
-    tmp = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
-    try:
-        os.link(tmp, path)  # fails if path exists: an exclusive create of a finished file
-    except FileExistsError:
-        return False
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    _fsync_dir(path.parent)
-    return True
 
 
 class Store:

@@ -9,9 +9,10 @@ from typing import Any
 
 from . import clock
 from .errors import JobNotFound, ValidationError
+from .files import atomic_write, create_exclusive, dump_yaml, load_yaml, read_text
 from .model import Invalid, Template, parse_template, template_to_dict
 from .schedule import next_fires, zone
-from .store import Store, atomic_write, create_exclusive, dump_yaml, load_yaml, read_text
+from .store import Store
 from .values import validate_id
 
 __all__ = [

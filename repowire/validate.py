@@ -7,9 +7,10 @@ from pathlib import Path
 from . import clock
 from .config import load_config
 from .errors import RepowireError
+from .files import load_yaml
 from .model import parse_job, parse_template
 from .schedule import next_fires, zone
-from .store import Store, load_yaml
+from .store import Store
 from .templates import template_names
 
 __all__ = ["validate_paths"]

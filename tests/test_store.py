@@ -13,7 +13,8 @@ from conftest import rw, wait_for
 
 from repowire import api
 from repowire.errors import ValidationError
-from repowire.store import Store, atomic_write, create_exclusive
+from repowire.files import atomic_write, create_exclusive
+from repowire.store import Store
 
 
 def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path):

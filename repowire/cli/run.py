@@ -70,7 +70,7 @@ def logs(job_id: str, follow: bool) -> None:
 
 def _copy_from(path: Path, offset: int) -> int:
     """Write what the file holds past offset to stdout; return the new offset."""
-    from ..store import open_file
+    from ..files import open_file
 
     try:
         with open_file(path) as handle:

@@ -23,7 +23,8 @@ from starlette.staticfiles import StaticFiles
 
 from .. import api
 from ..errors import JobNotFound, RepowireError
-from ..store import Store, open_file
+from ..files import open_file
+from ..store import Store
 
 __all__ = ["create_app", "serve", "is_loopback"]
 
