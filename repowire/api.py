@@ -22,10 +22,9 @@ from .model import (
     enter_state,
     job_from_record,
     job_to_dict,
-    parse_job,
-    parse_template,
     template_to_dict,
 )
+from .schema import parse_job, parse_template
 from .store import Store
 from .values import format_time, new_job_id, parse_due, slugify, validate_id
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from .errors import ConfigError, ValidationError
 from .files import atomic_write, dump_yaml, load_yaml
-from .model import SHELL, slurm_options
+from .model import SHELL
+from .schema import slurm_options
 from .values import parse_duration, validate_id
 
 __all__ = [

@@ -1,19 +1,18 @@
-"""Jobs, templates and states as plain data; parsing, validation and the transition table.
+"""Jobs, templates and states as plain data, the transition table, and serialising.
 
-Pure: no I/O. The store reads files and hands their mappings here.
+Pure: no I/O. Parsing and validation of files live in schema.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from .errors import TransitionRefused, ValidationError
-from .values import format_time, parse_duration, parse_time, validate_id
+from .errors import TransitionRefused
+from .values import format_time, parse_duration
 
 __all__ = [
     "State",
@@ -25,18 +24,25 @@ __all__ = [
     "Invalid",
     "check_transition",
     "enter_state",
-    "parse_job",
-    "parse_template",
     "job_to_dict",
     "job_from_record",
     "template_to_dict",
-    "DEFINITION_KEYS",
-    "TEMPLATE_KEYS",
     "SHELL",
     "AGENT_PRESETS",
+    "EXECUTORS",
+    "SLURM_OPTIONS",
 ]
 
 SHELL = "shell"
+TEMPLATE_FIELDS = (
+    "cron",
+    "timezone",
+    "enabled",
+    "overlap",
+    "catchup",
+    "starting_deadline",
+    "keep_runs",
+)
 EXECUTORS = ("local", "slurm")
 SLURM_OPTIONS = ("partition", "time_limit", "cpus", "memory", "extra_args")
 AGENT_PRESETS = ("codex", "claude", "gemini", "opencode")
@@ -206,249 +212,6 @@ class Invalid:
         return {"id": self.id, "state": "invalid", "path": self.path, "error": self.error}
 
 
-# --- parsing --------------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise ValidationError(f"expected text, got {_kind(value)}")
-
-
-def _nonempty_text(value: Any) -> str:
-    text = _text(value)
-    if not text.strip():
-        raise ValidationError("expected text, got an empty string")
-    return text
-
-
-def _command(value: Any) -> str | list[str]:
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise ValidationError(f"expected a command string or a list of strings, got {_kind(value)}")
-
-
-def _env(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise ValidationError(f"expected a mapping of names to values, got {_kind(value)}")
-    out: dict[str, str] = {}
-    for key, val in value.items():
-        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise ValidationError(f"{key!r} is not a valid environment variable name")
-        if val is None or isinstance(val, (dict, list)):
-            raise ValidationError(f"variable {key} needs a text value, got {_kind(val)}")
-        out[key] = val if isinstance(val, str) else _text(val)
-    return out
-
-
-def _duration(value: Any) -> str | float:
-    parse_duration(value)  # validates
-    return value if isinstance(value, str) else float(value)
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"expected a whole number 0 or more, got {value!r}")
-    return value
-
-
-def _positive(value: Any) -> int:
-    if _count(value) < 1:
-        raise ValidationError(f"expected a whole number 1 or more, got {value!r}")
-    return int(value)
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in options:
-            raise ValidationError(f"expected one of {', '.join(options)}, got {value!r}")
-        return str(value)
-
-    return check
-
-
-def _backend(value: Any) -> str:
-    return validate_id(value, "backend name")
-
-
-def _state(value: Any) -> State:
-    try:
-        return State(value)
-    except ValueError:
-        names = ", ".join(s.value for s in State)
-        raise ValidationError(f"expected one of {names}, got {value!r}") from None
-
-
-def _optional_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"expected a whole number, got {value!r}")
-    return value
-
-
-def _scalar_mapping(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ValidationError(f"expected a mapping, got {_kind(value)}")
-    for key, val in value.items():
-        if isinstance(val, (dict, list)):
-            raise ValidationError(f"{key}: expected a plain value, got {_kind(val)}")
-    return dict(value)
-
-
-def _where(value: Any) -> str:
-    if value not in EXECUTORS:
-        raise ValidationError(f"expected one of {', '.join(EXECUTORS)}, got {value!r}")
-    return str(value)
-
-
-def _executor(value: Any) -> str | dict[str, Any]:
-    """`executor:` is where a job runs (local, slurm) until it starts, then its handle."""
-    return _where(value) if isinstance(value, str) else _scalar_mapping(value)
-
-
-def slurm_options(value: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A `slurm:` mapping (in a job, a template, or config.yaml with max_jobs)."""
-    if not isinstance(value, dict):
-        raise ValidationError(f"expected a mapping of Slurm options, got {_kind(value)}")
-    known = (*SLURM_OPTIONS, *extra)
-    for key, item in value.items():
-        if key not in known:
-            raise ValidationError(f"unknown Slurm option {key!r}; known: {', '.join(known)}")
-        if key in ("cpus", "max_jobs") and (
-            isinstance(item, bool) or not isinstance(item, int) or item < 1
-        ):
-            raise ValidationError(f"{key}: expected a whole number 1 or more, got {item!r}")
-        if key == "extra_args" and not (
-            isinstance(item, list) and all(isinstance(a, str) for a in item)
-        ):
-            raise ValidationError("extra_args: expected a list of sbatch arguments")
-        if key in ("partition", "time_limit", "memory") and not isinstance(item, (str, int)):
-            raise ValidationError(f"{key}: expected text, got {_kind(item)}")
-    return dict(value)
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _notes(value: Any) -> list[Note]:
-    if not isinstance(value, list):
-        raise ValidationError(f"expected a list of notes, got {_kind(value)}")
-    notes = []
-    for item in value:
-        if not isinstance(item, dict) or "at" not in item or "text" not in item:
-            raise ValidationError("each note needs 'at' and 'text'")
-        state = _state(item["state"]) if item.get("state") is not None else None
-        notes.append(Note(parse_time(item["at"]), _text(item["text"]), state))
-    return notes
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "a mapping", list: "a list", bool: "true/false", type(None): "nothing"}
-    return names.get(type(value), repr(value))
-
-
-DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
-    "name": _nonempty_text,
-    "backend": _backend,
-    "command": _command,
-    "prompt": _nonempty_text,
-    "prompt_file": _nonempty_text,
-    "path": _nonempty_text,
-    "env": _env,
-    "timeout": _duration,
-    "retries": _count,
-    "retry_delay": _duration,
-    "due_at": parse_time,
-    "continuity": _choice("fresh", "resume"),
-    "executor": _where,
-    "slurm": slurm_options,
-}
-_RUN_KEYS: dict[str, Callable[[Any], Any]] = {"template": validate_id, "scheduled_for": parse_time}
-_STATE_KEYS: dict[str, Callable[[Any], Any]] = {
-    "state": _state,
-    "attempt": _count,
-    "created_at": parse_time,
-    "updated_at": parse_time,
-    "started_at": parse_time,
-    "finished_at": parse_time,
-    "notes": _notes,
-    "result_summary": _text,
-    "error": _text,
-    "exit_code": _optional_int,
-    "session_id": _nonempty_text,
-    "executor": _executor,
-}
-TEMPLATE_KEYS: dict[str, Callable[[Any], Any]] = {
-    "cron": _nonempty_text,
-    "timezone": _nonempty_text,
-    "enabled": _bool,
-    "overlap": _choice("skip", "queue", "allow", "replace"),
-    "catchup": _choice("latest", "none", "all"),
-    "starting_deadline": _duration,
-    "keep_runs": _positive,
-}
-_JOB_KEYS = {**DEFINITION_KEYS, **_RUN_KEYS, **_STATE_KEYS}
-
-
-def _validated(data: Any, keys: dict[str, Callable[[Any], Any]], where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ValidationError(f"{where}: expected a mapping of keys to values, got {_kind(data)}")
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in keys:
-            raise ValidationError(f"{where}: unknown key {key!r}")
-        if value is None:
-            continue  # an empty key is the same as an absent one
-        try:
-            out[key] = keys[key](value)
-        except ValidationError as exc:
-            raise ValidationError(f"{where}: {key}: {exc}") from None
-    return out
-
-
-def _check_definition(values: dict[str, Any], where: str, require_work: bool = True) -> None:
-    if "prompt" in values and "prompt_file" in values:
-        raise ValidationError(f"{where}: set prompt or prompt_file, not both")
-    backend = values.get("backend")
-    if backend == SHELL and "command" not in values:
-        raise ValidationError(f"{where}: the shell backend needs a command")
-    if require_work and not any(k in values for k in ("command", "prompt", "prompt_file")):
-        raise ValidationError(f"{where}: a job needs a command or a prompt")
-
-
-def parse_job(job_id: str, data: Any, where: str | None = None) -> Job:
-    """A Job from the mapping read out of jobs/<job_id>.yaml, or a ValidationError."""
-    where = where or f"{job_id}.yaml"
-    validate_id(job_id)
-    if isinstance(data, dict) and "id" in data:
-        if data["id"] != job_id:
-            raise ValidationError(f"{where}: id {data['id']!r} does not match the file name")
-        data = {k: v for k, v in data.items() if k != "id"}
-    values = _validated(data, _JOB_KEYS, where)
-    _check_definition(values, where)
-    return Job(id=job_id, **values)
-
-
-def parse_template(name: str, data: Any, where: str | None = None) -> Template:
-    """A Template from the mapping read out of agents/<name>/job.yaml, or a ValidationError."""
-    where = where or f"agents/{name}/job.yaml"
-    validate_id(name, "template name")
-    values = _validated(data, {**DEFINITION_KEYS, **TEMPLATE_KEYS}, where)
-    if "cron" not in values:
-        raise ValidationError(f"{where}: a template needs a cron expression")
-    _check_definition(values, where)
-    template_values = {k: values.pop(k) for k in list(values) if k in TEMPLATE_KEYS}
-    if "continuity" in values:
-        template_values["continuity"] = values.pop("continuity")
-    return Template(name=name, definition=values, **template_values)
-
-
 # --- serialising ----------------------------------------------------------------------------
 
 
@@ -492,7 +255,7 @@ def template_to_dict(template: Template) -> dict[str, Any]:
     """The template's job.yaml content as plain data, defaults left out."""
     defaults = Template(name=template.name, cron="")
     out = dict(template.definition)
-    for key in TEMPLATE_KEYS:
+    for key in TEMPLATE_FIELDS:
         value = getattr(template, key)
         if key == "cron" or value != getattr(defaults, key):
             out[key] = value

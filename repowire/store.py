@@ -19,7 +19,8 @@ from .files import (
     load_yaml,
     read_tail,
 )
-from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict, parse_job
+from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict
+from .schema import parse_job
 from .values import new_job_id, validate_id
 
 __all__ = ["Store"]

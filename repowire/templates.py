@@ -10,8 +10,9 @@ from typing import Any
 from . import clock
 from .errors import JobNotFound, ValidationError
 from .files import atomic_write, create_exclusive, dump_yaml, load_yaml, read_text
-from .model import Invalid, Template, parse_template, template_to_dict
+from .model import Invalid, Template, template_to_dict
 from .schedule import next_fires, zone
+from .schema import parse_template
 from .store import Store
 from .values import validate_id
 

@@ -8,8 +8,8 @@ from . import clock
 from .config import load_config
 from .errors import RepowireError
 from .files import load_yaml
-from .model import parse_job, parse_template
 from .schedule import next_fires, zone
+from .schema import parse_job, parse_template
 from .store import Store
 from .templates import template_names
 

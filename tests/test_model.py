@@ -7,9 +7,8 @@ from repowire.model import (
     State,
     check_transition,
     job_to_dict,
-    parse_job,
-    parse_template,
 )
+from repowire.schema import parse_job, parse_template
 
 ALLOWED_FOR_ANYONE = {
     ("queued", "running"),
@@ -95,3 +94,10 @@ def test_template_parsing_and_defaults():
         parse_template("brief", {"cron": "@daily", "command": "x", "overlap": "sometimes"})
     with pytest.raises(ValidationError, match="cron"):
         parse_template("brief", {"command": "x"})
+
+
+def test_template_fields_and_their_checks_agree():
+    from repowire.model import TEMPLATE_FIELDS
+    from repowire.schema import TEMPLATE_KEYS
+
+    assert set(TEMPLATE_FIELDS) == set(TEMPLATE_KEYS)

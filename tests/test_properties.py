@@ -9,16 +9,15 @@ from hypothesis import strategies as st
 
 from repowire.errors import TransitionRefused, ValidationError
 from repowire.model import (
-    DEFINITION_KEYS,
     TERMINAL,
     TRANSITIONS,
     Job,
     State,
     check_transition,
     job_to_dict,
-    parse_job,
 )
 from repowire.schedule import next_fires, validate_cron
+from repowire.schema import DEFINITION_KEYS, parse_job
 from repowire.values import format_duration, parse_duration
 
 KEYS = [*DEFINITION_KEYS, "state", "attempt", "notes", "executor", "exit_code", "bogus", "id"]
