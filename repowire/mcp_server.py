@@ -75,21 +75,28 @@ def _refusals(func: F) -> F:
     return call  # type: ignore[return-value]
 
 
-def build_server(root: Path) -> MCPServer:
-    """The MCP server for one root, with every job tool registered."""
-    server: MCPServer = MCPServer(
-        "repowire",
-        instructions=(
-            "Durable jobs kept as YAML files in .repowire/. Create work with job_create, follow "
-            "it with job_list/job_status/job_show, report progress and results on your own job "
-            "with job_update (job_id defaults to your job inside an executor), and cancel or "
-            "retry with job_cancel/job_retry. job_run fires a recurring template now."
-        ),
-    )
+TOOL_NAMES = (
+    "job_create",
+    "job_list",
+    "job_status",
+    "job_show",
+    "job_update",
+    "job_result",
+    "job_cancel",
+    "job_retry",
+    "job_run",
+)
 
-    @server.tool()
+
+class JobTools:
+    """The job tools of one root; each method is one MCP tool, its docstring the description."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
     @_refusals
     def job_create(
+        self,
         name: Annotated[
             str, Field(description="Display name; with cron, also the template's folder name.")
         ],
@@ -99,7 +106,8 @@ def build_server(root: Path) -> MCPServer:
             Field(description="shell, codex, claude, gemini, opencode, or one from config.yaml."),
         ] = None,
         path: Annotated[
-            Text, Field(description="Worker folder and working directory, relative to the root.")
+            Text,
+            Field(description="Worker folder and working directory, relative to the self.root."),
         ] = None,
         prompt: Annotated[Text, Field(description="The ask for an agent backend.")] = None,
         prompt_file: Annotated[
@@ -145,42 +153,40 @@ def build_server(root: Path) -> MCPServer:
             if due_at:
                 raise ToolError("cron cannot be combined with due_at")
             return api.as_dict(
-                root, api.create_template(root, name, cron, timezone=timezone, **options)
+                self.root, api.create_template(self.root, name, cron, timezone=timezone, **options)
             )
         if timezone:
             raise ToolError("timezone goes with cron")
-        return api.as_dict(root, api.create_job(root, name, due_at=due_at, **options))
+        return api.as_dict(self.root, api.create_job(self.root, name, due_at=due_at, **options))
 
-    @server.tool()
     @_refusals
     def job_list(
+        self,
         state: Annotated[
             State | Literal["invalid"] | None, Field(description="Only jobs in this state.")
         ] = None,
         template: Annotated[Text, Field(description="Only this template and its runs.")] = None,
     ) -> dict[str, Any]:
         """Templates and jobs, {"templates": [...], "jobs": [...]}; broken files are invalid."""
-        return api.listing_dict(root, state=state, template=template)
+        return api.listing_dict(self.root, state=state, template=template)
 
-    @server.tool()
     @_refusals
-    def job_status(job_id: JobId = None) -> dict[str, Any]:
+    def job_status(self, job_id: JobId = None) -> dict[str, Any]:
         """The state of a job (a template: enabled or paused)."""
-        item = api.find(root, _own_job(job_id))
+        item = api.find(self.root, _own_job(job_id))
         state = getattr(item, "state", None)
         if state is None:
             state = "enabled" if getattr(item, "enabled", True) else "paused"
         return {"id": _own_job(job_id), "state": str(state)}
 
-    @server.tool()
     @_refusals
-    def job_show(job_id: JobId = None) -> dict[str, Any]:
+    def job_show(self, job_id: JobId = None) -> dict[str, Any]:
         """The whole record; for a template: its next fires, recent runs and skipped slots."""
-        return api.as_dict(root, api.find(root, _own_job(job_id)))
+        return api.as_dict(self.root, api.find(self.root, _own_job(job_id)))
 
-    @server.tool()
     @_refusals
     def job_update(
+        self,
         job_id: JobId = None,
         state: Annotated[State | None, Field(description="The new state.")] = None,
         note: Annotated[Text, Field(description="A progress note for the timeline.")] = None,
@@ -193,42 +199,56 @@ def build_server(root: Path) -> MCPServer:
         if state is None and note is None and result_summary is None and session_id is None:
             raise ToolError("give at least one of state, note, result_summary, session_id")
         job = api.update_job(
-            root,
+            self.root,
             _own_job(job_id),
             state=state,
             note=note,
             result_summary=result_summary,
             session_id=session_id,
         )
-        return api.as_dict(root, job)
+        return api.as_dict(self.root, job)
 
-    @server.tool()
     @_refusals
-    def job_result(job_id: JobId = None) -> dict[str, Any]:
+    def job_result(self, job_id: JobId = None) -> dict[str, Any]:
         """The result summary and the result file's text."""
-        return api.get_result(root, _own_job(job_id))
+        return api.get_result(self.root, _own_job(job_id))
 
-    @server.tool()
     @_refusals
     def job_cancel(
+        self,
         job_id: JobId = None,
         reason: Annotated[Text, Field(description="Why; recorded as the job's error.")] = None,
     ) -> dict[str, Any]:
         """Cancel a queued or running job (its executor is released); a template name pauses it."""
-        return api.as_dict(root, api.cancel(root, _own_job(job_id), reason))
+        return api.as_dict(self.root, api.cancel(self.root, _own_job(job_id), reason))
 
-    @server.tool()
     @_refusals
-    def job_retry(job_id: JobId = None) -> dict[str, Any]:
+    def job_retry(self, job_id: JobId = None) -> dict[str, Any]:
         """Put a failed or canceled job back in the queue."""
-        return api.as_dict(root, api.retry(root, _own_job(job_id)))
+        return api.as_dict(self.root, api.retry(self.root, _own_job(job_id)))
 
-    @server.tool()
     @_refusals
-    def job_run(name: Annotated[str, Field(description="The template's name.")]) -> dict[str, Any]:
+    def job_run(
+        self, name: Annotated[str, Field(description="The template's name.")]
+    ) -> dict[str, Any]:
         """Fire a recurring template now, even when paused; returns the new run."""
-        return api.as_dict(root, api.run_template(root, name))
+        return api.as_dict(self.root, api.run_template(self.root, name))
 
+
+def build_server(root: Path) -> MCPServer:
+    """The MCP server for one root, with every job tool registered."""
+    server: MCPServer = MCPServer(
+        "repowire",
+        instructions=(
+            "Durable jobs kept as YAML files in .repowire/. Create work with job_create, follow "
+            "it with job_list/job_status/job_show, report progress and results on your own job "
+            "with job_update (job_id defaults to your job inside an executor), and cancel or "
+            "retry with job_cancel/job_retry. job_run fires a recurring template now."
+        ),
+    )
+    tools = JobTools(root)
+    for name in TOOL_NAMES:
+        server.add_tool(getattr(tools, name), name=name)
     return server
 
 
