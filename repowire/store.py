@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -260,14 +261,17 @@ class Store:
     def remove_stale_temp_files(self, older_than: float = 60.0) -> list[Path]:
         """Delete temp files a crashed writer left (never a live writer's: they are young)."""
         cutoff = time.time() - older_than
-        folders = [self.jobs_dir, self.locks_dir, *self.agents_dir.glob("*/")]
+        folders = [self.jobs_dir, self.locks_dir, self.agents_dir, *self.agents_dir.glob("*/")]
         removed = []
         for folder in folders:
             for pattern in (".tmp-*", ".prompt-*", "*.exit.tmp.*"):
                 for path in folder.glob(pattern):
                     with contextlib.suppress(FileNotFoundError):
                         if path.lstat().st_mtime < cutoff:
-                            path.unlink()
+                            if path.is_dir() and not path.is_symlink():
+                                shutil.rmtree(path)  # a worker folder staged by a crashed writer
+                            else:
+                                path.unlink()
                             removed.append(path)
         return removed
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +81,26 @@ def list_templates(store: Store) -> list[Template | Invalid]:
 
 
 def create_template(store: Store, template: Template) -> Path:
-    """Write a new worker folder's job.yaml; refuses to overwrite an existing one."""
+    """Write a new worker folder's job.yaml; refuses to overwrite an existing one.
+
+    A new folder is made whole in a dot-folder and renamed into agents/, so no reader (a
+    runner, the dashboard) ever sees a worker folder without its job.yaml."""
     store.ensure_layout()
     folder = template_dir(store, template.name)
-    folder.mkdir(parents=True, exist_ok=True)
+    text = dump_yaml(template_to_dict(template))
+    if not folder.exists():
+        staging = Path(tempfile.mkdtemp(dir=store.agents_dir, prefix=".tmp-"))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # a folder like any other, not mkdtemp's 0700
+        try:
+            create_exclusive(staging / "job.yaml", text)
+            os.rename(staging, folder)  # fails if the folder appeared meanwhile
+            return folder / "job.yaml"
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
     path = folder / "job.yaml"
-    if not create_exclusive(path, dump_yaml(template_to_dict(template))):
+    if not create_exclusive(path, text):
         raise ValidationError(f"a template named {template.name} already exists ({path})")
     return path
 

@@ -153,7 +153,7 @@ def page(board):
 def test_page_lists_and_updates_without_reload(root, board, page):
     rw("jobs", "create", "Nightly", "--cron", "0 3 * * *", "--command", "true")
     page.wait_for_selector("#templates tbody tr[data-id=nightly]")
-    assert "At 03:00" in page.inner_text("#templates")
+    page.wait_for_function("document.querySelector('#templates').innerText.includes('At 03:00')")
     job_id = rw("jobs", "create", "Made in the CLI", "--command", "true").stdout.strip()
     page.wait_for_selector(f"#jobs tbody tr[data-id='{job_id}']")
     assert "queued" in page.inner_text(f"#jobs tbody tr[data-id='{job_id}']")
