@@ -38,12 +38,22 @@ def template_dir(store: Store, name: str) -> Path:
 
 
 def template_names(store: Store) -> list[str]:
-    """Every folder in agents/ (dot-folders skipped), sorted."""
+    """Every template folder in agents/, sorted: dot-folders are skipped, and so is a worker
+    folder for one-off jobs (one with an AGENTS.md but no job.yaml, as `agents create` makes
+    without --cron). Any other folder without a job.yaml is listed, and reported invalid."""
     try:
         entries = list(os.scandir(store.agents_dir))
     except FileNotFoundError:
         return []
-    return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    names = []
+    for entry in entries:
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        folder = Path(entry.path)
+        if (folder / "AGENTS.md").exists() and not (folder / "job.yaml").exists():
+            continue
+        names.append(entry.name)
+    return sorted(names)
 
 
 def read_template(store: Store, name: str) -> Template:

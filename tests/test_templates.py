@@ -292,3 +292,16 @@ def test_jobs_run_bad_input(root):
     assert_clean_error(rw("jobs", "run", "broken", ok=False), says="not a valid cron")
     assert_clean_error(rw("jobs", "run", "../x", ok=False), says="not a valid")
     assert list((root / ".repowire/jobs").iterdir()) == []
+
+
+def test_a_worker_folder_without_a_schedule_is_not_a_template(root):
+    rw("agents", "create", "helper")
+    (root / "helper-work").mkdir()
+    listing = json.loads(rw("jobs", "list", "--json").stdout)
+    assert listing["templates"] == []
+    assert "ok" in rw("validate").stdout
+    job_id = rw(
+        "jobs", "create", "One-off", "--command", "true", "--path", ".repowire/agents/helper"
+    ).stdout.strip()
+    run_once(root)
+    assert state(root, job_id) == "succeeded"
