@@ -57,10 +57,10 @@ class Runner(Recovery):
         self.checked_terminal: set[tuple[str, Any]] = set()
         self.started: set[str] = set()
         self.told: set[str] = set()
-        self.failing: set[str] = set()
-        self._stamps: list[int] = []
-        self._timers = True
-        self._last_full = time.monotonic()  # jobs whose step raised: logged once, not waited for
+        self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
+        self._stamps: list[int] = []  # jobs/ and agents/ mtimes at the last rescan
+        self._timers = True  # the last step wants waking for more than the periodic rescan
+        self._last_full = time.monotonic()
         self.wake = threading.Event()
         self.stopping = False
 
