@@ -162,10 +162,6 @@ class Job:
         return self.executor
 
     @property
-    def display_name(self) -> str:
-        return self.name or self.id
-
-    @property
     def effective_backend(self) -> str | None:
         """The backend that will run it: the one named, else shell when a command is set."""
         return self.backend or (SHELL if self.command is not None else None)
