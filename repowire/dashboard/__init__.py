@@ -11,6 +11,8 @@ import hmac
 import ipaddress
 import os
 import secrets
+from collections.abc import Awaitable, Callable
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,41 @@ def _version(store: Store) -> str:
     return digest.hexdigest()
 
 
+def _endpoint(
+    refusal: Callable[[Request], Response | None],
+    handler: Callable[[Request], Any],
+    refused_status: int,
+) -> Callable[[Request], Awaitable[Response]]:
+    """A JSON endpoint: the guard's check, the handler, and library errors as sentences."""
+
+    async def endpoint(request: Request) -> Response:
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+        try:
+            return JSONResponse(handler(request))
+        except JobNotFound as exc:
+            return _error(404, str(exc))
+        except RepowireError as exc:  # for an action: the state changed meanwhile
+            return _error(refused_status, str(exc))
+
+    return endpoint
+
+
+def _detail(root: Path, store: Store, request: Request) -> dict[str, Any]:
+    """A job with its result and log tail, or a template's view."""
+    data = api.as_dict(root, api.find(root, request.path_params["id"]))
+    if data.get("kind") != "template":
+        data["result"] = api.get_result(root, data["id"])["result"]
+        data["log"] = _log(store, data["id"], -LOG_CHUNK)
+    return data
+
+
+def _log_from(root: Path, store: Store, request: Request) -> dict[str, Any]:
+    api.get_job(root, request.path_params["id"])
+    return _log(store, request.path_params["id"], int(request.query_params.get("offset") or 0))
+
+
 def create_app(root: Path, token: str | None = None, host: str = "127.0.0.1") -> Starlette:
     """The dashboard for one root; a given token is required everywhere, else one is made."""
     guard = Guard(
@@ -121,33 +158,14 @@ def create_app(root: Path, token: str | None = None, host: str = "127.0.0.1") ->
     store = Store(root)
     page = (STATIC / "index.html").read_text(encoding="utf-8")
 
-    def read(handler: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            refused = guard.read_refusal(request)
-            if refused is not None:
-                return refused
-            try:
-                return JSONResponse(handler(request))
-            except JobNotFound as exc:
-                return _error(404, str(exc))
-            except RepowireError as exc:
-                return _error(400, str(exc))
+    def read(handler: Callable[[Request], Any]) -> Callable[[Request], Awaitable[Response]]:
+        return _endpoint(guard.read_refusal, handler, 400)
 
-        return endpoint
+    def act(action: Callable[[str], Any]) -> Callable[[Request], Awaitable[Response]]:
+        def handler(request: Request) -> Any:
+            return api.as_dict(root, action(request.path_params["id"]))
 
-    def act(handler: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            refused = guard.write_refusal(request)
-            if refused is not None:
-                return refused
-            try:
-                return JSONResponse(api.as_dict(root, handler(request.path_params["id"])))
-            except JobNotFound as exc:
-                return _error(404, str(exc))
-            except RepowireError as exc:
-                return _error(409, str(exc))  # e.g. the state changed meanwhile
-
-        return endpoint
+        return _endpoint(guard.write_refusal, handler, 409)
 
     async def index(request: Request) -> Response:
         refused = guard.read_refusal(request)
@@ -160,37 +178,21 @@ def create_app(root: Path, token: str | None = None, host: str = "127.0.0.1") ->
             response.set_cookie("repowire_token", guard.token, httponly=True, samesite="strict")
         return response
 
-    def detail(request: Request) -> dict[str, Any]:
-        item = api.find(root, request.path_params["id"])
-        data = api.as_dict(root, item)
-        if data.get("kind") != "template":
-            data["result"] = api.get_result(root, data["id"])["result"]
-            data["log"] = _log(store, data["id"], -LOG_CHUNK)
-        return data
-
-    def log(request: Request) -> dict[str, Any]:
-        api.get_job(root, request.path_params["id"])
-        offset = int(request.query_params.get("offset", "0") or 0)
-        return _log(store, request.path_params["id"], offset)
-
+    post = ["POST"]
     routes = [
         Route("/", index),
         Route("/api/version", read(lambda r: {"version": _version(store)})),
         Route("/api/state", read(lambda r: {**api.listing_dict(root), "version": _version(store)})),
         Route("/api/jobs", read(lambda r: {"jobs": api.listing_dict(root)["jobs"]})),
         Route("/api/templates", read(lambda r: {"templates": api.listing_dict(root)["templates"]})),
-        Route("/api/jobs/{id}", read(detail)),
-        Route("/api/jobs/{id}/log", read(log)),
-        Route("/api/jobs/{id}/cancel", act(lambda i: api.cancel(root, i)), methods=["POST"]),
-        Route("/api/jobs/{id}/retry", act(lambda i: api.retry(root, i)), methods=["POST"]),
+        Route("/api/jobs/{id}", read(partial(_detail, root, store))),
+        Route("/api/jobs/{id}/log", read(partial(_log_from, root, store))),
+        Route("/api/jobs/{id}/cancel", act(lambda i: api.cancel(root, i)), methods=post),
+        Route("/api/jobs/{id}/retry", act(lambda i: api.retry(root, i)), methods=post),
+        Route("/api/templates/{id}/run", act(lambda i: api.run_template(root, i)), methods=post),
+        Route("/api/templates/{id}/pause", act(lambda i: _pause(root, i)), methods=post),
         Route(
-            "/api/templates/{id}/run", act(lambda i: api.run_template(root, i)), methods=["POST"]
-        ),
-        Route("/api/templates/{id}/pause", act(lambda i: _pause(root, i)), methods=["POST"]),
-        Route(
-            "/api/templates/{id}/resume",
-            act(lambda i: api.resume_template(root, i)),
-            methods=["POST"],
+            "/api/templates/{id}/resume", act(lambda i: api.resume_template(root, i)), methods=post
         ),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
