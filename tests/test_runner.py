@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -464,3 +466,32 @@ def test_a_quiet_rescan_looks_at_the_folders_only(quick):
     write_job(quick, "later", command="true", due_at="2099-01-01T00:00:00Z")
     runner.step()
     assert runner._timers  # a due time keeps the loop stepping at that time
+
+
+def test_wait_shows_a_live_progress_line_on_a_terminal(quick):
+    import pty
+
+    rw("jobs", "create", "A", "--command", "true", "--id", "a")
+    rw("jobs", "create", "B", "--command", "true", "--id", "b", "--due-at", "1h")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "repowire", "jobs", "wait", "a", "b", "--timeout", "1s"],
+        cwd=quick,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert proc.wait(timeout=30) == 124
+    text = output.decode()
+    assert "\r0/2 done: a queued, b queued" in text and "timed out waiting for a, b" in text
