@@ -262,9 +262,9 @@ def retry(root: Path, job_id: str) -> Job:
             )
         why = f"retried by request (was {job.state}" + (f": {job.error})" if job.error else ")")
         _set_state(job, State.QUEUED, why, actor="retry")
-        where = job.where
+        job.where = "slurm" if job.runs_on == "slurm" else job.where  # keeps where it runs
+        job.handle = None
         job.error = job.exit_code = job.finished_at = None
-        job.executor = "slurm" if where == "slurm" else None  # keeps where it runs
         job.result_summary = None
         job.due_at = None
 
@@ -332,7 +332,7 @@ def _text_time(value: Any) -> Any:
 
 def run_template(root: Path, name: str) -> Job:
     """Fire a template now, paused or not: a queued run named for the current second."""
-    from .firing import new_run
+    from .scheduler import new_run
     from .templates import read_template
 
     require_repowire(root)

@@ -35,7 +35,7 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _Dumper(_BaseDumper):
+class _Dumper(_BaseDumper):  # type: ignore[misc]  # yaml's C dumper is untyped
     """Block style, times as plain ISO-8601 Z timestamps, multi-line text as literal blocks."""
 
     def ignore_aliases(self, data: Any) -> bool:
@@ -70,20 +70,23 @@ def load_yaml(path: Path, text: str | None = None) -> Any:
 
 
 def open_file(path: Path, flags: int = os.O_RDONLY) -> BinaryIO:
-    """Open a regular file without following a symbolic link planted at its name."""
+    """Open a regular file without following a symbolic link planted at its name.
+
+    Opened non-blocking, so a FIFO planted at the name cannot hang the caller before it is
+    refused as not a regular file."""
     try:
-        fd = os.open(path, flags | _NOFOLLOW, 0o644)
+        fd = os.open(path, flags | _NOFOLLOW | os.O_NONBLOCK, 0o644)
     except FileNotFoundError:
         raise  # callers tell "no such job" from "cannot be read"
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ValidationError(f"{path}: is a symbolic link; refusing to follow it") from None
         raise ValidationError(f"{path}: cannot be opened ({exc.strerror})") from None
-    handle = os.fdopen(fd, "rb" if flags == os.O_RDONLY else "ab")
-    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-        handle.close()
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         raise ValidationError(f"{path}: is not a regular file")
-    return handle
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb" if flags == os.O_RDONLY else "ab")
 
 
 def read_tail(path: Path, limit: int) -> str:

@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from .errors import TransitionRefused
+from .handles import Handle, handle_from_dict
 from .values import format_time, parse_duration
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "job_to_dict",
     "job_from_record",
     "template_to_dict",
+    "split_executor",
     "SHELL",
     "AGENT_PRESETS",
     "EXECUTORS",
@@ -49,7 +51,7 @@ AGENT_PRESETS = ("codex", "claude", "gemini", "opencode")
 
 
 class State(str, Enum):
-    """The five states of a job (SPEC section 4)."""
+    """The five states of a job."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -123,7 +125,7 @@ class Note:
 
 @dataclass
 class Job:
-    """One job record: its definition and its state (SPEC section 3)."""
+    """One job record: its definition and its state (docs/file-format.md)."""
 
     id: str
     name: str | None = None
@@ -151,15 +153,14 @@ class Job:
     error: str | None = None
     exit_code: int | None = None
     session_id: str | None = None
-    executor: dict[str, Any] | str | None = None
+    where: str | None = None  # the definition's `executor:`: "local" or "slurm"
+    handle: Handle | None = None  # once claimed, what was started; written as `executor:`
     slurm: dict[str, Any] | None = None
 
     @property
-    def where(self) -> str | None:
-        """Where it runs, if set: "local" or "slurm" (the definition, or the handle's kind)."""
-        if isinstance(self.executor, dict):
-            return str(self.executor.get("kind", "local"))
-        return self.executor
+    def runs_on(self) -> str:
+        """The executor kind that runs it: the handle's, else the definition's, else local."""
+        return self.handle.kind if self.handle is not None else self.where or "local"
 
     @property
     def effective_backend(self) -> str | None:
@@ -181,7 +182,7 @@ class Job:
 
 @dataclass
 class Template:
-    """A recurring worker: .repowire/agents/<name>/job.yaml (SPEC section 5)."""
+    """A recurring worker: .repowire/agents/<name>/job.yaml."""
 
     name: str
     cron: str
@@ -228,14 +229,16 @@ def job_to_dict(job: Job, *, with_id: bool = False, times_as_text: bool = True) 
     (or, for the YAML writer, as datetimes)."""
     out: dict[str, Any] = {"id": job.id} if with_id else {}
     for f in dataclasses.fields(job):
-        if f.name == "id":
-            continue
-        value = getattr(job, f.name)
-        if f.name == "notes":
+        key, value = f.name, getattr(job, f.name)
+        if key == "id" or (key == "where" and job.handle is not None):
+            continue  # a started job's `executor:` is its handle
+        if key == "notes":
             value = [_note_dict(n) for n in value]
-        if value is None or value == {} or value == [] or (f.name == "retries" and value == 0):
+        elif key in ("where", "handle"):
+            key, value = "executor", value.to_dict() if isinstance(value, Handle) else value
+        if value is None or value == {} or value == [] or (key == "retries" and value == 0):
             continue
-        out[f.name] = _plain(value, times_as_text)
+        out[key] = _plain(value, times_as_text)
     out.setdefault("state", State.QUEUED.value)
     return out
 
@@ -257,7 +260,7 @@ def template_to_dict(template: Template) -> dict[str, Any]:
             out[key] = value
     if template.continuity != defaults.continuity:
         out["continuity"] = template.continuity
-    return _plain(out)
+    return {key: _plain(value) for key, value in out.items()}
 
 
 _TIME_KEYS = ("due_at", "scheduled_for", "created_at", "updated_at", "started_at", "finished_at")
@@ -280,4 +283,12 @@ def job_from_record(record: dict[str, Any]) -> Job:
         Note(_from_text(n["at"]), n["text"], State(n["state"]) if n.get("state") else None)
         for n in values.get("notes", [])
     ]
+    values.update(split_executor(values.pop("executor", None)))
     return Job(**values)
+
+
+def split_executor(value: str | dict[str, Any] | None) -> dict[str, Any]:
+    """`executor:` as the Job's fields: where it runs (text), or the handle (a mapping)."""
+    if isinstance(value, dict):
+        return {"handle": handle_from_dict(value)}
+    return {"where": value} if value is not None else {}

@@ -1,167 +1,119 @@
-"""Recovery: what the runner does with records it did not start in this life.
+"""Recovery: what a runner does with records it did not start in this life.
 
-A running job whose executor still lives is adopted, one whose executor ended is finalized from
-its exit file, one with neither fails as lost, and a claim whose executor never started goes back
-to the queue. A terminal job whose executor lives is released.
+A running job whose attempt still lives is adopted, one whose attempt ended is finalized from
+its exit file, one with neither fails as lost, and a claim whose attempt never started goes back
+to the queue. A terminal job whose attempt lives is released. A record copied from another root
+(a clone, `cp -R`, a worktree) names an attempt that is not this root's: it is finalized as lost,
+and that attempt is never adopted, waited on or signalled.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import datetime
 
-from . import clock
-from .executor import HOST, process_identity, read_exit_file, same_process
+from .executor import HOST, read_exit_file
+from .handles import Handle
+from .local import same_process
 from .model import TERMINAL, Job, State, enter_state
+from .store import Store
+from .supervisor import Supervisor
 
-__all__ = ["Active", "Recovery", "describe_handle", "handle_id"]
-
-
-@dataclass
-class Active:
-    """An attempt this runner started or adopted, and watches until it ends."""
-
-    job_id: str
-    handle: dict[str, Any]
-    deadline: float | None  # time.monotonic() after which the attempt times out
+__all__ = ["Recovery"]
 
 
 class Recovery:
-    """The recovery half of the Runner (a mixin: it uses the runner's store, executor and log)."""
+    """Looks at each record the supervisor does not watch, and settles what it finds."""
 
-    store: Any
-    executor: Any
-    identity: str
-    active: dict[str, Active]
-    releasing: dict[str, tuple[dict[str, Any], float]]
-    checked_terminal: set[tuple[str, Any]]
-    executors: dict[str, Any]
-    executor_for: Callable[[dict[str, Any]], Any]
-    log: Callable[[str], None]
-    _finish: Callable[..., None]
-    _release: Callable[..., None]
-    _record_handle: Callable[..., None]
+    def __init__(self, store: Store, supervisor: Supervisor, log: Callable[[str], None]) -> None:
+        self.store = store
+        self.supervisor = supervisor
+        self.log = log
+        self.checked_terminal: set[tuple[str, int | None]] = set()
 
-    def _recover(self, job: Job, now: datetime) -> None:
-        handle = job.executor
-        if not isinstance(handle, dict) or not handle:
-            return  # tracked by hand, or not started yet
-        if not self.executor_for(handle).owns({**handle, "kind": handle.get("kind", "local")}):
-            return  # another host's executor
-        if job.state in TERMINAL:
-            self._release_if_alive(job, handle)
+    def recover(self, job: Job, now: datetime) -> None:
+        handle = job.handle
+        if handle is None:
+            return  # tracked by hand, or not claimed yet
+        if not handle.started_for(self.supervisor.here, HOST):
+            self._settle_foreign(job, handle, now)
+        elif not self.supervisor.executor_for(handle).owns(handle):
+            return  # another host's attempt: its runner settles it
+        elif job.state in TERMINAL:
+            self._release_if_alive(job, handle, now)
+        elif job.state == State.RUNNING and handle.started:
+            self._recover_running(job, handle, now)
         elif job.state == State.RUNNING:
-            if handle_id(handle) is None:
-                self._recover_claim(job, handle)
-            else:
-                self._recover_running(job, handle)
+            self._recover_claim(job, handle, now)
 
-    def _release_if_alive(self, job: Job, handle: dict[str, Any]) -> None:
-        key = (job.id, handle_id(handle))
-        if key in self.checked_terminal or job.id in self.releasing or key[1] is None:
+    def _settle_foreign(self, job: Job, handle: Handle, now: datetime) -> None:
+        """A record copied from another root: what it names runs (or ran) for that root."""
+        if job.state != State.RUNNING:
             return
-        if self.executor_for(handle).alive(handle):
-            self._release(job.id, handle)
+        where = f"another root ({handle.root or 'elsewhere'})"
+        if handle.started:
+            self.log(f"{job.id}: its {handle.describe()} was started for {where}; not touched")
+            reason = f"executor lost: it was started for {where}"
+            self.supervisor.record_end(job, handle, None, reason, now)
+        else:
+            self._requeue(job, handle, f"claimed by a runner of {where}; queued again", now)
+
+    def _release_if_alive(self, job: Job, handle: Handle, now: datetime) -> None:
+        key = (job.id, handle.identity)
+        if (
+            key in self.checked_terminal
+            or job.id in self.supervisor.releasing
+            or not handle.started
+        ):
+            return
+        if self.supervisor.executor_for(handle).alive(handle):
+            self.supervisor.release(job.id, handle, now)
             return
         self.checked_terminal.add(key)
         with contextlib.suppress(FileNotFoundError):  # left by a runner killed mid-finish
             self.store.sibling(job.id, ".exit").unlink()
 
-    def _recover_running(self, job: Job, handle: dict[str, Any]) -> None:
+    def _recover_running(self, job: Job, handle: Handle, now: datetime) -> None:
         code = read_exit_file(self.store.sibling(job.id, ".exit"))
         if code is not None:
             self.log(f"recovered {job.id}: its executor ended while no runner watched")
-            self._finish(job, handle, code, None)
-        elif self._still_running(handle):
-            timeout = job.timeout_seconds
-            deadline = None
-            if timeout and job.started_at:
-                left = (job.started_at + timedelta(seconds=timeout) - clock.now()).total_seconds()
-                deadline = time.monotonic() + left
-            self.active[job.id] = Active(job.id, handle, deadline)
-            self.log(f"adopted {job.id} ({describe_handle(handle)})")
+            self.supervisor.finish(job, handle, code, None, now)
+        elif self.supervisor.executor_for(handle).is_same(handle):
+            self.supervisor.adopt(job, handle, now)
         else:
-            self._finish_dead(job, handle)
+            self.supervisor.finish_dead(job, handle, now)
 
-    def _still_running(self, handle: dict[str, Any]) -> bool:
-        if handle.get("kind", "local") == "local" and same_process(
-            int(handle["pid"]), handle.get("start_time")
-        ):
-            return True
-        return bool(self.executor_for(handle).alive(handle))
-
-    def _finish_dead(self, job: Job, handle: dict[str, Any]) -> None:
-        """The group is gone: its status is in the exit file, written just before the wrapper
-        ended (read again, since it may have ended since the first look), else it was lost."""
-        code = read_exit_file(self.store.sibling(job.id, ".exit"))
-        lost = None if code is not None else self.executor_for(handle).lost_reason(handle)
-        self._finish(job, handle, code, None if code is not None else lost or "executor lost")
-
-    def _recover_claim(self, job: Job, handle: dict[str, Any]) -> None:
-        """A claim with no executor recorded: its runner died mid-start, or is starting it now."""
-        claimer = str(handle.get("runner", ""))
-        if claimer == self.identity or _runner_alive(claimer):
+    def _recover_claim(self, job: Job, claim: Handle, now: datetime) -> None:
+        """A claim with no attempt recorded: its runner died mid-start, or is starting it now."""
+        if claim.runner == self.supervisor.identity or _runner_alive(claim.runner):
             return
-        found = self._find_started(job, handle)
+        executor = self.supervisor.executor_for(claim)
+        exit_file = self.store.sibling(job.id, ".exit")
+        found = executor.find(job.id, exit_file, self.supervisor.here)
         if found is not None:
-            self._record_handle_force(job, found)
-            self._recover_running(job, found)
-            return
-        if read_exit_file(self.store.sibling(job.id, ".exit")) is not None:
-            self._finish(
-                job,
-                {**handle, "pid": None},
-                read_exit_file(self.store.sibling(job.id, ".exit")),
-                None,
-            )
-            return
+            self.supervisor.record_found(job.id, found)
+            self._recover_running(job, found, now)
+        elif read_exit_file(exit_file) is not None:
+            self.supervisor.finish(job, claim, read_exit_file(exit_file), None, now)
+        else:
+            note = "claimed by a runner that stopped before the executor started; queued again"
+            self._requeue(job, claim, note, now)
+
+    def _requeue(self, job: Job, claim: Handle, note: str, now: datetime) -> None:
+        """running -> queued for a claim whose attempt never started here (nothing ran)."""
 
         def change(record: Job) -> bool:
-            claim = record.executor if isinstance(record.executor, dict) else {}
-            if record.state != State.RUNNING or claim.get("runner") != claimer:
+            if record.state != State.RUNNING or record.handle != claim:
                 return False
-            enter_state(
-                record,
-                State.QUEUED,
-                "claimed by a runner that stopped before the executor started; queued again",
-                clock.now(),
-                actor="runner",
-            )
+            enter_state(record, State.QUEUED, note, now, actor="runner")
             record.attempt -= 1
-            record.executor = "slurm" if claim.get("kind") == "slurm" else None
+            record.where = "slurm" if claim.kind == "slurm" else record.where
+            record.handle = None
             return True
 
         self.store.transition(job.id, change)
         self.log(f"requeued {job.id}: its claim was never started")
-
-    def _find_started(self, job: Job, claim: dict[str, Any]) -> dict[str, Any] | None:
-        """An executor started for a claim whose runner died before recording it."""
-        if claim.get("kind", "local") == "slurm":
-            found = self.executors["slurm"].find(job.id)
-            return None if found is None else {**found, "runner": self.identity}
-        pid = _find_wrapper(self.store.sibling(job.id, ".exit"))
-        if pid is None:
-            return None
-        return {
-            "kind": "local",
-            "pid": pid,
-            "pgid": pid,
-            "host": HOST,
-            "start_time": process_identity(pid),
-            "runner": self.identity,
-        }
-
-    def _record_handle_force(self, job: Job, handle: dict[str, Any]) -> None:
-        def change(record: Job) -> bool:
-            record.executor = handle
-            return record.state == State.RUNNING
-
-        self.store.transition(job.id, change)
 
 
 def _runner_alive(identity: str) -> bool:
@@ -174,27 +126,3 @@ def _runner_alive(identity: str) -> bool:
         return same_process(int(pid_text), float(start))
     except ValueError:
         return False
-
-
-def _find_wrapper(exit_file: Path) -> int | None:
-    """The pid of a live executor wrapper for this exit file, if one was started unrecorded."""
-    import psutil
-
-    target = str(exit_file)
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info.get("cmdline") or []
-        if len(cmdline) > 4 and cmdline[3] == "repowire-executor" and cmdline[4] == target:
-            return proc.pid
-    return None
-
-
-def handle_id(handle: dict[str, Any]) -> Any:
-    """What tells one started attempt from another: a pid, or a Slurm job id (None: a claim)."""
-    return handle.get("pid") or handle.get("slurm_job_id")
-
-
-def describe_handle(handle: dict[str, Any]) -> str:
-    """ "pid 123" or "slurm job 42", for log lines."""
-    if handle.get("kind") == "slurm":
-        return f"slurm job {handle.get('slurm_job_id')}"
-    return f"pid {handle.get('pid')}"

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import ValidationError
-from .model import EXECUTORS, SHELL, SLURM_OPTIONS, Job, Note, State, Template
+from .handles import handle_from_dict
+from .model import EXECUTORS, SHELL, SLURM_OPTIONS, Job, Note, State, Template, split_executor
 from .values import parse_duration, parse_time, validate_id
 
 __all__ = [
@@ -114,8 +115,12 @@ def _where(value: Any) -> str:
 
 
 def _executor(value: Any) -> str | dict[str, Any]:
-    """`executor:` is where a job runs (local, slurm) until it starts, then its handle."""
-    return _where(value) if isinstance(value, str) else _scalar_mapping(value)
+    """`executor:` is where a job runs (local, slurm) until it is claimed, then its handle."""
+    if isinstance(value, str):
+        return _where(value)
+    mapping = _scalar_mapping(value)
+    handle_from_dict(mapping)  # checks every field
+    return mapping
 
 
 def slurm_options(value: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -241,6 +246,7 @@ def parse_job(job_id: str, data: Any, where: str | None = None) -> Job:
         data = {k: v for k, v in data.items() if k != "id"}
     values = _validated(data, _JOB_KEYS, where)
     _check_definition(values, where)
+    values.update(split_executor(values.pop("executor", None)))
     return Job(id=job_id, **values)
 
 

@@ -6,13 +6,16 @@ The .repowire/ folder must be on storage the compute nodes share: the batch scri
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import shlex
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from .errors import RepowireError
-from .executor import Launch
+from .executor import HOST, Launch
+from .handles import Handle, RootRef
 from .model import SLURM_OPTIONS as OPTION_KEYS
 
 __all__ = ["SlurmExecutor", "OPTION_KEYS", "merge_options", "batch_script"]
@@ -41,11 +44,18 @@ def merge_options(*layers: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-def _sbatch_args(job_id: str, launch: Launch, options: dict[str, Any]) -> list[str]:
+def _comment(token: str) -> str:
+    """The Slurm job comment that names the root an attempt was submitted for."""
+    return f"repowire-root:{token}"
+
+
+def _sbatch_args(launch: Launch, claim: Handle) -> list[str]:
+    options = launch.slurm
     args = [
         "sbatch",
         "--parsable",
-        f"--job-name=repowire-{job_id}",
+        f"--job-name=repowire-{launch.job_id}",
+        f"--comment={_comment(claim.root_token)}",
         f"--chdir={launch.cwd}",
         f"--output={launch.log}",
         "--open-mode=append",
@@ -103,36 +113,34 @@ class SlurmExecutor:
 
     kind = "slurm"
 
-    def start(self, launch: Launch) -> dict[str, Any]:
-        options = launch.extra.get("slurm") or {}
+    def start(self, launch: Launch, claim: Handle) -> Handle:
         _clear_exit_file(launch)
-        out = _run(
-            _sbatch_args(launch.extra["job_id"], launch, options),
-            env=launch.env,
-            stdin=batch_script(launch),
-        )
+        out = _run(_sbatch_args(launch, claim), env=launch.env, stdin=batch_script(launch))
         slurm_id = out.strip().split(";")[0]
         if not slurm_id.isdigit():
             raise RepowireError(f"sbatch printed no job id: {out.strip()!r}")
-        return {"kind": self.kind, "slurm_job_id": int(slurm_id)}
+        return dataclasses.replace(claim, kind=self.kind, host=HOST, slurm_job_id=int(slurm_id))
 
-    def owns(self, handle: dict[str, Any]) -> bool:
-        return handle.get("kind") == self.kind  # Slurm job ids hold across the cluster
+    def owns(self, handle: Handle) -> bool:
+        return handle.kind == self.kind  # Slurm job ids hold across the cluster
 
-    def state(self, handle: dict[str, Any]) -> tuple[str, str]:
+    def state(self, handle: Handle) -> tuple[str, str]:
         """Slurm's JobState and Reason for the job ("" when Slurm no longer knows it)."""
         try:
-            out = _run(["scontrol", "show", "job", "-o", str(handle["slurm_job_id"])])
+            out = _run(["scontrol", "show", "job", "-o", str(handle.slurm_job_id)])
         except RepowireError:
             return "", ""
         fields = dict(part.split("=", 1) for part in out.split() if "=" in part)
         return fields.get("JobState", ""), fields.get("Reason", "")
 
-    def alive(self, handle: dict[str, Any]) -> bool:
+    def is_same(self, handle: Handle) -> bool:
+        return self.alive(handle)  # a Slurm job id is never reused while Slurm knows the job
+
+    def alive(self, handle: Handle) -> bool:
         return self.state(handle)[0] in _ACTIVE
 
-    def signal(self, handle: dict[str, Any], force: bool) -> None:
-        args = ["scancel", str(handle["slurm_job_id"])]
+    def release(self, handle: Handle, force: bool) -> None:
+        args = ["scancel", str(handle.slurm_job_id)]
         if not force:
             args[1:1] = ["--signal=TERM", "--full"]
         try:
@@ -140,27 +148,36 @@ class SlurmExecutor:
         except RepowireError:
             pass  # already gone
 
-    def returncode(self, handle: dict[str, Any]) -> int | None:
+    def exit_status(self, handle: Handle) -> int | None:
         return None  # the batch script's exit file is the status
 
-    def lost_reason(self, handle: dict[str, Any]) -> str | None:
+    def lost_reason(self, handle: Handle) -> str | None:
         state, reason = self.state(handle)
         if not state:
             return None
-        return f"slurm job {handle['slurm_job_id']} ended {state}" + (
+        return f"slurm job {handle.slurm_job_id} ended {state}" + (
             f" ({reason})" if reason and reason != "None" else ""
         )
 
-    def find(self, job_id: str) -> dict[str, Any] | None:
-        """A Slurm job started for this job but never recorded (its runner died mid-start)."""
+    def find(self, job_id: str, exit_file: Path, root: RootRef) -> Handle | None:
+        """A Slurm job submitted for this job of this root but never recorded (its runner died
+        mid-start); another root's job of the same id has another comment."""
         try:
-            out = _run(["squeue", "-h", "-n", f"repowire-{job_id}", "-o", "%i"])
+            out = _run(["squeue", "-h", "-n", f"repowire-{job_id}", "-o", "%i %k"])
         except RepowireError:
             return None
-        ids = [line.strip() for line in out.splitlines() if line.strip().isdigit()]
-        return {"kind": self.kind, "slurm_job_id": int(ids[-1])} if ids else None
+        ids = []
+        for line in out.splitlines():
+            slurm_id, _, comment = line.strip().partition(" ")
+            if slurm_id.isdigit() and comment.strip() == _comment(root.token):
+                ids.append(int(slurm_id))
+        if not ids:
+            return None
+        return Handle(
+            kind=self.kind, host=HOST, root=root.path, root_token=root.token, slurm_job_id=ids[-1]
+        )
 
-    def forget(self, handle: dict[str, Any]) -> None:
+    def forget(self, handle: Handle) -> None:
         return None
 
 

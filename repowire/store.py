@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,9 @@ from .files import (
     dump_yaml,
     load_yaml,
     read_tail,
+    read_text,
 )
+from .handles import RootRef
 from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict
 from .schema import parse_job
 from .values import new_job_id, validate_id
@@ -45,6 +48,7 @@ class Store:
         self._index_dirty = False
         self._objects: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
         self._locks_ready = False
+        self._root_ref: RootRef | None = None
 
     # paths -------------------------------------------------------------------------------
     def job_file(self, job_id: str) -> Path:
@@ -60,6 +64,21 @@ class Store:
             raise RepowireError(f"{self.base} exists but is not a folder")
         for folder in (self.jobs_dir, self.agents_dir, self.locks_dir):
             folder.mkdir(parents=True, exist_ok=True)
+
+    def root_ref(self) -> RootRef:
+        """This root's identity: its resolved path and its token (locks/root.token, made once).
+
+        The token lives among the runtime files that git ignores, so a clone makes its own; a
+        `cp -R` copies it, but then the path differs."""
+        if self._root_ref is None:
+            path = self.locks_dir / "root.token"
+            self.locks_dir.mkdir(parents=True, exist_ok=True)
+            create_exclusive(path, secrets.token_hex(16) + "\n")
+            token = read_text(path).strip()
+            if not token:
+                raise RepowireError(f"{path} is empty; delete it and start the runner again")
+            self._root_ref = RootRef(str(self.root.resolve()), token)
+        return self._root_ref
 
     # locks -------------------------------------------------------------------------------
     @contextlib.contextmanager

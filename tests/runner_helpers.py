@@ -77,13 +77,13 @@ def kill_executors(root: Path) -> None:
     """Kill every executor group (or Slurm job) recorded under root (test cleanup)."""
     store = Store(root)
     for item in store.list_jobs():
-        handle = getattr(item, "executor", None)
-        if not isinstance(handle, dict):
+        handle = getattr(item, "handle", None)
+        if handle is None:
             continue
-        if handle.get("slurm_job_id"):
-            subprocess.run(["scancel", str(handle["slurm_job_id"])], capture_output=True)
-        elif handle.get("pgid"):
+        if handle.slurm_job_id:
+            subprocess.run(["scancel", str(handle.slurm_job_id)], capture_output=True)
+        elif handle.pgid:
             try:
-                os.killpg(int(handle["pgid"]), signal.SIGKILL)
+                os.killpg(handle.pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass

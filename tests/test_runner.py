@@ -21,7 +21,7 @@ from runner_helpers import (
 )
 
 from repowire.errors import NotTrusted
-from repowire.executor import group_alive
+from repowire.local import group_alive
 
 # A command that ignores SIGTERM and leaves a grandchild that ignores it too.
 STUBBORN = "trap '' TERM; (trap '' TERM; sleep 60) & sleep 60"

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import clock
 from .errors import RepowireError, TransitionRefused
-from .model import TERMINAL, Invalid, Job, Note, State, Template, enter_state
+from .model import TERMINAL, Invalid, Job, Note, State, Template, enter_state, split_executor
 from .schedule import CATCHUP_CAP, next_fires, plan_catchup, slots_between, zone
 from .store import Store
 from .templates import list_templates, read_state, read_template, write_state
@@ -35,6 +35,7 @@ def new_run(template: Template, slot: datetime, note: str) -> Job:
     definition.setdefault("path", f".repowire/agents/{template.name}")
     definition.setdefault("name", template.name)
     definition.pop("due_at", None)
+    definition.update(split_executor(definition.pop("executor", None)))
     return Job(
         id=run_id_for(template.name, slot),
         **definition,

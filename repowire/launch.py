@@ -1,0 +1,105 @@
+"""Preparing one attempt of a job: its worker folder, environment, argv and log header."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from .backends import Backend, build_argv, chooses_session_id, read_prompt, resolve_backend
+from .config import Config
+from .errors import ValidationError
+from .executor import Launch
+from .model import SHELL, Job
+from .slurm import merge_options
+from .store import Store
+from .values import format_time
+
+__all__ = ["prepare_launch", "log_header", "HEADER"]
+
+HEADER = "=== repowire: "  # starts the line that heads each attempt in <id>.log
+
+
+def _worker_folder(store: Store, config: Config, job: Job) -> Path:
+    """The job's path, checked against allowed_paths; a ValidationError names path and policy."""
+    root = store.root.resolve()
+    folder = (root / (job.path or ".")).resolve()
+    allowed = [(root / a).resolve() for a in config.allowed_paths]
+    if not any(folder == a or folder.is_relative_to(a) for a in allowed):
+        raise ValidationError(
+            f"path {job.path} is outside the allowed paths ({', '.join(config.allowed_paths)}; "
+            "config.yaml allowed_paths)"
+        )
+    if not folder.is_dir():
+        raise ValidationError(f"path {job.path} does not exist or is not a folder")
+    return folder
+
+
+def _environment(store: Store, job: Job, backend: Backend | None, resume: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)  # so `repowire` works inside the executor
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH")]))
+    env.update(backend.env if backend else {})
+    env.update(job.env)
+    env.update(
+        REPOWIRE_ROOT=str(store.root),
+        REPOWIRE_JOB_ID=job.id,
+        REPOWIRE_JOB_FILE=str(store.job_file(job.id)),
+        REPOWIRE_RESULT_FILE=str(store.sibling(job.id, ".result.md")),
+        REPOWIRE_ATTEMPT=str(job.attempt),
+    )
+    env.pop("REPOWIRE_SESSION_ID", None)
+    if resume and job.session_id:
+        env["REPOWIRE_SESSION_ID"] = job.session_id
+    return env
+
+
+def prepare_launch(store: Store, config: Config, job: Job, resume_session: str | None) -> Launch:
+    """Everything needed to start this attempt; ValidationError when it cannot start."""
+    cwd = _worker_folder(store, config, job)
+    name = job.effective_backend
+    backend = None if name == SHELL else resolve_backend(str(name), config)
+    resume = bool(resume_session) and (backend is None or backend.resume_command is not None)
+    env = _environment(store, job, backend, resume)
+    stdin = None
+    chosen = None if resume or not chooses_session_id(backend) else str(uuid.uuid4())
+    values = {
+        "job_id": job.id,
+        "session_id": (resume_session if resume else chosen) or "",
+        "result_file": str(store.sibling(job.id, ".result.md")),
+    }
+    if backend is not None:
+        prompt = read_prompt(job, cwd)
+        values["prompt"] = prompt
+        values["prompt_file"] = str(cwd / job.prompt_file) if job.prompt_file else ""
+        if backend.stdin:
+            stdin = _prompt_on_disk(store, prompt)
+    return Launch(
+        job_id=job.id,
+        argv=build_argv(job, backend, values, resume),
+        cwd=cwd,
+        env=env,
+        log=store.sibling(job.id, ".log"),
+        exit_file=store.sibling(job.id, ".exit"),
+        stdin=stdin,
+        session_id=chosen,  # the runner records it with the handle
+        slurm=merge_options(config.slurm, job.slurm),
+    )
+
+
+def _prompt_on_disk(store: Store, prompt: str) -> Path:
+    """The prompt in a private temp file, for an executor that reads it on stdin."""
+    fd, name = tempfile.mkstemp(dir=store.locks_dir, prefix=".prompt-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(prompt)
+    return Path(name)
+
+
+def log_header(job: Job, argv: list[str], at: datetime) -> str:
+    """The line that heads each attempt's output in <id>.log."""
+    shown = " ".join(argv)
+    return f"{HEADER}{job.id} attempt {job.attempt} started {format_time(at)}: {shown[:300]}\n"

@@ -1,0 +1,175 @@
+"""Local executors: each attempt a process group of its own, judged by pid and start time.
+
+A tiny /bin/sh wrapper runs the command and writes its exit status to <id>.exit (atomically, by
+rename), so the status survives even when no runner is alive when the attempt ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+from .executor import HOST, Launch
+from .handles import Handle, RootRef
+
+__all__ = ["LocalExecutor", "WRAPPER_NAME", "process_identity", "same_process", "group_alive"]
+
+WRAPPER_NAME = "repowire-executor"
+# $1 is the exit file; $2 says whether the rest is a shell command string ("sh", run in a
+# subshell of the wrapper, which saves starting a second shell) or an argv. The status goes to
+# a temp file first, then is renamed into place, so a reader never sees half of it.
+_WRAPPER = r"""
+exit_file=$1; mode=$2; shift 2
+if [ "$mode" = sh ]; then (cmd=$1; shift; eval "$cmd"); else "$@"; fi
+rc=$?
+set -C  # never write through a file or link planted at the temp name
+printf '%s\n' "$rc" > "$exit_file.tmp.$$" && mv -f "$exit_file.tmp.$$" "$exit_file"
+exit "$rc"
+"""
+
+
+def process_identity(pid: int) -> float | None:
+    """The process start time, which tells a process from a later one that reused its pid."""
+    try:
+        return float(psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def same_process(pid: int, start_time: float | None) -> bool:
+    """Whether pid is still the process that started at start_time (and is not a zombie)."""
+    if pid <= 1 or start_time is None:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - start_time) < 0.01 and proc.status() != "zombie"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group lives; a group is judged whole, not by its leader."""
+    if pgid <= 1:
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Something of the group exists; make sure it is more than zombies. The leader is the
+    # usual answer; a full scan covers a leader that ended while its children live on.
+    with contextlib.suppress(psutil.Error):
+        if _in_group(psutil.Process(pgid), pgid):
+            return True
+    return any(_in_group(p, pgid) for p in psutil.process_iter())
+
+
+def _in_group(proc: psutil.Process, pgid: int) -> bool:
+    try:
+        return os.getpgid(proc.pid) == pgid and proc.status() != "zombie"
+    except (ProcessLookupError, psutil.Error):
+        return False
+
+
+class LocalExecutor:
+    """Attempts as local processes, each the leader of its own session and process group."""
+
+    kind = "local"
+
+    def __init__(self) -> None:
+        self.children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def start(self, launch: Launch, claim: Handle) -> Handle:
+        program = launch.argv[0]
+        if "/" not in program and shutil.which(program, path=launch.env.get("PATH")) is None:
+            raise FileNotFoundError(f"{program}: command not found on PATH")
+        with contextlib.suppress(FileNotFoundError):
+            launch.exit_file.unlink()  # a stale status must never be read as this attempt's
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(launch.log, flags, 0o644), "ab") as log:
+            proc = self._spawn(launch, log)
+        self.children[proc.pid] = proc
+        return dataclasses.replace(
+            claim,
+            kind=self.kind,
+            host=HOST,
+            pid=proc.pid,
+            pgid=proc.pid,
+            start_time=process_identity(proc.pid),
+        )
+
+    @staticmethod
+    def _spawn(launch: Launch, log: IO[bytes]) -> subprocess.Popen[bytes]:
+        shell = len(launch.argv) == 3 and launch.argv[:2] == ["/bin/sh", "-c"]
+        command = ["sh", launch.argv[2]] if shell else ["argv", *launch.argv]
+        with contextlib.ExitStack() as stack:
+            stdin = stack.enter_context(open(launch.stdin, "rb")) if launch.stdin else None
+            return subprocess.Popen(
+                ["/bin/sh", "-c", _WRAPPER, WRAPPER_NAME, str(launch.exit_file), *command],
+                cwd=launch.cwd,
+                env=launch.env,
+                stdin=stdin or subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
+            )
+
+    def owns(self, handle: Handle) -> bool:
+        return handle.kind == self.kind and handle.host == HOST
+
+    def is_same(self, handle: Handle) -> bool:
+        return same_process(handle.pid or 0, handle.start_time) or self.alive(handle)
+
+    def alive(self, handle: Handle) -> bool:
+        self._reap()
+        return group_alive(handle.pgid or handle.pid or 0)
+
+    def release(self, handle: Handle, force: bool) -> None:
+        pgid = handle.pgid or 0
+        if pgid > 1:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL if force else signal.SIGTERM)
+
+    def exit_status(self, handle: Handle) -> int | None:
+        """The wrapper's own status when this process spawned it and it has ended."""
+        proc = self.children.get(handle.pid or 0)
+        return None if proc is None else proc.poll()
+
+    def _reap(self) -> None:
+        """Collect ended children, so none lingers as a zombie."""
+        for proc in self.children.values():
+            proc.poll()
+
+    def forget(self, handle: Handle) -> None:
+        self.children.pop(handle.pid or 0, None)
+
+    def lost_reason(self, handle: Handle) -> str | None:
+        return None  # a local process that vanished leaves no account of itself
+
+    def find(self, job_id: str, exit_file: Path, root: RootRef) -> Handle | None:
+        """A live wrapper started for this exit file (whose path names the root and the job)."""
+        target = str(exit_file)
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info.get("cmdline") or []
+            if len(cmdline) > 4 and cmdline[3] == WRAPPER_NAME and cmdline[4] == target:
+                pid = proc.pid
+                return Handle(
+                    kind=self.kind,
+                    host=HOST,
+                    root=root.path,
+                    root_token=root.token,
+                    pid=pid,
+                    pgid=pid,
+                    start_time=process_identity(pid),
+                )
+        return None

@@ -1,0 +1,291 @@
+"""The attempts one runner holds: it claims and starts them, watches them, records how they end,
+and releases what still runs of a job that is over."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .backends import Backend, resolve_backend
+from .config import Config
+from .errors import RepowireError
+from .executor import HOST, Executor, read_exit_file
+from .files import open_file
+from .handles import Handle, RootRef
+from .launch import log_header, prepare_launch
+from .model import SHELL, Job, Note, State, enter_state
+from .outcome import record_outcome
+from .scheduler import Scheduler
+from .store import Store
+from .values import format_duration
+
+__all__ = ["Attempt", "Supervisor"]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt this runner started or adopted, and watches until it ends."""
+
+    job_id: str
+    handle: Handle
+    deadline: datetime | None  # when it times out
+
+
+def _timeout_at(job: Job, started: datetime | None) -> datetime | None:
+    seconds = job.timeout_seconds
+    return started + timedelta(seconds=seconds) if seconds and started else None
+
+
+class Supervisor:
+    """Starts, watches, finishes and releases attempts for one runner of one root."""
+
+    def __init__(
+        self,
+        store: Store,
+        executors: dict[str, Executor],
+        scheduler: Scheduler,
+        identity: str,
+        log: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.executors = executors
+        self.scheduler = scheduler
+        self.identity = identity
+        self.log = log
+        self.config = Config()  # the runner hands over the config it serves with
+        self.active: dict[str, Attempt] = {}
+        self.releasing: dict[str, tuple[Handle, datetime]] = {}  # job id -> handle, SIGKILL at
+        self.started: set[str] = set()  # jobs this runner claimed in this life
+
+    @property
+    def here(self) -> RootRef:
+        return self.store.root_ref()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.active or self.releasing)
+
+    def executor_for(self, handle: Handle) -> Executor:
+        """The executor that started (or can judge) this handle."""
+        return self.executors.get(handle.kind, self.executors["local"])
+
+    def running_on(self, kind: str) -> int:
+        return sum(1 for a in self.active.values() if a.handle.kind == kind)
+
+    def deadlines(self, now: datetime) -> list[float]:
+        """Seconds until each timeout and each SIGKILL this runner has pending."""
+        times = [a.deadline for a in self.active.values() if a.deadline is not None]
+        times += [kill_at for _, kill_at in self.releasing.values()]
+        return [(t - now).total_seconds() for t in times]
+
+    def backend_of(self, job: Job) -> Backend | None:
+        name = job.effective_backend
+        if name in (None, SHELL):
+            return None
+        try:
+            return resolve_backend(str(name), self.config)
+        except RepowireError:
+            return None
+
+    # --- starting ---------------------------------------------------------------------------
+
+    def start(self, job: Job, now: datetime) -> None:
+        """Claim a queued job and start its attempt; a launch that fails ends the job."""
+        backend = self.backend_of(job)
+        has_form = backend is not None and backend.resume_command is not None
+        session, why = self.scheduler.resume_for(job, has_form, job.effective_backend != SHELL)
+        record = self._claim(job, session, why, now)
+        if record is None or record.handle is None:
+            return
+        self.started.add(record.id)
+        try:
+            handle, chosen = self._launch(record, record.handle, session, now)
+        except (RepowireError, OSError) as exc:  # it never started: say why, and end it
+            self._fail_unstarted(record, _start_error(exc), now)
+            return
+        self._record_handle(record.id, handle, chosen)
+        self.active[record.id] = Attempt(record.id, handle, _timeout_at(record, now))
+        self.log(f"started {record.id} (attempt {record.attempt}, {handle.describe()})")
+
+    def _launch(
+        self, record: Job, claim: Handle, session: str | None, now: datetime
+    ) -> tuple[Handle, str | None]:
+        launch = None
+        try:
+            launch = prepare_launch(self.store, self.config, record, session)
+            with open_file(launch.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as log:
+                log.write(log_header(record, launch.argv, now).encode("utf-8"))
+            return self.executors[claim.kind].start(launch, claim), launch.session_id
+        finally:
+            if launch is not None and launch.stdin is not None:
+                with contextlib.suppress(OSError):
+                    launch.stdin.unlink()
+
+    def _claim(self, job: Job, session: str | None, why: str | None, now: datetime) -> Job | None:
+        """queued -> running under the job's lock; None if another writer got there first."""
+        here = self.here
+        claimed = False
+
+        def change(record: Job) -> bool:
+            nonlocal claimed
+            if record.state != State.QUEUED or (record.due_at is not None and record.due_at > now):
+                return False
+            if why:
+                record.notes.append(Note(now, why))
+            if session:
+                record.session_id = session
+            enter_state(record, State.RUNNING, f"started by runner {self.identity}", now)
+            record.handle = Handle(
+                kind=record.runs_on,
+                runner=self.identity,
+                host=HOST,
+                root=here.path,
+                root_token=here.token,
+                claimed_at=now,
+            )
+            record.error = record.exit_code = None
+            claimed = True
+            return True
+
+        record = self.store.transition(job.id, change)
+        return record if claimed else None
+
+    def _record_handle(self, job_id: str, handle: Handle, session_id: str | None) -> None:
+        def change(record: Job) -> bool:
+            if record.handle is None or record.handle.runner != self.identity:
+                return False
+            record.handle = handle
+            if session_id:  # chosen up front for this fresh session
+                record.session_id = session_id
+            return True
+
+        self.store.transition(job_id, change)
+
+    def record_found(self, job_id: str, handle: Handle) -> None:
+        """Record the handle of an attempt found started but never recorded (recovery)."""
+
+        def change(record: Job) -> bool:
+            record.handle = dataclasses.replace(handle, runner=self.identity)
+            return record.state == State.RUNNING
+
+        self.store.transition(job_id, change)
+
+    def _fail_unstarted(self, job: Job, error: str, now: datetime) -> None:
+        def change(record: Job) -> bool:
+            if record.state != State.RUNNING or record.attempt != job.attempt:
+                return False
+            record.error = error
+            enter_state(record, State.FAILED, f"not started: {error}", now)
+            return True
+
+        self.store.transition(job.id, change)
+        self.log(f"failed {job.id}: {error}")
+
+    # --- watching and finishing ---------------------------------------------------------------
+
+    def adopt(self, job: Job, handle: Handle, now: datetime) -> None:
+        """Watch an attempt that a runner before this one started."""
+        self.active[job.id] = Attempt(job.id, handle, _timeout_at(job, job.started_at))
+        self.log(f"adopted {job.id} ({handle.describe()})")
+
+    def watch(self, job_id: str, item: Job | None, now: datetime) -> None:
+        """Look at one attempt: ended, gone, timed out, or its job over."""
+        attempt = self.active[job_id]
+        if item is None:
+            self.log(f"{job_id}: record deleted while it ran")
+            self.release(job_id, attempt.handle, now)
+            return
+        handle = attempt.handle
+        if item.state != State.RUNNING or _identity(item) != handle.identity:
+            self.release(job_id, handle, now)
+            return
+        executor = self.executor_for(handle)
+        code = read_exit_file(self.store.sibling(item.id, ".exit"))
+        if code is None:
+            code = executor.exit_status(handle)
+        if code is not None:
+            self.finish(item, handle, code, None, now)
+        elif not executor.alive(handle):
+            self.finish_dead(item, handle, now)
+        elif attempt.deadline is not None and now >= attempt.deadline:
+            limit = format_duration(item.timeout_seconds or 0)
+            self.finish(item, handle, None, f"timed out after {limit}", now)
+
+    def finish_dead(self, job: Job, handle: Handle, now: datetime) -> None:
+        """The attempt is gone: its status is in the exit file, written just before the wrapper
+        ended (read again, since it may have ended since the first look), else it was lost."""
+        code = read_exit_file(self.store.sibling(job.id, ".exit"))
+        lost = None if code is not None else self.executor_for(handle).lost_reason(handle)
+        self.finish(job, handle, code, None if code is not None else lost or "executor lost", now)
+
+    def finish(
+        self, job: Job, handle: Handle, code: int | None, reason: str | None, now: datetime
+    ) -> None:
+        """Record how the attempt ended, then let go of it (releasing what still runs)."""
+        self.record_end(job, handle, code, reason, now)
+        self.release(job.id, handle, now)
+
+    def record_end(
+        self, job: Job, handle: Handle, code: int | None, reason: str | None, now: datetime
+    ) -> None:
+        """Record how the attempt ended, if the record still names this attempt."""
+        applied = False
+
+        def change(record: Job) -> bool:
+            nonlocal applied
+            if record.state != State.RUNNING or _identity(record) != handle.identity:
+                return False
+            record_outcome(self.store, record, code, reason, self.backend_of(record), now)
+            applied = True
+            return True
+
+        record = self.store.transition(job.id, change)
+        if not applied:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.store.sibling(job.id, ".exit").unlink()
+        self.scheduler.run_finished(record)
+        verb = "requeued" if record.state == State.QUEUED else "finished"
+        error = f" ({record.error})" if record.error else ""
+        self.log(f"{verb} {job.id}: {record.state}{error}")
+
+    # --- releasing --------------------------------------------------------------------------
+
+    def release(self, job_id: str, handle: Handle, now: datetime) -> None:
+        """SIGTERM to what still runs of the attempt now, SIGKILL after kill_grace."""
+        self.active.pop(job_id, None)
+        executor = self.executor_for(handle)
+        if executor.alive(handle):
+            executor.release(handle, force=False)
+            kill_at = now + timedelta(seconds=self.config.kill_grace)
+            self.releasing[job_id] = (handle, kill_at)
+            self.log(f"released {job_id}: SIGTERM to {handle.describe()} and its group")
+        else:
+            executor.forget(handle)
+
+    def advance_releases(self, now: datetime) -> None:
+        for job_id, (handle, kill_at) in list(self.releasing.items()):
+            executor = self.executor_for(handle)
+            if not executor.alive(handle):
+                del self.releasing[job_id]
+                executor.forget(handle)
+            elif now >= kill_at:
+                executor.release(handle, force=True)
+                self.log(f"released {job_id}: SIGKILL to {handle.describe()} and its group")
+                self.releasing[job_id] = (handle, now + timedelta(seconds=1))
+
+
+def _identity(job: Job) -> int | None:
+    return job.handle.identity if job.handle is not None else None
+
+
+def _start_error(exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError) and not exc.filename:
+        return str(exc)  # "codex: command not found on PATH"
+    if isinstance(exc, OSError):
+        return f"could not start: {exc.strerror or exc}"
+    return str(exc)
