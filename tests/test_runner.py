@@ -495,3 +495,27 @@ def test_wait_shows_a_live_progress_line_on_a_terminal(quick):
     assert proc.wait(timeout=30) == 124
     text = output.decode()
     assert "\r0/2 done: a queued, b queued" in text and "timed out waiting for a, b" in text
+
+
+def test_step_takes_the_time_it_works_at(quick):
+    """A timeout is judged at the step's `now`, so it is tested without waiting for it."""
+    import io
+    from datetime import timedelta
+
+    from repowire import clock
+    from repowire.runner import Runner
+
+    write_job(quick, "slow", command="sleep 60", timeout="10m")
+    runner = Runner(quick, log=io.StringIO())
+    start = clock.now()
+    runner.step(start)
+    assert state(quick, "slow") == "running"
+    runner.step(start + timedelta(minutes=5))
+    assert state(quick, "slow") == "running"
+    later = start + timedelta(minutes=10, seconds=1)
+    runner.step(later)
+    record = read(quick, "slow")
+    assert record["state"] == "failed" and record["error"] == "timed out after 10m"
+    pgid = record["executor"]["pgid"]
+    wait_for(lambda: runner.step(later) is not None and not runner.supervisor.busy, what="release")
+    assert not group_alive(pgid)

@@ -30,7 +30,8 @@ def _cluster_up() -> bool:
         ).stdout
     except (subprocess.TimeoutExpired, OSError):
         return False
-    return any(s.strip() in ("idle", "mixed", "allocated") for s in out.splitlines())
+    down = ("down", "drain", "fail", "unk", "not_resp", "inval", "future", "maint")
+    return any(s.strip() and not s.strip().startswith(down) for s in out.splitlines())
 
 
 pytestmark = pytest.mark.skipif(
