@@ -2,12 +2,28 @@
 
 The Python API (the CLI, the MCP server and the dashboard are thin faces over it)::
 
-    from repowire import create_job, get_job, list_all, update_job, add_note, cancel, retry
+    from repowire import Project
+    project = Project(root)
+    job = project.create_job("Build docs", command="make docs")
+    project.update(job.id, note="started")
+
+or the same as functions of the root: create_job, get_job, list_all, update_job, add_note,
+cancel, retry.
 """
 
 from __future__ import annotations
 
-from .api import (
+from .api import Project
+from .errors import (
+    ConfigError,
+    InvalidId,
+    JobNotFound,
+    NotTrusted,
+    RepowireError,
+    TransitionRefused,
+    ValidationError,
+)
+from .functions import (
     add_note,
     cancel,
     create_job,
@@ -19,20 +35,12 @@ from .api import (
     retry,
     update_job,
 )
-from .errors import (
-    ConfigError,
-    InvalidId,
-    JobNotFound,
-    NotTrusted,
-    RepowireError,
-    TransitionRefused,
-    ValidationError,
-)
 from .model import Job, State, Template
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Project",
     "add_note",
     "cancel",
     "create_job",

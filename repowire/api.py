@@ -1,79 +1,36 @@
-"""The Python API: every face (CLI, MCP, dashboard, scripts) calls these functions."""
+"""The library API, the one door of every face (CLI, MCP server, dashboard, scripts).
+
+`Project(root)` holds one root's store and config; its methods are what the faces do. The rules
+that used to be written once per face (a time zone goes with a cron expression, at least one
+change per update, what "status" means for a template) live here, once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import functools
 from pathlib import Path
 from typing import Any
 
 from . import clock
-from .config import load_config, require_repowire
-from .errors import TransitionRefused, ValidationError
-from .files import MAX_FILE_BYTES, read_tail
-from .model import (
-    AGENT_PRESETS,
-    SHELL,
-    Invalid,
-    Job,
-    Note,
-    State,
-    Template,
-    enter_state,
-    job_from_record,
-    job_to_dict,
-    template_to_dict,
-)
+from .config import Config, load_config, require_repowire
+from .errors import TransitionRefused, UsageProblem, ValidationError
+from .files import MAX_FILE_BYTES, create_exclusive, open_file, read_tail
+from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import Store
 from .values import format_time, new_job_id, parse_due, slugify, validate_id
+from .views import Listing, as_dict, listing, version_of
 
-__all__ = [
-    "Listing",
-    "known_backends",
-    "create_job",
-    "create_template",
-    "get_job",
-    "find",
-    "list_all",
-    "update_job",
-    "add_note",
-    "cancel",
-    "retry",
-    "get_result",
-    "template_view",
-    "run_template",
-    "resume_template",
-    "as_dict",
-    "listing_dict",
-]
+__all__ = ["Project", "Listing", "name_of", "LOG_CHUNK"]
 
-
-@dataclass
-class Listing:
-    """What `jobs list` shows: templates and jobs, broken files among them as Invalid."""
-
-    templates: list[Template | Invalid]
-    jobs: list[Job | Invalid]
-    runs: dict[str, list[dict[str, Any]]]  # each template's runs as records, whatever the filters
-
-
-def known_backends(root: Path) -> list[str]:
-    """shell, the agent presets, and the backends config.yaml declares."""
-    names = [SHELL, *AGENT_PRESETS]
-    return names + sorted(set(load_config(root).backends) - set(names))
-
-
-def _check_backend(root: Path, backend: str | None) -> None:
-    if backend is not None and backend not in known_backends(root):
-        raise ValidationError(
-            f"unknown backend {backend!r}; known backends: {', '.join(known_backends(root))}"
-        )
+LOG_CHUNK = 64 * 1024
 
 
 def _definition(**options: Any) -> dict[str, Any]:
     """The definition keys that were given, with --due-at's relative forms resolved."""
     values = {k: v for k, v in options.items() if v is not None and v != {} and v != ()}
+    if values.get("prompt") is not None and values.get("prompt_file") is not None:
+        raise UsageProblem("use a prompt or a prompt file, not both")
     if isinstance(values.get("due_at"), str):
         values["due_at"] = parse_due(values["due_at"])
     if isinstance(values.get("command"), tuple):
@@ -81,295 +38,298 @@ def _definition(**options: Any) -> dict[str, Any]:
     return values
 
 
-def create_job(
-    root: Path, name: str | None = None, *, job_id: str | None = None, **options: Any
-) -> Job:
-    """Write a new queued job; options are the definition keys of SPEC section 3."""
-    definition = _definition(name=name, **options)
-    if definition.get("path"):
-        _check_path_exists(root, definition["path"])
-    _check_backend(root, definition.get("backend"))
-    chosen = validate_id(job_id) if job_id else new_job_id()
-    job = parse_job(chosen, {**definition, "state": "queued"}, where="the new job")
-    return Store(root).create_job(job, generated_id=job_id is None)
+def name_of(item: Job | Template) -> str:
+    """What names a job (its id) or a template (its folder name) on the command line."""
+    return item.id if isinstance(item, Job) else item.name
 
 
-def _check_path_exists(root: Path, path: str) -> None:
-    if not (root / path).is_dir():
-        raise ValidationError(f"path {path} is not a folder under {root}")
+class Project:
+    """One root: its store, its config, and everything the faces read and change there."""
 
+    def __init__(self, root: Path) -> None:
+        require_repowire(root)
+        self.root = root
+        self.store = Store(root)
 
-def create_template(
-    root: Path, name: str, cron: str, *, timezone: str | None = None, **options: Any
-) -> Template:
-    """Write .repowire/agents/<folder>/job.yaml for a recurring worker."""
-    from .schedule import validate_cron, zone
-    from .templates import create_template as write_template
+    @functools.cached_property
+    def config(self) -> Config:
+        return load_config(self.root)
 
-    validate_cron(cron)
-    if timezone:
-        zone(timezone)
-    store = Store(root)
-    definition = _definition(name=name, **options)
-    folder = _template_folder(store, name, definition.get("path"))
-    if definition.get("path") == str(Path(".repowire", "agents", folder)):
-        del definition["path"]  # the worker folder is the default
-    elif definition.get("path"):
-        _check_path_exists(root, definition["path"])
-    if definition.get("name") == folder:
-        del definition["name"]
-    _check_backend(root, definition.get("backend"))
-    data = {**definition, "cron": cron, **({"timezone": timezone} if timezone else {})}
-    template = parse_template(folder, data, where="the new template")
-    write_template(store, template)
-    return template
+    # --- reading ----------------------------------------------------------------------------
 
+    def job(self, job_id: str) -> Job:
+        """One job record; JobNotFound when there is none."""
+        return self.store.read_job(job_id)
 
-def _template_folder(store: Store, name: str, path: str | None) -> str:
-    if path:
-        resolved = (store.root / path).resolve()
-        if resolved.parent == store.agents_dir.resolve():
-            return validate_id(resolved.name, "template name")
-    return slugify(name)
+    def find(self, name: str) -> Job | Template:
+        """A job by id, else a template by name."""
+        from .templates import read_template
 
+        if self.store.job_file(validate_id(name)).exists():
+            return self.store.read_job(name)
+        return read_template(self.store, name)
 
-def get_job(root: Path, job_id: str) -> Job:
-    """One job record; JobNotFound when there is none."""
-    require_repowire(root)
-    return Store(root).read_job(job_id)
+    def status(self, name: str) -> str:
+        """A job's state, or a template's: enabled or paused."""
+        item = self.find(name)
+        if isinstance(item, Job):
+            return item.state.value
+        return "enabled" if item.enabled else "paused"
 
+    def show(self, name: str) -> dict[str, Any]:
+        """The JSON form of a job record, or of a template with its fires, runs and skips."""
+        return as_dict(self.store, self.find(name))
 
-def find(root: Path, name: str) -> Job | Template:
-    """A job by id, else a template by name."""
-    require_repowire(root)
-    store = Store(root)
-    validate_id(name)
-    if store.job_file(name).exists():
-        return store.read_job(name)
-    from .templates import read_template
+    def listing(self, state: str | None = None, template: str | None = None) -> dict[str, Any]:
+        """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
+        return listing(self.store, state, template).as_json(self.store)
 
-    return read_template(store, name)
+    def list_all(self, state: str | None = None, template: str | None = None) -> Listing:
+        """Templates and jobs, optionally only jobs in one state or of one template."""
+        return listing(self.store, state, template)
 
+    def result(self, job_id: str) -> dict[str, Any]:
+        """The result summary and the result file's text, with the state they belong to."""
+        job = self.job(job_id)
+        path = self.store.sibling(job_id, ".result.md")
+        try:
+            text: str | None = read_tail(path, MAX_FILE_BYTES) if path.exists() else None
+        except FileNotFoundError:
+            text = None
+        return {
+            "id": job.id,
+            "state": job.state.value,
+            "result_summary": job.result_summary,
+            "result_file": str(path) if text is not None else None,
+            "result": text,
+            "error": job.error,
+            "exit_code": job.exit_code,
+        }
 
-def _select(
-    root: Path, state: str | None, template: str | None
-) -> tuple[list[Template | Invalid], list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """Templates, job records (filtered, oldest first) and each template's runs."""
-    from .templates import list_templates
+    def log(self, job_id: str, offset: int = 0, limit: int = LOG_CHUNK) -> tuple[bytes, int]:
+        """The job's log from offset (negative: that many bytes from the end), and the offset
+        where the bytes returned end."""
+        self.job(job_id)
+        try:
+            with open_file(self.store.sibling(job_id, ".log")) as handle:
+                size = handle.seek(0, 2)
+                start = max(0, size + offset) if offset < 0 else min(offset, size)
+                handle.seek(start)
+                data = handle.read(limit)
+        except FileNotFoundError:
+            return b"", 0
+        return data, start + len(data)
 
-    require_repowire(root)
-    if state is not None and state != "invalid":
-        State(state)  # the CLI checks choices; scripts get a ValueError
-    store = Store(root)
-    jobs = store.list_records()
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for job in jobs:
-        if job.get("template"):
-            runs.setdefault(job["template"], []).append(job)
-    if state is not None:
-        jobs = [j for j in jobs if j["state"] == state]
-    templates: list[Template | Invalid] = list_templates(store)
-    if template is not None:
-        jobs = [j for j in jobs if j.get("template") == template]
-        templates = [
-            t for t in templates if (t.name if isinstance(t, Template) else t.id) == template
-        ]
-    jobs.sort(key=_created_key)
-    return templates, jobs, runs
+    def version(self) -> str:
+        """A cheap fingerprint of every record and template, which changes when they do."""
+        return version_of(self.store)
 
+    def backends(self) -> list[dict[str, Any]]:
+        """Every backend: its argv, resume form, capture rules, and whether it is on PATH."""
+        from .backends import describe_backends
 
-def list_all(root: Path, state: str | None = None, template: str | None = None) -> Listing:
-    """Templates and jobs, optionally only jobs in one state or of one template."""
-    templates, jobs, runs = _select(root, state, template)
-    return Listing(templates, [_item(j) for j in jobs], runs)
+        return describe_backends(self.config)
 
+    def known_backends(self) -> list[str]:
+        """shell, the agent presets, and the backends config.yaml declares."""
+        names = [SHELL, *AGENT_PRESETS]
+        return names + sorted(set(self.config.backends) - set(names))
 
-def _item(record: dict[str, Any]) -> Job | Invalid:
-    if record["state"] == "invalid":
-        return Invalid(record["id"], record.get("path", ""), record.get("error", ""))
-    return job_from_record(record)
+    # --- creating ---------------------------------------------------------------------------
 
+    def create(
+        self,
+        name: str,
+        *,
+        cron: str | None = None,
+        timezone: str | None = None,
+        job_id: str | None = None,
+        **options: Any,
+    ) -> Job | Template:
+        """A queued job, or with cron a recurring template; options are the definition keys."""
+        if timezone and not cron:
+            raise UsageProblem("a time zone goes with a cron expression")
+        if cron and (options.get("due_at") or job_id):
+            raise UsageProblem("a cron expression cannot be combined with a due time or an id")
+        if cron:
+            return self.create_template(name, cron, timezone=timezone, **options)
+        return self.create_job(name, job_id=job_id, **options)
 
-def _created_key(record: dict[str, Any]) -> tuple[str, str]:
-    return (str(record.get("created_at") or ""), record["id"])
+    def create_job(
+        self, name: str | None = None, *, job_id: str | None = None, **options: Any
+    ) -> Job:
+        """Write a new queued job."""
+        definition = _definition(name=name, **options)
+        if definition.get("path"):
+            self._check_folder(definition["path"])
+        self._check_backend(definition.get("backend"))
+        chosen = validate_id(job_id) if job_id else new_job_id()
+        job = parse_job(chosen, {**definition, "state": "queued"}, where="the new job")
+        return self.store.create_job(job, generated_id=job_id is None)
 
+    def create_template(
+        self, name: str, cron: str, *, timezone: str | None = None, **options: Any
+    ) -> Template:
+        """Write .repowire/agents/<folder>/job.yaml for a recurring worker."""
+        from .schedule import validate_cron, zone
+        from .templates import create_template
 
-def _set_state(job: Job, new: State, text: str | None, actor: str = "any") -> None:
-    enter_state(job, new, text, clock.now(), actor)
+        validate_cron(cron)
+        if timezone:
+            zone(timezone)
+        definition = _definition(name=name, **options)
+        folder = self._template_folder(name, definition.get("path"))
+        if definition.get("path") == str(Path(".repowire", "agents", folder)):
+            del definition["path"]  # the worker folder is the default
+        elif definition.get("path"):
+            self._check_folder(definition["path"])
+        if definition.get("name") == folder:
+            del definition["name"]
+        self._check_backend(definition.get("backend"))
+        data = {**definition, "cron": cron, **({"timezone": timezone} if timezone else {})}
+        template = parse_template(folder, data, where="the new template")
+        create_template(self.store, template)
+        return template
 
+    def create_worker(self, name: str, cron: str | None = None, **options: Any) -> Path:
+        """Scaffold .repowire/agents/<name>/: AGENTS.md, and a job.yaml when cron is given."""
+        from .layout import AGENTS_MD
+        from .schedule import validate_cron
 
-def update_job(
-    root: Path,
-    job_id: str,
-    *,
-    state: str | State | None = None,
-    note: str | None = None,
-    result_summary: str | None = None,
-    session_id: str | None = None,
-) -> Job:
-    """A lock-protected transition and/or note, summary or session id."""
-    require_repowire(root)
-    new = State(state) if state is not None else None
-    if session_id is not None:
-        validate_id(session_id, "session id")
+        folder = self.store.agents_dir / validate_id(name, "worker name")
+        if folder.exists():
+            raise ValidationError(f"the worker folder {folder} already exists")
+        options = {k: v for k, v in options.items() if v is not None}
+        if cron:  # validate everything before the folder exists
+            validate_cron(cron)
+            if not (options.get("command") or options.get("prompt") or options.get("backend")):
+                raise ValidationError(
+                    "a scheduled worker needs --command, or --backend (and --prompt)"
+                )
+            if options.get("backend") and not options.get("prompt"):
+                options["prompt_file"] = "AGENTS.md"  # the agent's ask: its standing brief
+        elif options.get("timezone"):
+            raise UsageProblem("a time zone goes with a cron expression")
+        self.store.ensure_layout()
+        folder.mkdir()
+        try:
+            create_exclusive(folder / "AGENTS.md", AGENTS_MD.format(name=name))
+            if cron:
+                self.create_template(name, cron, path=str(folder.relative_to(self.root)), **options)
+        except BaseException:
+            (folder / "AGENTS.md").unlink(missing_ok=True)
+            folder.rmdir()
+            raise
+        return folder
 
-    def change(job: Job) -> None:
-        if new is not None:
-            _set_state(job, new, note)
-        elif note:
-            job.notes.append(Note(clock.now(), note))
-        if result_summary is not None:
-            job.result_summary = result_summary
+    def _check_folder(self, path: str) -> None:
+        if not (self.root / path).is_dir():
+            raise ValidationError(f"path {path} is not a folder under {self.root}")
+
+    def _check_backend(self, backend: str | None) -> None:
+        known = self.known_backends()
+        if backend is not None and backend not in known:
+            raise ValidationError(
+                f"unknown backend {backend!r}; known backends: {', '.join(known)}"
+            )
+
+    def _template_folder(self, name: str, path: str | None) -> str:
+        if path:
+            resolved = (self.root / path).resolve()
+            if resolved.parent == self.store.agents_dir.resolve():
+                return validate_id(resolved.name, "template name")
+        return slugify(name)
+
+    # --- changing ---------------------------------------------------------------------------
+
+    def update(
+        self,
+        job_id: str,
+        *,
+        state: str | State | None = None,
+        note: str | None = None,
+        result_summary: str | None = None,
+        session_id: str | None = None,
+    ) -> Job:
+        """A locked transition and/or note, result summary or session id."""
+        if state is None and note is None and result_summary is None and session_id is None:
+            raise UsageProblem(
+                "give at least one change: a state, a note, a result summary or a session id"
+            )
+        new = State(state) if state is not None else None
         if session_id is not None:
-            job.session_id = session_id
+            validate_id(session_id, "session id")
 
-    return Store(root).transition(job_id, change)
+        def change(job: Job) -> None:
+            if new is not None:
+                enter_state(job, new, note, clock.now())
+            elif note:
+                job.notes.append(Note(clock.now(), note))
+            if result_summary is not None:
+                job.result_summary = result_summary
+            if session_id is not None:
+                job.session_id = session_id
 
+        return self.store.transition(job_id, change)
 
-def add_note(root: Path, job_id: str, text: str) -> Job:
-    """Append one note to a job's timeline."""
-    return update_job(root, job_id, note=text)
+    def cancel(self, name: str, reason: str | None = None) -> Job | Template:
+        """Cancel a queued or running job; for a template name, pause the template."""
+        if not self.store.job_file(validate_id(name)).exists():
+            return self.pause(name)
 
+        def change(job: Job) -> bool:
+            if job.state == State.CANCELED:
+                return False  # cancelling twice is not an error, and changes nothing
+            note = f"canceled: {reason}" if reason else "canceled"
+            enter_state(job, State.CANCELED, note, clock.now())
+            job.error = reason or "canceled by request"
+            return True
 
-def cancel(root: Path, name: str, reason: str | None = None) -> Job | Template:
-    """Cancel a queued or running job; for a template name, pause the template."""
-    require_repowire(root)
-    store = Store(root)
-    validate_id(name)
-    if not store.job_file(name).exists():
+        return self.store.transition(name, change)
+
+    def retry(self, job_id: str) -> Job:
+        """Put a failed or canceled job back in the queue."""
+
+        def change(job: Job) -> None:
+            if job.state not in (State.FAILED, State.CANCELED):
+                raise TransitionRefused(
+                    f"job {job.id} is {job.state}; only failed or canceled jobs can be retried"
+                )
+            was = f"{job.state}: {job.error}" if job.error else str(job.state)
+            enter_state(job, State.QUEUED, f"retried by request (was {was})", clock.now(), "retry")
+            job.where = "slurm" if job.runs_on == "slurm" else job.where  # keeps where it runs
+            job.handle = None
+            job.error = job.exit_code = job.finished_at = job.result_summary = None
+            job.due_at = None
+
+        return self.store.transition(job_id, change)
+
+    def run_template(self, name: str) -> Job:
+        """Fire a template now, paused or not: a queued run named for the current second."""
+        from .scheduler import new_run
+        from .templates import read_template
+
+        template = read_template(self.store, name)
+        slot = clock.now().replace(microsecond=0)
+        run = new_run(template, slot, "fired by hand (jobs run)")
+        if not self.store.try_create(run):
+            raise ValidationError(f"{name} was already fired at {format_time(slot)}; try again")
+        return run
+
+    def pause(self, name: str) -> Template:
+        """Pause a template (enabled: false in its job.yaml)."""
         from .templates import set_enabled
 
-        return set_enabled(store, name, False)
+        return set_enabled(self.store, name, False)
 
-    def change(job: Job) -> bool:
-        if job.state == State.CANCELED:
-            return False  # cancelling twice is not an error, and changes nothing
-        _set_state(job, State.CANCELED, f"canceled: {reason}" if reason else "canceled")
-        job.error = reason or "canceled by request"
-        return True
+    def resume(self, name: str) -> Template:
+        """Un-pause a template (enabled: true in its job.yaml)."""
+        from .templates import set_enabled
 
-    return store.transition(name, change)
+        return set_enabled(self.store, name, True)
 
+    def serve(self, max_concurrency: int | None = None, once: bool = False) -> None:
+        """Run the runner for this root in the foreground."""
+        from .runner import Runner
 
-def retry(root: Path, job_id: str) -> Job:
-    """Put a failed or canceled job back in the queue."""
-    require_repowire(root)
-
-    def change(job: Job) -> None:
-        if job.state not in (State.FAILED, State.CANCELED):
-            raise TransitionRefused(
-                f"job {job.id} is {job.state}; only failed or canceled jobs can be retried"
-            )
-        why = f"retried by request (was {job.state}" + (f": {job.error})" if job.error else ")")
-        _set_state(job, State.QUEUED, why, actor="retry")
-        job.where = "slurm" if job.runs_on == "slurm" else job.where  # keeps where it runs
-        job.handle = None
-        job.error = job.exit_code = job.finished_at = None
-        job.result_summary = None
-        job.due_at = None
-
-    return Store(root).transition(job_id, change)
-
-
-def get_result(root: Path, job_id: str) -> dict[str, Any]:
-    """The result summary and the result file's text, with the state they belong to."""
-    job = get_job(root, job_id)
-    path = Store(root).sibling(job_id, ".result.md")
-    try:
-        text: str | None = read_tail(path, MAX_FILE_BYTES) if path.exists() else None
-    except FileNotFoundError:
-        text = None
-    return {
-        "id": job.id,
-        "state": job.state.value,
-        "result_summary": job.result_summary,
-        "result_file": str(path) if text is not None else None,
-        "result": text,
-        "error": job.error,
-        "exit_code": job.exit_code,
-    }
-
-
-def template_view(
-    root: Path, template: Template, runs: list[dict[str, Any]] | None = None, limit: int = 10
-) -> dict[str, Any]:
-    """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots.
-
-    `runs` are the template's runs when the caller has read them already."""
-    from .schedule import describe, next_fires, zone
-    from .templates import read_state, template_dir
-
-    store = Store(root)
-    tz = zone(template.timezone)
-    fires = next_fires(template.cron, tz, clock.now(), 5) if template.enabled else []
-    if runs is None:
-        runs = [j for j in store.list_records() if j.get("template") == template.name]
-    mine = sorted(runs, key=_created_key, reverse=True)
-    state = read_state(store, template.name)
-    return {
-        "id": template.name,
-        "kind": "template",
-        "path": str(template_dir(store, template.name).relative_to(root)),
-        "state": "enabled" if template.enabled else "paused",
-        **template_to_dict(template),
-        "timezone": template.timezone or str(getattr(tz, "key", None) or tz),
-        "schedule": describe(template.cron),
-        "next_fires": [
-            {"utc": format_time(f), "local": f.astimezone(tz).isoformat()} for f in fires
-        ],
-        "recent_runs": mine[:limit],
-        "last_fire": _text_time(state.get("last_fire")),
-        "last_run": state.get("last_run"),
-        "session_id": state.get("session_id"),
-        "skipped_total": state.get("skipped_total", 0),
-        "skipped": [{k: _text_time(v) for k, v in s.items()} for s in state.get("skipped", [])],
-    }
-
-
-def _text_time(value: Any) -> Any:
-    return format_time(value) if isinstance(value, datetime) else value
-
-
-def run_template(root: Path, name: str) -> Job:
-    """Fire a template now, paused or not: a queued run named for the current second."""
-    from .scheduler import new_run
-    from .templates import read_template
-
-    require_repowire(root)
-    store = Store(root)
-    template = read_template(store, name)
-    slot = clock.now().replace(microsecond=0)
-    run = new_run(template, slot, "fired by hand (jobs run)")
-    if not store.try_create(run):
-        raise ValidationError(f"{name} was already fired at {format_time(slot)}; try again")
-    return run
-
-
-def resume_template(root: Path, name: str) -> Template:
-    """Un-pause a template (enabled: true in its job.yaml)."""
-    from .templates import set_enabled
-
-    require_repowire(root)
-    return set_enabled(Store(root), name, True)
-
-
-def as_dict(
-    root: Path, item: Job | Template | Invalid, runs: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The JSON form every face prints: a job record, a template view, or an invalid entry."""
-    if isinstance(item, Job):
-        return job_to_dict(item, with_id=True)
-    if isinstance(item, Template):
-        return template_view(root, item, runs)
-    return item.to_dict()
-
-
-def listing_dict(
-    root: Path, state: str | None = None, template: str | None = None
-) -> dict[str, Any]:
-    """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
-    templates, jobs, runs = _select(root, state, template)
-    return {
-        "templates": [as_dict(root, t, runs.get(getattr(t, "name", ""), [])) for t in templates],
-        "jobs": jobs,
-    }
+        Runner(self.root, max_concurrency).run(once=once)

@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "NotTrusted",
     "LockTimeout",
+    "UsageProblem",
 ]
 
 
@@ -44,3 +45,7 @@ class NotTrusted(RepowireError, PermissionError):
 
 class LockTimeout(RepowireError, TimeoutError):
     """Another writer held a job's lock for too long."""
+
+
+class UsageProblem(ValidationError):
+    """A call that combines options wrongly or gives none; the CLI exits 2 for it, as for usage."""

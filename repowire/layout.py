@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from .config import set_trusted
 from .files import create_exclusive
 from .store import Store
 
-__all__ = ["init_root", "create_worker", "GITIGNORE", "CONFIG_TEMPLATE", "AGENTS_MD"]
+__all__ = ["init_root", "GITIGNORE", "CONFIG_TEMPLATE", "AGENTS_MD"]
 
 GITIGNORE = """\
 # Runtime files stay out of git; job records and templates can be committed.
@@ -64,34 +63,3 @@ Each run is a job; its id is in `$REPOWIRE_JOB_ID`. Report progress and the resu
 Write a longer result, in Markdown, to the file named by `$REPOWIRE_RESULT_FILE`. If the work
 cannot be done, end with `--state failed` and say why in a note.
 """
-
-
-def create_worker(root: Path, name: str, cron: str | None = None, **options: Any) -> Path:
-    """Scaffold .repowire/agents/<name>/: AGENTS.md, and a job.yaml template when cron is given."""
-    from .api import create_template
-    from .errors import ValidationError
-    from .values import validate_id
-
-    store = Store(root)
-    folder = store.agents_dir / validate_id(name, "worker name")
-    if folder.exists():
-        raise ValidationError(f"the worker folder {folder} already exists")
-    if cron:  # validate everything before the folder exists
-        from .schedule import validate_cron
-
-        validate_cron(cron)
-    if cron and not (options.get("command") or options.get("prompt") or options.get("backend")):
-        raise ValidationError("a scheduled worker needs --command, or --backend (and --prompt)")
-    if cron and options.get("backend") and not options.get("prompt"):
-        options["prompt_file"] = "AGENTS.md"  # the agent's ask is its standing instructions
-    store.ensure_layout()
-    folder.mkdir()
-    create_exclusive(folder / "AGENTS.md", AGENTS_MD.format(name=name))
-    if cron:
-        try:
-            create_template(root, name, cron, path=str(folder.relative_to(root)), **options)
-        except Exception:
-            (folder / "AGENTS.md").unlink()
-            folder.rmdir()
-            raise
-    return folder

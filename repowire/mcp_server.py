@@ -10,7 +10,6 @@ import contextlib
 import os
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
@@ -88,57 +87,63 @@ TOOL_NAMES = (
 )
 
 
+Name = Annotated[str, Field(description="Display name; with cron, also the template's folder.")]
+Command = Annotated[Text, Field(description="A shell command (run by /bin/sh -c).")]
+Backend = Annotated[
+    Text, Field(description="shell, codex, claude, gemini, opencode, or one from config.yaml.")
+]
+WorkerPath = Annotated[
+    Text, Field(description="Worker folder and working directory, relative to the root.")
+]
+Prompt = Annotated[Text, Field(description="The ask for an agent backend.")]
+PromptFile = Annotated[Text, Field(description="A file holding the ask, relative to path.")]
+Cron = Annotated[
+    Text, Field(description="Make a recurring template: 5 cron fields, 6 with seconds, or @daily.")
+]
+Zone = Annotated[Text, Field(description="IANA zone the cron expression is read in.")]
+Continuity = Annotated[
+    Literal["fresh", "resume"] | None,
+    Field(description="resume: continue the previous run's agent session."),
+]
+Timeout = Annotated[Text, Field(description="Wall-clock limit: 30s, 10m, 2h, 1d.")]
+Retries = Annotated[int | None, Field(ge=0, description="Automatic retries after a failure.")]
+DueAt = Annotated[Text, Field(description="Not before: ISO-8601 time, or a delay such as 10m.")]
+Env = Annotated[dict[str, str] | None, Field(description="Extra environment variables.")]
+NewState = Annotated[State | None, Field(description="The new state.")]
+Note = Annotated[Text, Field(description="A progress note for the timeline.")]
+Summary = Annotated[Text, Field(description="A short result.")]
+SessionId = Annotated[Text, Field(description="The agent's runtime session id, for resume.")]
+Reason = Annotated[Text, Field(description="Why; recorded as the job's error.")]
+
+
 class JobTools:
     """The job tools of one root; each method is one MCP tool, its docstring the description."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, project: api.Project) -> None:
+        self.project = project
 
     @_refusals
     def job_create(
         self,
-        name: Annotated[
-            str, Field(description="Display name; with cron, also the template's folder name.")
-        ],
-        command: Annotated[Text, Field(description="A shell command (run by /bin/sh -c).")] = None,
-        backend: Annotated[
-            Text,
-            Field(description="shell, codex, claude, gemini, opencode, or one from config.yaml."),
-        ] = None,
-        path: Annotated[
-            Text,
-            Field(description="Worker folder and working directory, relative to the self.root."),
-        ] = None,
-        prompt: Annotated[Text, Field(description="The ask for an agent backend.")] = None,
-        prompt_file: Annotated[
-            Text, Field(description="A file holding the ask, relative to path.")
-        ] = None,
-        cron: Annotated[
-            Text,
-            Field(
-                description="Make a recurring template: 5 cron fields, 6 with seconds, or @daily."
-            ),
-        ] = None,
-        timezone: Annotated[
-            Text, Field(description="IANA zone the cron expression is read in.")
-        ] = None,
-        continuity: Annotated[
-            Literal["fresh", "resume"] | None,
-            Field(description="resume: continue the previous run's agent session."),
-        ] = None,
-        timeout: Annotated[Text, Field(description="Wall-clock limit: 30s, 10m, 2h, 1d.")] = None,
-        retries: Annotated[
-            int | None, Field(ge=0, description="Automatic retries after a failure.")
-        ] = None,
-        due_at: Annotated[
-            Text, Field(description="Not before: ISO-8601 time, or a delay such as 10m.")
-        ] = None,
-        env: Annotated[
-            dict[str, str] | None, Field(description="Extra environment variables.")
-        ] = None,
+        name: Name,
+        command: Command = None,
+        backend: Backend = None,
+        path: WorkerPath = None,
+        prompt: Prompt = None,
+        prompt_file: PromptFile = None,
+        cron: Cron = None,
+        timezone: Zone = None,
+        continuity: Continuity = None,
+        timeout: Timeout = None,
+        retries: Retries = None,
+        due_at: DueAt = None,
+        env: Env = None,
     ) -> dict[str, Any]:
         """Create a queued job, or with cron a recurring template; returns the record."""
-        options: dict[str, Any] = dict(
+        item = self.project.create(
+            name,
+            cron=cron,
+            timezone=timezone,
             command=command,
             backend=backend,
             path=path,
@@ -147,17 +152,10 @@ class JobTools:
             continuity=continuity,
             timeout=timeout,
             retries=retries,
+            due_at=due_at,
             env=env or {},
         )
-        if cron:
-            if due_at:
-                raise ToolError("cron cannot be combined with due_at")
-            return api.as_dict(
-                self.root, api.create_template(self.root, name, cron, timezone=timezone, **options)
-            )
-        if timezone:
-            raise ToolError("timezone goes with cron")
-        return api.as_dict(self.root, api.create_job(self.root, name, due_at=due_at, **options))
+        return self.project.show(api.name_of(item))
 
     @_refusals
     def job_list(
@@ -168,74 +166,65 @@ class JobTools:
         template: Annotated[Text, Field(description="Only this template and its runs.")] = None,
     ) -> dict[str, Any]:
         """Templates and jobs, {"templates": [...], "jobs": [...]}; broken files are invalid."""
-        return api.listing_dict(self.root, state=state, template=template)
+        return self.project.listing(state=state, template=template)
 
     @_refusals
     def job_status(self, job_id: JobId = None) -> dict[str, Any]:
         """The state of a job (a template: enabled or paused)."""
-        item = api.find(self.root, _own_job(job_id))
-        state = getattr(item, "state", None)
-        if state is None:
-            state = "enabled" if getattr(item, "enabled", True) else "paused"
-        return {"id": _own_job(job_id), "state": str(state)}
+        chosen = _own_job(job_id)
+        return {"id": chosen, "state": self.project.status(chosen)}
 
     @_refusals
     def job_show(self, job_id: JobId = None) -> dict[str, Any]:
         """The whole record; for a template: its next fires, recent runs and skipped slots."""
-        return api.as_dict(self.root, api.find(self.root, _own_job(job_id)))
+        return self.project.show(_own_job(job_id))
 
     @_refusals
     def job_update(
         self,
         job_id: JobId = None,
-        state: Annotated[State | None, Field(description="The new state.")] = None,
-        note: Annotated[Text, Field(description="A progress note for the timeline.")] = None,
-        result_summary: Annotated[Text, Field(description="A short result.")] = None,
-        session_id: Annotated[
-            Text, Field(description="The agent's runtime session id, for resume.")
-        ] = None,
+        state: NewState = None,
+        note: Note = None,
+        result_summary: Summary = None,
+        session_id: SessionId = None,
     ) -> dict[str, Any]:
         """A locked transition and/or note, result summary or session id; returns the record."""
-        if state is None and note is None and result_summary is None and session_id is None:
-            raise ToolError("give at least one of state, note, result_summary, session_id")
-        job = api.update_job(
-            self.root,
+        job = self.project.update(
             _own_job(job_id),
             state=state,
             note=note,
             result_summary=result_summary,
             session_id=session_id,
         )
-        return api.as_dict(self.root, job)
+        return self.project.show(job.id)
 
     @_refusals
     def job_result(self, job_id: JobId = None) -> dict[str, Any]:
         """The result summary and the result file's text."""
-        return api.get_result(self.root, _own_job(job_id))
+        return self.project.result(_own_job(job_id))
 
     @_refusals
-    def job_cancel(
-        self,
-        job_id: JobId = None,
-        reason: Annotated[Text, Field(description="Why; recorded as the job's error.")] = None,
-    ) -> dict[str, Any]:
+    def job_cancel(self, job_id: JobId = None, reason: Reason = None) -> dict[str, Any]:
         """Cancel a queued or running job (its executor is released); a template name pauses it."""
-        return api.as_dict(self.root, api.cancel(self.root, _own_job(job_id), reason))
+        chosen = _own_job(job_id)
+        self.project.cancel(chosen, reason)
+        return self.project.show(chosen)
 
     @_refusals
     def job_retry(self, job_id: JobId = None) -> dict[str, Any]:
         """Put a failed or canceled job back in the queue."""
-        return api.as_dict(self.root, api.retry(self.root, _own_job(job_id)))
+        job = self.project.retry(_own_job(job_id))
+        return self.project.show(job.id)
 
     @_refusals
     def job_run(
         self, name: Annotated[str, Field(description="The template's name.")]
     ) -> dict[str, Any]:
         """Fire a recurring template now, even when paused; returns the new run."""
-        return api.as_dict(self.root, api.run_template(self.root, name))
+        return self.project.show(self.project.run_template(name).id)
 
 
-def build_server(root: Path) -> MCPServer:
+def build_server(project: api.Project) -> MCPServer:
     """The MCP server for one root, with every job tool registered."""
     server: MCPServer = MCPServer(
         "repowire",
@@ -246,12 +235,12 @@ def build_server(root: Path) -> MCPServer:
             "retry with job_cancel/job_retry. job_run fires a recurring template now."
         ),
     )
-    tools = JobTools(root)
+    tools = JobTools(project)
     for name in TOOL_NAMES:
         server.add_tool(getattr(tools, name), name=name)
     return server
 
 
-def serve(root: Path) -> None:
+def serve(project: api.Project) -> None:
     """Serve on stdio until the client goes away."""
-    build_server(root).run("stdio")
+    build_server(project).run("stdio")

@@ -213,14 +213,7 @@ class Store:
         not parsed again. One that changed within a timestamp tick of being parsed is not
         settled: it is parsed again next time, since a second write in the same tick could
         leave the same identity (git's "racy" files)."""
-        try:
-            entries = [
-                e
-                for e in os.scandir(self.jobs_dir)
-                if e.name.endswith(".yaml") and not e.name.startswith(".")
-            ]
-        except FileNotFoundError:
-            return []
+        entries = self._record_entries()
         if self._index is None:
             self._index = self._read_index()
         settled_before = time.time_ns() - RACY_NS
@@ -247,6 +240,15 @@ class Store:
             self._index_dirty = True
         self._index = index
         return out
+
+    def _record_entries(self) -> list[os.DirEntry[str]]:
+        """The <id>.yaml entries of jobs/ (dot-files and temp files skipped)."""
+        try:
+            entries = os.scandir(self.jobs_dir)
+        except FileNotFoundError:
+            return []
+        with entries:
+            return [e for e in entries if e.name.endswith(".yaml") and not e.name.startswith(".")]
 
     def _index_path(self) -> Path:
         return self.base / "cache" / "index.json"

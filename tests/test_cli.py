@@ -321,9 +321,10 @@ def test_missing_repowire_folder(bare):
     assert not (bare / ".repowire").exists()
 
 
-def test_first_write_creates_the_folder(bare):
-    job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
-    assert (bare / ".repowire" / "jobs" / f"{job_id}.yaml").exists()
+def test_create_outside_a_project_says_to_init_like_every_other_command(bare):
+    for args in (["jobs", "create", "A", "--command", "true"], ["agents", "create", "w"]):
+        assert_clean_error(rw(*args, ok=False), says="run 'repowire init'")
+    assert not (bare / ".repowire").exists()
 
 
 def test_repowire_that_is_a_file(bare):

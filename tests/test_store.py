@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import rw, wait_for
 
-from repowire import api
+from repowire import functions as api
 from repowire.errors import ValidationError
 from repowire.files import atomic_write, create_exclusive
 from repowire.store import Store
@@ -77,7 +77,7 @@ def test_record_stays_readable_yaml_with_multiline_text(root):
 NOTER = """
 import sys
 from pathlib import Path
-from repowire import api
+from repowire import functions as api
 root, job_id, who, count = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 for i in range(count):
     api.add_note(root, job_id, f"{who}-{i}")

@@ -12,8 +12,8 @@ import yaml
 from conftest import FIXTURES, assert_clean_error, rw, wait_for
 from runner_helpers import RunnerProcess, kill_executors, read, run_once, set_config, state
 
-from repowire.scheduler import Scheduler
 from repowire.runner import Runner
+from repowire.scheduler import Scheduler
 from repowire.store import Store
 from repowire.templates import read_state
 

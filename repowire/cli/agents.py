@@ -6,10 +6,12 @@ from typing import Any
 
 import click
 
-from . import RepowireGroup, cli, get_root, json_option, root_option
+from .common import RepowireGroup, get_root, json_option, project, root_option
+
+__all__ = ["agents", "backends", "mcp", "dashboard"]
 
 
-@cli.group(cls=RepowireGroup)
+@click.group(cls=RepowireGroup)
 @root_option
 def agents() -> None:
     """Worker folders in .repowire/agents/<name>/."""
@@ -31,18 +33,11 @@ def create(name: str, cron: str | None, timezone: str | None, **options: Any) ->
       repowire agents create daily-brief --cron "@daily" --backend codex
       repowire agents create nightly-report --cron "0 3 * * *" --command ./report.sh
     """
-    from ..layout import create_worker
-
-    if timezone and not cron:
-        raise click.UsageError("--timezone goes with --cron")
-    opts = {k: v for k, v in options.items() if v is not None}
-    if timezone:
-        opts["timezone"] = timezone
-    folder = create_worker(get_root(), name, cron, **opts)
+    folder = project().create_worker(name, cron, timezone=timezone, **options)
     click.echo(f"created {folder.relative_to(get_root())}")
 
 
-@cli.command()
+@click.command()
 @root_option
 @json_option
 def backends(as_json: bool) -> None:
@@ -53,18 +48,16 @@ def backends(as_json: bool) -> None:
       repowire backends
       repowire backends --json
     """
-    from ..backends import describe_backends
-    from ..config import load_config
     from .render import print_backends, print_json
 
-    rows = describe_backends(load_config(get_root()))
+    rows = project().backends()
     if as_json:
         print_json(rows)
     else:
         print_backends(rows)
 
 
-@cli.command()
+@click.command()
 @root_option
 def mcp() -> None:
     """Serve the job tools to a coding agent over MCP on stdio.
@@ -76,15 +69,12 @@ def mcp() -> None:
     Example:
       claude mcp add repowire -- repowire --root "$PWD" mcp
     """
-    from ..config import require_repowire
     from ..mcp_server import serve
 
-    root = get_root()
-    require_repowire(root)
-    serve(root)
+    serve(project())
 
 
-@cli.command()
+@click.command()
 @root_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
@@ -98,11 +88,8 @@ def dashboard(host: str, port: int, open_browser: bool, token: str | None) -> No
       repowire dashboard --open
       repowire dashboard --host 0.0.0.0 --token "$(openssl rand -hex 16)"
     """
-    from ..config import require_repowire
     from ..dashboard import is_loopback, serve
 
     if not is_loopback(host) and not token:
         raise click.UsageError(f"--host {host} is not loopback; give --token as well")
-    root = get_root()
-    require_repowire(root)
-    serve(root, host, port, token, open_browser)
+    serve(project(), host, port, token, open_browser)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from . import RepowireGroup, get_root, json_option, root_option
+from .common import RepowireGroup, json_option, project, root_option
 from .render import print_job, print_json, print_listing, print_template
 
 STATES = ["queued", "running", "succeeded", "failed", "canceled"]
@@ -26,12 +26,6 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--env")
         env[key] = value
     return env
-
-
-def _as_dict(item: Any) -> dict[str, Any]:
-    from ..api import as_dict
-
-    return as_dict(get_root(), item)
 
 
 @jobs.command()
@@ -70,25 +64,17 @@ def create(
       repowire jobs create "Daily brief" --path .repowire/agents/daily-brief \\
           --backend codex --cron "@daily" --prompt "Prepare the brief."
     """
-    from .. import api
+    here = project()
+    item = here.create(
+        name, cron=cron, timezone=timezone, job_id=job_id, env=_env_pairs(env), **options
+    )
+    from ..api import name_of
 
-    if options["prompt"] and options["prompt_file"]:
-        raise click.UsageError("use --prompt or --prompt-file, not both")
-    if not cron and timezone:
-        raise click.UsageError("--timezone goes with --cron")
-    if cron and (options["due_at"] or job_id):
-        raise click.UsageError("--cron cannot be combined with --due-at or --id")
-    root = get_root()
-    if cron:
-        item: Any = api.create_template(
-            root, name, cron, timezone=timezone, env=_env_pairs(env), **options
-        )
-    else:
-        item = api.create_job(root, name, job_id=job_id, env=_env_pairs(env), **options)
+    name_or_id = name_of(item)
     if as_json:
-        print_json(_as_dict(item))
+        print_json(here.show(name_or_id))
     else:
-        click.echo(getattr(item, "id", None) or item.name)
+        click.echo(name_or_id)
 
 
 @jobs.command(name="list")
@@ -104,9 +90,7 @@ def list_(state: str | None, template: str | None, as_json: bool) -> None:
       repowire jobs list
       repowire jobs list --state failed --json
     """
-    from .. import api
-
-    data = api.listing_dict(get_root(), state=state, template=template)
+    data = project().listing(state=state, template=template)
     if as_json:
         print_json(data)
     else:
@@ -125,17 +109,13 @@ def show(job_id: str, as_json: bool) -> None:
       repowire jobs show job-20261126-021530-a1b2
       repowire jobs show daily-brief --json
     """
-    from .. import api
-    from ..model import Job
-
-    item = api.find(get_root(), job_id)
-    data = _as_dict(item)
+    data = project().show(job_id)
     if as_json:
         print_json(data)
-    elif isinstance(item, Job):
-        print_job(data)
-    else:
+    elif data.get("kind") == "template":
         print_template(data)
+    else:
+        print_job(data)
 
 
 @jobs.command()
@@ -149,11 +129,7 @@ def status(job_id: str, as_json: bool) -> None:
     Example:
       repowire jobs status job-20261126-021530-a1b2
     """
-    from .. import api
-    from ..model import Job
-
-    item = api.find(get_root(), job_id)
-    state = str(item.state) if isinstance(item, Job) else ("enabled" if item.enabled else "paused")
+    state = project().status(job_id)
     if as_json:
         print_json({"id": job_id, "state": state})
     else:
@@ -183,22 +159,12 @@ def update(
       repowire jobs update job-... --state running --note "Started first pass"
       repowire jobs update job-... --state succeeded --result-summary "Brief posted"
     """
-    from .. import api
-
-    if state is None and note is None and result_summary is None and session_id is None:
-        raise click.UsageError(
-            "give at least one of --state, --note, --result-summary, --session-id"
-        )
-    job = api.update_job(
-        get_root(),
-        job_id,
-        state=state,
-        note=note,
-        result_summary=result_summary,
-        session_id=session_id,
+    here = project()
+    job = here.update(
+        job_id, state=state, note=note, result_summary=result_summary, session_id=session_id
     )
     if as_json:
-        print_json(_as_dict(job))
+        print_json(here.show(job.id))
     else:
         click.echo(f"{job.id} {job.state}")
 
@@ -214,9 +180,7 @@ def result(job_id: str, as_json: bool) -> None:
     Example:
       repowire jobs result job-20261126-021530-a1b2
     """
-    from .. import api
-
-    data = api.get_result(get_root(), job_id)
+    data = project().result(job_id)
     if as_json:
         print_json(data)
         return
@@ -244,10 +208,9 @@ def cancel(job_id: str, reason: str | None) -> None:
       repowire jobs cancel job-20261126-021530-a1b2 --reason "superseded"
       repowire jobs cancel daily-brief
     """
-    from .. import api
     from ..model import Job
 
-    item = api.cancel(get_root(), job_id, reason)
+    item = project().cancel(job_id, reason)
     if isinstance(item, Job):
         click.echo(f"{item.id} {item.state}")
     else:
@@ -264,9 +227,7 @@ def retry(job_id: str) -> None:
     Example:
       repowire jobs retry job-20261126-021530-a1b2
     """
-    from .. import api
-
-    job = api.retry(get_root(), job_id)
+    job = project().retry(job_id)
     click.echo(f"{job.id} {job.state}")
 
 
@@ -281,11 +242,10 @@ def run(name: str, as_json: bool) -> None:
     Example:
       repowire jobs run daily-brief
     """
-    from .. import api
-
-    job = api.run_template(get_root(), name)
+    here = project()
+    job = here.run_template(name)
     if as_json:
-        print_json(_as_dict(job))
+        print_json(here.show(job.id))
     else:
         click.echo(job.id)
 
@@ -300,7 +260,5 @@ def resume(name: str) -> None:
     Example:
       repowire jobs resume daily-brief
     """
-    from .. import api
-
-    api.resume_template(get_root(), name)
+    project().resume(name)
     click.echo(f"{name} enabled")

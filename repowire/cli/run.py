@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
+from typing import Any
 
 import click
 
-from . import cli, get_root, root_option
-from .jobs import jobs
+from .common import project, root_option
+
+__all__ = ["runner", "logs", "wait"]
 
 _POLL = 0.2
+TERMINAL_STATES = ("succeeded", "failed", "canceled")
 
 
-@cli.command()
+@click.command()
 @root_option
 @click.option(
     "--once",
@@ -37,12 +39,10 @@ def runner(once: bool, max_concurrency: int | None) -> None:
       repowire runner
       repowire runner --once --max-concurrency 2
     """
-    from ..runner import Runner
-
-    Runner(get_root(), max_concurrency).run(once=once)
+    project().serve(max_concurrency, once=once)
 
 
-@jobs.command()
+@click.command()
 @root_option
 @click.argument("job_id", metavar="ID")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the job is terminal.")
@@ -54,37 +54,26 @@ def logs(job_id: str, follow: bool) -> None:
       repowire jobs logs job-20261126-021530-a1b2
       repowire jobs logs job-20261126-021530-a1b2 -f
     """
-    from .. import api
-    from ..store import Store
-
-    root = get_root()
-    api.get_job(root, job_id)
-    path = Store(root).sibling(job_id, ".log")
-    offset = _copy_from(path, 0)
-    while follow and not api.get_job(root, job_id).is_terminal:
+    here = project()
+    offset = _copy_from(here, job_id, 0)
+    while follow and not here.job(job_id).is_terminal:
         time.sleep(_POLL)
-        offset = _copy_from(path, offset)
+        offset = _copy_from(here, job_id, offset)
     if follow:
-        _copy_from(path, offset)
+        _copy_from(here, job_id, offset)
 
 
-def _copy_from(path: Path, offset: int) -> int:
-    """Write what the file holds past offset to stdout; return the new offset."""
-    from ..files import open_file
-
-    try:
-        with open_file(path) as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except FileNotFoundError:
-        return offset
-    if data:
+def _copy_from(here: Any, job_id: str, offset: int) -> int:
+    """Write what the log holds past offset to stdout; return the new offset."""
+    while True:
+        data, offset = here.log(job_id, offset)
+        if not data:
+            return offset
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-    return offset + len(data)
 
 
-@jobs.command()
+@click.command()
 @root_option
 @click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
 @click.option("--timeout", metavar="D", help="Give up after this long (exit 124): 30s, 10m.")
@@ -97,32 +86,24 @@ def wait(job_ids: tuple[str, ...], timeout: str | None) -> None:
       repowire jobs wait job-20261126-021530-a1b2
       repowire jobs wait job-a job-b --timeout 10m && echo all good
     """
-    from .. import api
     from ..values import parse_duration
 
-    root = get_root()
+    here = project()
     limit = parse_duration(timeout) if timeout is not None else None
     for job_id in job_ids:
-        api.get_job(root, job_id)  # unknown ids fail at once
+        here.job(job_id)  # unknown ids fail at once
     started = time.monotonic()
     live = sys.stderr.isatty()
     while True:
-        states = {job_id: api.get_job(root, job_id).state.value for job_id in job_ids}
-        done = [s for s in states.values() if s in ("succeeded", "failed", "canceled")]
+        states = {job_id: here.status(job_id) for job_id in job_ids}
+        waiting = [k for k, v in states.items() if v not in TERMINAL_STATES]
         if live:
-            click.echo(
-                f"\r{len(done)}/{len(states)} done: "
-                + ", ".join(f"{k} {v}" for k, v in states.items())[:200]
-                + "\033[K",
-                err=True,
-                nl=False,
-            )
-        if len(done) == len(states):
+            _progress(states, len(states) - len(waiting))
+        if not waiting:
             break
         if limit is not None and time.monotonic() - started >= limit:
             if live:
                 click.echo(err=True)
-            waiting = [k for k, v in states.items() if v not in ("succeeded", "failed", "canceled")]
             click.echo(f"timed out waiting for {', '.join(waiting)}", err=True)
             sys.exit(124)
         time.sleep(_POLL)
@@ -131,3 +112,9 @@ def wait(job_ids: tuple[str, ...], timeout: str | None) -> None:
     for job_id, state in states.items():
         click.echo(f"{job_id} {state}")
     sys.exit(0 if all(s == "succeeded" for s in states.values()) else 1)
+
+
+def _progress(states: dict[str, str], done: int) -> None:
+    """The live line on a terminal: how many are done, and each job's state."""
+    text = ", ".join(f"{k} {v}" for k, v in states.items())[:200]
+    click.echo(f"\r{done}/{len(states)} done: {text}\033[K", err=True, nl=False)

@@ -1,0 +1,66 @@
+"""What every command shares: the error edge, --root, --json, and the project it works on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import RepowireError, UsageProblem
+
+__all__ = ["RepowireGroup", "root_option", "json_option", "get_root", "project"]
+
+
+class RepowireGroup(click.Group):
+    """Turns library errors into one sentence on stderr and exit 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageProblem as exc:
+            raise click.UsageError(str(exc), ctx) from None
+        except RepowireError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+
+
+def _remember_root(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    source = ctx.get_parameter_source(param.name or "root")
+    meta = ctx.find_root().meta
+    explicit = source == click.core.ParameterSource.COMMANDLINE
+    if value and (explicit or "repowire.root" not in meta):
+        meta["repowire.root"] = value
+
+
+def root_option(func: Any) -> Any:
+    """--root DIR (env REPOWIRE_ROOT), accepted by every command and group."""
+    return click.option(
+        "--root",
+        metavar="DIR",
+        envvar="REPOWIRE_ROOT",
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_root,
+        help="The project root (default: the nearest folder holding .repowire/).",
+    )(func)
+
+
+def json_option(func: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def get_root() -> Path:
+    """The root this invocation works on."""
+    from ..functions import find_root
+
+    return find_root(click.get_current_context().find_root().meta.get("repowire.root"))
+
+
+def project() -> Any:
+    """The api.Project of the root this invocation works on (its .repowire/ must exist)."""
+    from ..api import Project
+
+    return Project(get_root())

@@ -1,0 +1,117 @@
+"""The API as plain functions: what concerns a root itself (init, trust, validate), and the
+job operations as functions of a root, for scripts (`from repowire import create_job`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .api import Listing, Project
+from .config import require_repowire
+from .model import Job, Template
+
+__all__ = [
+    "init",
+    "trust",
+    "trust_file",
+    "validate",
+    "find_root",
+    "create_job",
+    "create_template",
+    "get_job",
+    "find",
+    "list_all",
+    "update_job",
+    "add_note",
+    "cancel",
+    "retry",
+    "get_result",
+]
+
+
+def init(root: Path) -> bool:
+    """Create .repowire/ (keeping what exists) and trust the root; True if anything was new."""
+    from .layout import init_root
+
+    return init_root(root)
+
+
+def trust(root: Path, trusted: bool = True) -> None:
+    """Trust the root for the runner, or take the trust back."""
+    from .config import set_trusted
+
+    require_repowire(root)
+    set_trusted(root, trusted)
+
+
+def trust_file() -> Path:
+    """Where trust is kept: in the user's config folder, outside every repository."""
+    from .config import trust_file as path
+
+    return path()
+
+
+def validate(root: Path, paths: list[Path]) -> tuple[int, list[str]]:
+    """Check files (every one of the root when none is named): how many, and the problems."""
+    from .validate import validate_paths
+
+    if not paths:
+        require_repowire(root)
+    return validate_paths(root, paths)
+
+
+def find_root(explicit: str | None = None) -> Path:
+    """--root or REPOWIRE_ROOT, else the nearest ancestor holding .repowire/, else the cwd."""
+    from .config import find_root as nearest
+
+    return nearest(explicit)
+
+
+def create_job(root: Path, name: str | None = None, **options: Any) -> Job:
+    """Write a new queued job in the root; options are the definition keys."""
+    return Project(root).create_job(name, **options)
+
+
+def create_template(root: Path, name: str, cron: str, **options: Any) -> Template:
+    """Write a recurring template in the root."""
+    return Project(root).create_template(name, cron, **options)
+
+
+def get_job(root: Path, job_id: str) -> Job:
+    """One job record; JobNotFound when there is none."""
+    return Project(root).job(job_id)
+
+
+def find(root: Path, name: str) -> Job | Template:
+    """A job by id, else a template by name."""
+    return Project(root).find(name)
+
+
+def list_all(root: Path, state: str | None = None, template: str | None = None) -> Listing:
+    """Templates and jobs, optionally filtered."""
+    return Project(root).list_all(state, template)
+
+
+def update_job(root: Path, job_id: str, **changes: Any) -> Job:
+    """A locked transition and/or note, result summary or session id."""
+    return Project(root).update(job_id, **changes)
+
+
+def add_note(root: Path, job_id: str, text: str) -> Job:
+    """Append one note to a job's timeline."""
+    return Project(root).update(job_id, note=text)
+
+
+def cancel(root: Path, name: str, reason: str | None = None) -> Job | Template:
+    """Cancel a job, or pause a template."""
+    return Project(root).cancel(name, reason)
+
+
+def retry(root: Path, job_id: str) -> Job:
+    """Put a failed or canceled job back in the queue."""
+    return Project(root).retry(job_id)
+
+
+def get_result(root: Path, job_id: str) -> dict[str, Any]:
+    """The result summary and the result file of a job."""
+    return Project(root).result(job_id)

@@ -1,0 +1,143 @@
+"""What the faces show: records and template views as the JSON every face prints, and listings."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import clock
+from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, template_to_dict
+from .store import Store
+from .values import format_time
+
+__all__ = ["Listing", "listing", "as_dict", "template_view", "version_of"]
+
+
+@dataclass
+class Listing:
+    """What `jobs list` shows: templates and job records, broken files among them as invalid."""
+
+    templates: list[Template | Invalid]
+    records: list[dict[str, Any]]  # job records as plain data, oldest first
+    runs: dict[str, list[dict[str, Any]]]  # each template's runs, whatever the filters
+
+    @property
+    def jobs(self) -> list[Job | Invalid]:
+        return [_item(record) for record in self.records]
+
+    def as_json(self, store: Store) -> dict[str, Any]:
+        """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
+        templates = [
+            as_dict(store, t, self.runs.get(getattr(t, "name", ""), [])) for t in self.templates
+        ]
+        return {"templates": templates, "jobs": self.records}
+
+
+def listing(store: Store, state: str | None, template: str | None) -> Listing:
+    """Templates, job records (filtered, oldest first) and each template's runs."""
+    from .templates import list_templates
+
+    if state is not None and state != "invalid":
+        State(state)  # the faces check choices; scripts get a ValueError
+    jobs = store.list_records()
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for job in jobs:
+        if job.get("template"):
+            runs.setdefault(job["template"], []).append(job)
+    if state is not None:
+        jobs = [j for j in jobs if j["state"] == state]
+    templates: list[Template | Invalid] = list_templates(store)
+    if template is not None:
+        jobs = [j for j in jobs if j.get("template") == template]
+        templates = [t for t in templates if _name(t) == template]
+    jobs.sort(key=_created_key)
+    return Listing(templates, jobs, runs)
+
+
+def _name(item: Template | Invalid) -> str:
+    return item.name if isinstance(item, Template) else item.id
+
+
+def _item(record: dict[str, Any]) -> Job | Invalid:
+    if record["state"] == "invalid":
+        return Invalid(record["id"], record.get("path", ""), record.get("error", ""))
+    return job_from_record(record)
+
+
+def _created_key(record: dict[str, Any]) -> tuple[str, str]:
+    return (str(record.get("created_at") or ""), record["id"])
+
+
+def as_dict(
+    store: Store, item: Job | Template | Invalid, runs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The JSON form every face prints: a job record, a template view, or an invalid entry."""
+    if isinstance(item, Job):
+        return job_to_dict(item, with_id=True)
+    if isinstance(item, Template):
+        return template_view(store, item, runs)
+    return item.to_dict()
+
+
+def template_view(
+    store: Store, template: Template, runs: list[dict[str, Any]] | None = None, limit: int = 10
+) -> dict[str, Any]:
+    """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots.
+
+    `runs` are the template's runs when the caller has read them already."""
+    from .schedule import describe, next_fires, zone
+    from .templates import read_state, template_dir
+
+    tz = zone(template.timezone)
+    fires = next_fires(template.cron, tz, clock.now(), 5) if template.enabled else []
+    if runs is None:
+        runs = [j for j in store.list_records() if j.get("template") == template.name]
+    state = read_state(store, template.name)
+    return {
+        "id": template.name,
+        "kind": "template",
+        "path": str(template_dir(store, template.name).relative_to(store.root)),
+        "state": "enabled" if template.enabled else "paused",
+        **template_to_dict(template),
+        "timezone": template.timezone or str(getattr(tz, "key", None) or tz),
+        "schedule": describe(template.cron),
+        "next_fires": [
+            {"utc": format_time(f), "local": f.astimezone(tz).isoformat()} for f in fires
+        ],
+        "recent_runs": sorted(runs, key=_created_key, reverse=True)[:limit],
+        "last_fire": _text_time(state.get("last_fire")),
+        "last_run": state.get("last_run"),
+        "session_id": state.get("session_id"),
+        "skipped_total": state.get("skipped_total", 0),
+        "skipped": [{k: _text_time(v) for k, v in s.items()} for s in state.get("skipped", [])],
+    }
+
+
+def _text_time(value: Any) -> Any:
+    return format_time(value) if isinstance(value, datetime) else value
+
+
+def version_of(store: Store) -> str:
+    """A cheap fingerprint of every record and template: names, sizes and change times."""
+    digest = hashlib.blake2b(digest_size=12)
+    for folder in (store.jobs_dir, store.agents_dir):
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            paths = [entry.path]
+            if entry.is_dir():
+                paths = [os.path.join(entry.path, n) for n in ("job.yaml", "state.yaml")]
+            elif not entry.name.endswith(".yaml"):
+                continue
+            for path in paths:
+                try:
+                    info = os.stat(path)
+                except FileNotFoundError:
+                    continue
+                digest.update(f"{path}:{info.st_mtime_ns}:{info.st_size};".encode())
+    return digest.hexdigest()
