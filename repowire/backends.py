@@ -46,7 +46,8 @@ class Backend:
 
 # The agent CLIs' non-interactive modes, checked against their --help (codex-cli 0.169.0,
 # Claude Code 2.1.197, gemini 0.61.0, opencode 1.18.33). Each runs unattended with the
-# narrowest permission that still lets it edit its worker folder; README "Agent backends".
+# narrowest permission that still lets it edit its worker folder (docs/file-format.md,
+# "Agent backends").
 _CODEX = (
     "--json",
     "--skip-git-repo-check",

@@ -27,7 +27,7 @@ __all__ = [
 
 @dataclass
 class Config:
-    """The settings of config.yaml (SPEC section 6), defaults filled in."""
+    """The settings of config.yaml (docs/file-format.md), defaults filled in."""
 
     max_concurrency: int = 4
     kill_grace: float = 10.0

@@ -21,7 +21,7 @@ agents/*/state.yaml
 """
 
 CONFIG_TEMPLATE = """\
-# repowire settings; every key is optional. See the README's "File format" section.
+# repowire settings; every key is optional. See docs/file-format.md in repowire's repository.
 # max_concurrency: 4        # running executors at once
 # kill_grace: 10s           # SIGTERM to SIGKILL when an executor is released
 # allowed_paths: ["."]      # where executors may run, relative to the root

@@ -29,7 +29,7 @@ _EXPECTED_DURATION = "a duration such as 30, 30s, 10m, 2h or 1d"
 
 
 def validate_id(value: object, what: str = "job id") -> str:
-    """Return value if it is a safe id (SPEC section 3), else raise InvalidId."""
+    """Return value if it is a safe id (a file stem: letters, digits, . _ -), else InvalidId."""
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value) or value in (".", ".."):
         raise InvalidId(
             f"{value!r} is not a valid {what}: use 1 to 128 letters, digits, '.', '_' or '-', "
