@@ -63,10 +63,10 @@ class Project:
 
     def find(self, name: str) -> Job | Template:
         """A job by id, else a template by name."""
-        from .templates import read_template
-
         if self.store.job_file(validate_id(name)).exists():
             return self.store.read_job(name)
+        from .templates import read_template  # here: reading a job needs no cron parser
+
         return read_template(self.store, name)
 
     def status(self, name: str) -> str:
