@@ -44,19 +44,19 @@ def _copy(kind: str, original: Path, copy: Path) -> None:
 
 @pytest.fixture
 def original(root: Path):
+    """A root whose runner is running `sleep 45` as job `longrun`; yields the root and its pgid."""
     set_config(root, "kill_grace: 1s\n")
     runner = RunnerProcess(root)
-    yield root, runner
+    write_job(root, "longrun", command="sleep 45")
+    wait_for(lambda: _pgid(root, "longrun"), what="the original's executor")
+    yield root, _pgid(root, "longrun")
     runner.stop()
     kill_executors(root)
 
 
 @pytest.mark.parametrize("kind", ["clone", "cp"])
 def test_a_copy_never_signals_the_originals_executor(original, tmp_path, kind):
-    root, runner = original
-    write_job(root, "longrun", command="sleep 45")
-    wait_for(lambda: _pgid(root, "longrun"), what="the original's executor")
-    pgid = _pgid(root, "longrun")
+    root, pgid = original
     copy = tmp_path / f"copy-{kind}"
     _copy(kind, root, copy)
 
@@ -70,10 +70,7 @@ def test_a_copy_never_signals_the_originals_executor(original, tmp_path, kind):
 
 @pytest.mark.parametrize("kind", ["clone", "cp"])
 def test_a_copy_settles_the_copied_running_record_as_lost(original, tmp_path, kind):
-    root, runner = original
-    write_job(root, "longrun", command="sleep 45")
-    wait_for(lambda: _pgid(root, "longrun"), what="the original's executor")
-    pgid = _pgid(root, "longrun")
+    root, pgid = original
     copy = tmp_path / f"copy-{kind}"
     _copy(kind, root, copy)
 
