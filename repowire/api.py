@@ -17,8 +17,8 @@ from .errors import TransitionRefused, UsageProblem, ValidationError
 from .files import MAX_FILE_BYTES, create_exclusive, open_file, read_tail
 from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
-from .store import Store
-from .values import format_time, new_job_id, parse_due, slugify, validate_id
+from .store import PEOPLE_LIMIT, Store
+from .values import format_time, new_job_id, parse_due, shown, slugify, validate_id
 from .views import Listing, as_dict, listing, version_of
 
 __all__ = ["Project", "Listing", "name_of", "LOG_CHUNK"]
@@ -230,7 +230,7 @@ class Project:
         known = self.known_backends()
         if backend is not None and backend not in known:
             raise ValidationError(
-                f"unknown backend {backend!r}; known backends: {', '.join(known)}"
+                f"unknown backend {shown(backend)}; known backends: {', '.join(known)}"
             )
 
     def _template_folder(self, name: str, path: str | None) -> str:
@@ -270,7 +270,7 @@ class Project:
             if session_id is not None:
                 job.session_id = session_id
 
-        return self.store.transition(job_id, change)
+        return self.store.transition(job_id, change, PEOPLE_LIMIT)
 
     def cancel(self, name: str, reason: str | None = None) -> Job | Template:
         """Cancel a queued or running job; for a template name, pause the template."""
@@ -285,7 +285,7 @@ class Project:
             job.error = reason or "canceled by request"
             return True
 
-        return self.store.transition(name, change)
+        return self.store.transition(name, change, PEOPLE_LIMIT)
 
     def retry(self, job_id: str) -> Job:
         """Put a failed or canceled job back in the queue."""
@@ -302,7 +302,7 @@ class Project:
             job.error = job.exit_code = job.finished_at = job.result_summary = None
             job.due_at = None
 
-        return self.store.transition(job_id, change)
+        return self.store.transition(job_id, change, PEOPLE_LIMIT)
 
     def run_template(self, name: str) -> Job:
         """Fire a template now, paused or not: a queued run named for the current second."""
@@ -328,8 +328,8 @@ class Project:
 
         return set_enabled(self.store, name, True)
 
-    def serve(self, max_concurrency: int | None = None, once: bool = False) -> None:
-        """Run the runner for this root in the foreground."""
+    def serve(self, max_concurrency: int | None = None, once: bool = False) -> list[str]:
+        """Run the runner for this root in the foreground; the jobs it could not serve."""
         from .runner import Runner
 
-        Runner(self.root, max_concurrency).run(once=once)
+        return Runner(self.root, max_concurrency).run(once=once)

@@ -14,7 +14,9 @@ from typing import Any
 
 from .config import Config
 from .errors import ValidationError
+from .files import read_text
 from .model import SHELL, Job
+from .values import shown
 
 __all__ = [
     "Backend",
@@ -98,7 +100,7 @@ def resolve_backend(name: str, config: Config) -> Backend:
     if spec is None:
         if preset is None:
             known = ", ".join([SHELL, *sorted({*PRESETS, *config.backends})])
-            raise ValidationError(f"unknown backend {name!r}; known backends: {known}")
+            raise ValidationError(f"unknown backend {shown(name)}; known backends: {known}")
         return preset
     base: dict[str, Any] = {} if preset is None else preset.__dict__.copy()
     merged = {**base, **spec, "name": name}
@@ -121,7 +123,11 @@ def read_prompt(job: Job, cwd: Path) -> str:
     if not path.is_relative_to(cwd.resolve()):
         raise ValidationError(f"prompt_file {job.prompt_file} is outside the worker folder {cwd}")
     try:
-        return path.read_text(encoding="utf-8")
+        return read_text(path)  # refuses a FIFO, a folder, a huge file and non-UTF-8 text
+    except FileNotFoundError:
+        raise ValidationError(f"prompt_file {job.prompt_file} does not exist") from None
+    except ValidationError as exc:
+        raise ValidationError(f"prompt_file {job.prompt_file}: {exc}") from None
     except OSError as exc:
         raise ValidationError(
             f"prompt_file {job.prompt_file} cannot be read ({exc.strerror})"

@@ -12,9 +12,12 @@ from .errors import ConfigError, ValidationError
 from .files import atomic_write, dump_yaml, load_yaml
 from .model import SHELL
 from .schema import slurm_options
-from .values import parse_duration, validate_id
+from .values import parse_duration, shown, validate_id
+
+RUNTIME_FOLDERS = ("jobs", "agents", "locks", "cache")
 
 __all__ = [
+    "RUNTIME_FOLDERS",
     "Config",
     "find_root",
     "require_repowire",
@@ -65,6 +68,12 @@ def require_repowire(root: Path) -> None:
         raise ConfigError(f"{base} is not a folder")
     if not os.access(base, os.R_OK | os.X_OK):
         raise ConfigError(f"{base} cannot be read; check its permissions")
+    for name in RUNTIME_FOLDERS:
+        if (base / name).is_symlink():  # a committed link would send writes out of the root
+            raise ConfigError(
+                f"{base / name} is a symbolic link; repowire does not follow it out of the "
+                "root (replace it with a folder)"
+            )
 
 
 def _backend_config(name: str, spec: Any, where: str) -> dict[str, Any]:
@@ -83,7 +92,7 @@ def _backend_config(name: str, spec: Any, where: str) -> dict[str, Any]:
     }
     for key, value in spec.items():
         if key not in checks:
-            raise ConfigError(f"{where}: backends: {name}: unknown key {key!r}")
+            raise ConfigError(f"{where}: backends: {name}: unknown key {shown(key)}")
         try:
             checks[key](value)
         except ValidationError as exc:
@@ -103,7 +112,7 @@ def _key(value: Any) -> None:
 
 def _bool(value: Any) -> None:
     if not isinstance(value, bool):
-        raise ValidationError(f"expected true or false, got {value!r}")
+        raise ValidationError(f"expected true or false, got {shown(value)}")
 
 
 def _regex(value: Any) -> None:
@@ -141,7 +150,7 @@ def _parse_config(data: Any, where: str) -> Config:
 def _apply_setting(config: Config, key: Any, value: Any, where: str) -> None:
     if key == "max_concurrency":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValidationError(f"expected a whole number 1 or more, got {value!r}")
+            raise ValidationError(f"expected a whole number 1 or more, got {shown(value)}")
         config.max_concurrency = value
     elif key == "kill_grace":
         config.kill_grace = parse_duration(value)
@@ -156,7 +165,7 @@ def _apply_setting(config: Config, key: Any, value: Any, where: str) -> None:
             raise ValidationError("expected a mapping of backend names to settings")
         config.backends = {n: _backend_config(n, s, where) for n, s in value.items()}
     else:
-        raise ConfigError(f"{where}: unknown key {key!r}")
+        raise ConfigError(f"{where}: unknown key {shown(key)}")
 
 
 def load_config(root: Path) -> Config:

@@ -153,8 +153,22 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
+def _named(path: Path, exc: OSError) -> OSError:
+    """The error with the file it was about, so "No space left on device" says where."""
+    if exc.filename is not None:
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Replace path with text: temp file in the same folder, fsync, rename, fsync the folder."""
+    try:
+        _replace(path, text)
+    except OSError as exc:
+        raise _named(path, exc) from None
+
+
+def _replace(path: Path, text: str) -> None:
     tmp = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
     try:
         os.replace(tmp, path)
@@ -167,6 +181,13 @@ def atomic_write(path: Path, text: str) -> None:
 
 def create_exclusive(path: Path, text: str) -> bool:
     """Create path with text, complete or not at all; False if it already exists."""
+    try:
+        return _create(path, text)
+    except OSError as exc:
+        raise _named(path, exc) from None
+
+
+def _create(path: Path, text: str) -> bool:
     tmp = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
     try:
         os.link(tmp, path)  # fails if path exists: an exclusive create of a finished file

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import ValidationError
-from .values import format_time, parse_time
+from .values import format_time, parse_time, shown
 
 __all__ = ["Handle", "RootRef", "handle_from_dict"]
 
@@ -94,20 +94,20 @@ def handle_from_dict(data: dict[str, Any]) -> Handle:
             continue
         if key in _INTS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValidationError(f"{key}: expected a whole number, got {value!r}")
+                raise ValidationError(f"{key}: expected a whole number, got {shown(value)}")
         elif key in _TEXTS:
             if not isinstance(value, str):
-                raise ValidationError(f"{key}: expected text, got {value!r}")
+                raise ValidationError(f"{key}: expected text, got {shown(value)}")
         elif key == "start_time":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValidationError(f"start_time: expected a number, got {value!r}")
+                raise ValidationError(f"start_time: expected a number, got {shown(value)}")
             value = float(value)
         elif key == "claimed_at":
             value = parse_time(value)
         else:
-            raise ValidationError(f"unknown key {key!r}")
+            raise ValidationError(f"unknown key {shown(key)}")
         values[key] = value
     values.setdefault("kind", "local")
     if values["kind"] not in ("local", "slurm"):
-        raise ValidationError(f"kind: expected local or slurm, got {values['kind']!r}")
+        raise ValidationError(f"kind: expected local or slurm, got {shown(values['kind'])}")
     return Handle(**values)

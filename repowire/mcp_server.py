@@ -66,10 +66,17 @@ def _refusals(func: F) -> F:
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except ToolError:
+            raise
         except RepowireError as exc:
             raise ToolError(str(exc)) from None
         except OSError as exc:
             raise ToolError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
+        except Exception as exc:  # never an error with no reason: say what went wrong
+            words = str(exc).strip().splitlines()
+            raise ToolError(
+                f"{func.__name__} failed: {words[0] if words else type(exc).__name__}"
+            ) from None
 
     return call  # type: ignore[return-value]
 

@@ -61,11 +61,12 @@ class Recovery:
 
     def _release_if_alive(self, job: Job, handle: Handle, now: datetime) -> None:
         key = (job.id, handle.identity)
-        if (
-            key in self.checked_terminal
-            or job.id in self.supervisor.releasing
-            or not handle.started
-        ):
+        if key in self.checked_terminal or job.id in self.supervisor.releasing:
+            return
+        if not handle.started:
+            handle = self._unrecorded_attempt(job, handle) or handle
+        if not handle.started:
+            self.checked_terminal.add(key)
             return
         if self.supervisor.executor_for(handle).alive(handle):
             self.supervisor.release(job.id, handle, now)
@@ -73,6 +74,13 @@ class Recovery:
         self.checked_terminal.add(key)
         with contextlib.suppress(FileNotFoundError):  # left by a runner killed mid-finish
             self.store.sibling(job.id, ".exit").unlink()
+
+    def _unrecorded_attempt(self, job: Job, claim: Handle) -> Handle | None:
+        """What a runner that died started for this claim without writing its handle."""
+        if claim.runner == self.supervisor.identity or _runner_alive(claim.runner):
+            return None  # a live runner holds what it started
+        exit_file = self.store.sibling(job.id, ".exit")
+        return self.supervisor.executor_for(claim).find(job.id, exit_file, self.supervisor.here)
 
     def _recover_running(self, job: Job, handle: Handle, now: datetime) -> None:
         code = read_exit_file(self.store.sibling(job.id, ".exit"))

@@ -81,8 +81,9 @@ class Runner:
                 "run 'repowire trust' there if you trust its .repowire/ folder"
             )
 
-    def run(self, once: bool = False) -> None:
-        """Serve until SIGTERM or SIGINT; with once, until every due job has ended."""
+    def run(self, once: bool = False) -> list[str]:
+        """Serve until SIGTERM or SIGINT; with once, until every due job has ended. Returns the
+        jobs whose part of a step kept failing (a claim that could not be written, say)."""
         from .watcher import Watcher
 
         self.check_trust()
@@ -98,29 +99,32 @@ class Runner:
             f"(max_concurrency {self.max_concurrency})"
         )
         try:
-            while not self.stopping:
-                woken = self.wake.is_set()
-                self.wake.clear()  # before the step: an event during it wakes the next wait
-                if woken or self._timers or self._folders_changed(watcher.healthy()):
-                    delay = self.step()
-                if once and self.finished_once():
-                    break
-                if not watcher.healthy() and watcher.observer is not None:
-                    self.log("file watcher died; restarting it")
-                    watcher.restart()
-                self.wake.wait(delay)
+            self._loop(watcher, once)
         finally:
             watcher.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        left = len(self.supervisor.active)
         self.log(
             "runner stopped"
-            + (
-                f"; {len(self.supervisor.active)} executor(s) left running for the next runner"
-                if self.supervisor.active
-                else ""
-            )
+            + (f"; {left} executor(s) left running for the next runner" if left else "")
         )
+        return sorted(self.failing)
+
+    def _loop(self, watcher: Any, once: bool) -> None:
+        delay = 0.0
+        while not self.stopping:
+            woken = self.wake.is_set()
+            self.wake.clear()  # before the step: an event during it wakes the next wait
+            if woken or self._timers or self._folders_changed(watcher.healthy()):
+                delay = self.step()
+            if once and self.finished_once():
+                break
+            if watcher.stale():
+                self.log("file watcher died, or jobs/ or agents/ was replaced; restarting it")
+                watcher.restart()
+                self.wake.set()  # what changed while nothing watched is found by a step
+            self.wake.wait(delay)
 
     def _folders_changed(self, events_work: bool) -> bool:
         """For a quiet periodic rescan: whether jobs/ or agents/ changed since the last one.
@@ -171,9 +175,10 @@ class Runner:
         watched = set(self.supervisor.active)
         for job_id in watched:
             found = jobs.get(job_id)
-            if isinstance(found, Invalid):
-                continue  # being edited by hand; look again next step
-            self._guard(job_id, self.supervisor.watch, job_id, found, now)
+            if isinstance(found, Invalid):  # being edited by hand: its timeout still holds
+                self._guard(job_id, self.supervisor.watch_unreadable, job_id, now)
+            else:
+                self._guard(job_id, self.supervisor.watch, job_id, found, now)
         for item in jobs.values():
             if isinstance(item, Job) and item.id not in watched:
                 self._guard(item.id, self.recovery.recover, item, now)
@@ -202,9 +207,9 @@ class Runner:
         try:
             action(*args)
             self.failing.discard(job_id)
-        except (RepowireError, OSError) as exc:
+        except Exception as exc:  # whatever one record holds, the others are still served
             if job_id not in self.failing:
-                self.log(f"error {job_id}: {exc}")
+                self.log(f"error {job_id}: {_sentence(exc)}")
             self.failing.add(job_id)
 
     # --- choosing what starts -----------------------------------------------------------------
@@ -250,3 +255,10 @@ def _age(item: Job | Invalid) -> tuple[str, str]:
     """Oldest first: by creation time, then id (a hand-written file has no creation time)."""
     created = getattr(item, "created_at", None)
     return (created.isoformat() if created else "", item.id)
+
+
+def _sentence(exc: Exception) -> str:
+    """An error as one line: a library error's own sentence, else its kind and words."""
+    if isinstance(exc, (RepowireError, OSError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]

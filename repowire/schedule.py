@@ -8,12 +8,13 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from .errors import ValidationError
+from .values import shown
 
 __all__ = [
     "ALIASES",
@@ -41,7 +42,7 @@ def validate_cron(expr: str) -> str:
     ok = text.lower() in ALIASES if text.startswith("@") else len(fields) in (5, 6)
     if not ok or not croniter.is_valid(text):
         raise ValidationError(
-            f"{expr!r} is not a valid cron expression: use 5 fields (minute hour day month "
+            f"{shown(expr)} is not a valid cron expression: use 5 fields (minute hour day month "
             "weekday), 6 with seconds last, or @hourly, @daily, @weekly, @monthly, @yearly"
         )
     return text
@@ -54,7 +55,7 @@ def zone(name: str | None) -> tzinfo:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValidationError(
-                f"{name!r} is not a known IANA time zone (such as Europe/Berlin or UTC)"
+                f"{shown(name)} is not a known IANA time zone (such as Europe/Berlin or UTC)"
             ) from None
     env = os.environ.get("TZ", "").lstrip(":")
     if env:
@@ -105,10 +106,11 @@ def iter_slots(expr: str, tz: tzinfo, after: datetime) -> Iterator[datetime]:
             yield slot
     except CroniterBadDateError:
         raise ValidationError(
-            f"cron expression {expr!r} matches no date within {MAX_YEARS_BETWEEN_MATCHES} years"
+            f"cron expression {shown(expr)} matches no date "
+            f"within {MAX_YEARS_BETWEEN_MATCHES} years"
         ) from None
     except CroniterError as exc:
-        raise ValidationError(f"cron expression {expr!r}: {exc}") from None
+        raise ValidationError(f"cron expression {shown(expr)}: {exc}") from None
 
 
 def _second_occurrence(slot: datetime, tz: tzinfo) -> bool:
@@ -126,15 +128,33 @@ def next_fires(expr: str, tz: tzinfo, after: datetime, count: int = 5) -> list[d
 def slots_between(
     expr: str, tz: tzinfo, after: datetime, until: datetime, limit: int
 ) -> tuple[list[datetime], bool]:
-    """Slots in (after, until], at most `limit` of the newest; True when older ones were cut."""
+    """Slots in (after, until], at most `limit` of the newest; True when older ones were cut.
+
+    The newest slots are found by walking back from `until` (at most limit + 1 steps), so a
+    long outage of a per-second template costs no more than a short one."""
+    start, cut = _window_start(expr, tz, after, until, limit)
     window: deque[datetime] = deque(maxlen=limit)
-    seen = 0
-    for slot in iter_slots(expr, tz, after):
+    for slot in iter_slots(expr, tz, start):
         if slot > until:
             break
         window.append(slot)
-        seen += 1
-    return list(window), seen > limit
+    return list(window), cut
+
+
+def _window_start(
+    expr: str, tz: tzinfo, after: datetime, until: datetime, limit: int
+) -> tuple[datetime, bool]:
+    """Where the forward walk over the newest `limit` slots starts, and whether older slots
+    exist in (after, start]."""
+    try:
+        back = croniter(validate_cron(expr), (until + timedelta(seconds=1)).astimezone(tz))
+        for _ in range(limit + 1):
+            slot = back.get_prev(datetime).astimezone(timezone.utc)
+            if slot <= after:
+                return after, False
+        return slot, True
+    except CroniterError:  # the forward walk gives the words for a bad expression
+        return after, False
 
 
 @dataclass

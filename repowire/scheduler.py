@@ -7,7 +7,7 @@ state.yaml beside it, under the template's own lock, so two runners agree.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import clock
@@ -69,21 +69,25 @@ class Scheduler:
         fired = False
         for item in list_templates(self.store):
             if isinstance(item, Invalid):
-                if self.told.get(item.id) != item.error:
-                    self.told[item.id] = item.error
-                    self.log(f"skipped template {item.id}: {item.error}")
+                self._tell(item.id, f"skipped template {item.id}: {item.error}")
                 continue
-            self.told.pop(item.name, None)
             self.templates[item.name] = item
             try:
                 next_at, any_fired = self._serve(item, jobs, now)
-            except (RepowireError, OSError) as exc:
-                self.log(f"error template {item.name}: {exc}")
+            except Exception as exc:  # one broken template never stops the others
+                self._tell(item.name, f"error template {item.name}: {exc}")
                 continue
+            self.told.pop(item.name, None)
             fired = fired or any_fired
             if next_at is not None:
                 waits.append(max(0.0, (next_at - now).total_seconds()))
         return (min(waits) if waits else None), fired
+
+    def _tell(self, name: str, text: str) -> None:
+        """Log a template's problem once, until it changes or the template is served again."""
+        if self.told.get(name) != text:
+            self.told[name] = text
+            self.log(text)
 
     def _serve(
         self, template: Template, jobs: dict[str, Job | Invalid], now: datetime
@@ -99,12 +103,26 @@ class Scheduler:
             elif not template.enabled:  # paused: its slots pass unfired and are not caught up
                 state["last_slot"] = max(last, now)
             else:
+                last = self._unless_future(template.name, state, last, now)
                 fired = self._fire_due(template, jobs, state, last, now)
             nxt = next_fires(template.cron, tz, now, 1)[0] if template.enabled else None
             state["next_fire"] = nxt
             if state != before:  # an unchanged state is not rewritten: each write is an event
                 write_state(self.store, template.name, state)
         return nxt, fired
+
+    def _unless_future(
+        self, name: str, state: dict[str, Any], last: datetime, now: datetime
+    ) -> datetime:
+        """The newest slot handled; one in the future (the clock was once ahead) becomes now,
+        or the template would fire nothing until that date."""
+        if last > now + timedelta(seconds=1):
+            self.log(
+                f"template {name}: its last slot {format_time(last)} lies in the future "
+                "(the clock was ahead); counting its slots from now"
+            )
+            state["last_slot"] = last = now
+        return last
 
     def _fire_due(
         self,

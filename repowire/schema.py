@@ -8,7 +8,7 @@ from typing import Any
 from .errors import ValidationError
 from .handles import handle_from_dict
 from .model import EXECUTORS, SHELL, SLURM_OPTIONS, Job, Note, State, Template, split_executor
-from .values import parse_duration, parse_time, validate_id
+from .values import parse_duration, parse_time, shown, validate_id
 
 __all__ = [
     "DEFINITION_KEYS",
@@ -21,10 +21,21 @@ __all__ = [
 
 def _text(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return _clean(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     raise ValidationError(f"expected text, got {_kind(value)}")
+
+
+def _clean(text: str) -> str:
+    """Text that can be written back and passed to a process: UTF-8, with no NUL byte."""
+    if "\0" in text:
+        raise ValidationError("holds a NUL byte, which no file name, argument or variable can")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("is not valid UTF-8 text") from None
+    return text
 
 
 def _nonempty_text(value: Any) -> str:
@@ -36,9 +47,9 @@ def _nonempty_text(value: Any) -> str:
 
 def _command(value: Any) -> str | list[str]:
     if isinstance(value, str) and value.strip():
-        return value
+        return _clean(value)
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return list(value)
+        return [_clean(v) for v in value]
     raise ValidationError(f"expected a command string or a list of strings, got {_kind(value)}")
 
 
@@ -48,10 +59,13 @@ def _env(value: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, val in value.items():
         if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise ValidationError(f"{key!r} is not a valid environment variable name")
+            raise ValidationError(f"{shown(key)} is not a valid environment variable name")
         if val is None or isinstance(val, (dict, list)):
             raise ValidationError(f"variable {key} needs a text value, got {_kind(val)}")
-        out[key] = val if isinstance(val, str) else _text(val)
+        try:
+            out[_clean(key)] = _text(val)
+        except ValidationError as exc:
+            raise ValidationError(f"variable {shown(key)} {exc}") from None
     return out
 
 
@@ -62,20 +76,20 @@ def _duration(value: Any) -> str | float:
 
 def _count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"expected a whole number 0 or more, got {value!r}")
+        raise ValidationError(f"expected a whole number 0 or more, got {shown(value)}")
     return value
 
 
 def _positive(value: Any) -> int:
     if _count(value) < 1:
-        raise ValidationError(f"expected a whole number 1 or more, got {value!r}")
+        raise ValidationError(f"expected a whole number 1 or more, got {shown(value)}")
     return int(value)
 
 
 def _choice(*options: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in options:
-            raise ValidationError(f"expected one of {', '.join(options)}, got {value!r}")
+            raise ValidationError(f"expected one of {', '.join(options)}, got {shown(value)}")
         return str(value)
 
     return check
@@ -90,12 +104,12 @@ def _state(value: Any) -> State:
         return State(value)
     except ValueError:
         names = ", ".join(s.value for s in State)
-        raise ValidationError(f"expected one of {names}, got {value!r}") from None
+        raise ValidationError(f"expected one of {names}, got {shown(value)}") from None
 
 
 def _optional_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"expected a whole number, got {value!r}")
+        raise ValidationError(f"expected a whole number, got {shown(value)}")
     return value
 
 
@@ -110,7 +124,7 @@ def _scalar_mapping(value: Any) -> dict[str, Any]:
 
 def _where(value: Any) -> str:
     if value not in EXECUTORS:
-        raise ValidationError(f"expected one of {', '.join(EXECUTORS)}, got {value!r}")
+        raise ValidationError(f"expected one of {', '.join(EXECUTORS)}, got {shown(value)}")
     return str(value)
 
 
@@ -130,11 +144,11 @@ def slurm_options(value: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     known = (*SLURM_OPTIONS, *extra)
     for key, item in value.items():
         if key not in known:
-            raise ValidationError(f"unknown Slurm option {key!r}; known: {', '.join(known)}")
+            raise ValidationError(f"unknown Slurm option {shown(key)}; known: {', '.join(known)}")
         if key in ("cpus", "max_jobs") and (
             isinstance(item, bool) or not isinstance(item, int) or item < 1
         ):
-            raise ValidationError(f"{key}: expected a whole number 1 or more, got {item!r}")
+            raise ValidationError(f"{key}: expected a whole number 1 or more, got {shown(item)}")
         if key == "extra_args" and not (
             isinstance(item, list) and all(isinstance(a, str) for a in item)
         ):
@@ -146,7 +160,7 @@ def slurm_options(value: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValidationError(f"expected true or false, got {value!r}")
+        raise ValidationError(f"expected true or false, got {shown(value)}")
     return value
 
 
@@ -164,7 +178,7 @@ def _notes(value: Any) -> list[Note]:
 
 def _kind(value: Any) -> str:
     names = {dict: "a mapping", list: "a list", bool: "true/false", type(None): "nothing"}
-    return names.get(type(value), repr(value))
+    return names.get(type(value)) or shown(value)
 
 
 DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
@@ -216,7 +230,7 @@ def _validated(data: Any, keys: dict[str, Callable[[Any], Any]], where: str) -> 
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key not in keys:
-            raise ValidationError(f"{where}: unknown key {key!r}")
+            raise ValidationError(f"{where}: unknown key {shown(key)}")
         if value is None:
             continue  # an empty key is the same as an absent one
         try:
@@ -242,7 +256,7 @@ def parse_job(job_id: str, data: Any, where: str | None = None) -> Job:
     validate_id(job_id)
     if isinstance(data, dict) and "id" in data:
         if data["id"] != job_id:
-            raise ValidationError(f"{where}: id {data['id']!r} does not match the file name")
+            raise ValidationError(f"{where}: id {shown(data['id'])} does not match the file name")
         data = {k: v for k, v in data.items() if k != "id"}
     values = _validated(data, _JOB_KEYS, where)
     _check_definition(values, where)

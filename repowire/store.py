@@ -15,6 +15,7 @@ from typing import Any
 from . import clock
 from .errors import JobNotFound, LockTimeout, RepowireError, ValidationError
 from .files import (
+    MAX_FILE_BYTES,
     atomic_write,
     create_exclusive,
     dump_yaml,
@@ -27,9 +28,10 @@ from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict
 from .schema import parse_job
 from .values import new_job_id, validate_id
 
-__all__ = ["Store"]
+__all__ = ["Store", "PEOPLE_LIMIT"]
 
 LOCK_TIMEOUT = 10.0
+PEOPLE_LIMIT = 512 * 1024  # a record people (CLI, MCP, dashboard) may grow it to
 INDEX_VERSION = 1
 RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
@@ -112,11 +114,22 @@ class Store:
             raise JobNotFound(f"no job {job_id} in {self.jobs_dir}") from None
         return parse_job(job_id, data, where=str(path))
 
-    def write_job(self, job: Job) -> None:
+    def _text_of(self, job: Job, limit: int) -> str:
+        """The record's YAML, refused when it would grow past `limit` (so it stays readable)."""
+        text = dump_yaml(job_to_dict(job, times_as_text=False))
+        if len(text.encode("utf-8")) > limit:
+            raise ValidationError(
+                f"job {job.id}'s record would grow past {limit // 1024} KiB; nothing was written "
+                "(put long text in its result file, $REPOWIRE_RESULT_FILE, instead)"
+            )
+        return text
+
+    def write_job(self, job: Job, limit: int = MAX_FILE_BYTES) -> None:
         """Replace the record atomically; callers hold the job's lock."""
         path = self.job_file(job.id)
+        text = self._text_of(job, limit)
         try:
-            atomic_write(path, dump_yaml(job_to_dict(job, times_as_text=False)))
+            atomic_write(path, text)
         except OSError as exc:
             raise RepowireError(
                 f"could not write {path}: {exc.strerror or exc}; the record is unchanged"
@@ -128,9 +141,7 @@ class Store:
         now = clock.now()
         job.created_at = job.created_at or now
         job.updated_at = job.updated_at or now
-        return create_exclusive(
-            self.job_file(job.id), dump_yaml(job_to_dict(job, times_as_text=False))
-        )
+        return create_exclusive(self.job_file(job.id), self._text_of(job, PEOPLE_LIMIT))
 
     def create_job(self, job: Job, generated_id: bool = False) -> Job:
         """Write a new record; a generated id is redrawn on collision, a chosen one refused."""
@@ -143,16 +154,20 @@ class Store:
             job.id = new_job_id(now)
         raise RepowireError("could not find a free job id; try again")
 
-    def transition(self, job_id: str, change: Callable[[Job], bool | None]) -> Job:
+    def transition(
+        self, job_id: str, change: Callable[[Job], bool | None], limit: int = MAX_FILE_BYTES
+    ) -> Job:
         """Read, change and write one record under its lock; the only read-modify-write.
 
-        A change that returns False changed nothing, and nothing is written."""
+        A change that returns False changed nothing, and nothing is written. A record that
+        would grow past `limit` is refused (people's writes pass PEOPLE_LIMIT, which leaves
+        the runner room to record an outcome under the read limit)."""
         with self.lock(job_id):
             job = self.read_job(job_id)
             if change(job) is False:
                 return job
             job.updated_at = clock.now()
-            self.write_job(job)
+            self.write_job(job, limit)
             return job
 
     def job_ids(self) -> list[str]:
@@ -276,7 +291,8 @@ class Store:
         }
         with contextlib.suppress(OSError):
             (self.base / "cache").mkdir(exist_ok=True)
-            atomic_write(self._index_path(), json.dumps(data, separators=(",", ":")))
+            if not (self.base / "cache").is_symlink():  # never written through a planted link
+                atomic_write(self._index_path(), json.dumps(data, separators=(",", ":")))
         self._index_dirty = False
 
     def remove_stale_temp_files(self, older_than: float = 60.0) -> list[Path]:

@@ -33,6 +33,8 @@ class Attempt:
     job_id: str
     handle: Handle
     deadline: datetime | None  # when it times out
+    recorded: bool = True  # the record names this handle (not just this runner's claim)
+    session_id: str | None = None  # a session chosen up front, recorded with the handle
 
 
 def _timeout_at(job: Job, started: datetime | None) -> datetime | None:
@@ -60,6 +62,7 @@ class Supervisor:
         self.active: dict[str, Attempt] = {}
         self.releasing: dict[str, tuple[Handle, datetime]] = {}  # job id -> handle, SIGKILL at
         self.started: set[str] = set()  # jobs this runner claimed in this life
+        self.unrecorded: set[str] = set()  # attempts whose handle write failed, logged once
 
     @property
     def here(self) -> RootRef:
@@ -104,12 +107,16 @@ class Supervisor:
         self.started.add(record.id)
         try:
             handle, chosen = self._launch(record, record.handle, session, now)
-        except (RepowireError, OSError) as exc:  # it never started: say why, and end it
+        except Exception as exc:  # it never started, whatever the record held: end it
             self._fail_unstarted(record, _start_error(exc), now)
             return
-        self._record_handle(record.id, handle, chosen)
-        self.active[record.id] = Attempt(record.id, handle, _timeout_at(record, now))
+        # Held from the moment it runs: if the handle cannot be written yet (a full disk, a
+        # lock held too long), the attempt is still watched, timed and released, and the write
+        # is tried again at every step.
+        timeout = _timeout_at(record, now)
+        self.active[record.id] = Attempt(record.id, handle, timeout, False, chosen)
         self.log(f"started {record.id} (attempt {record.attempt}, {handle.describe()})")
+        self._record(record.id)
 
     def _launch(
         self, record: Job, claim: Handle, session: str | None, now: datetime
@@ -154,16 +161,39 @@ class Supervisor:
         record = self.store.transition(job.id, change)
         return record if claimed else None
 
-    def _record_handle(self, job_id: str, handle: Handle, session_id: str | None) -> None:
+    def _record(self, job_id: str) -> None:
+        """Write the handle of an attempt into its record, which so far names only the claim."""
+        attempt = self.active[job_id]
+
         def change(record: Job) -> bool:
-            if record.handle is None or record.handle.runner != self.identity:
+            if not self._names(record, attempt):
                 return False
-            record.handle = handle
-            if session_id:  # chosen up front for this fresh session
-                record.session_id = session_id
+            record.handle = attempt.handle
+            if attempt.session_id:  # chosen up front for this fresh session
+                record.session_id = attempt.session_id
             return True
 
-        self.store.transition(job_id, change)
+        try:
+            self.store.transition(job_id, change)
+        except (RepowireError, OSError) as exc:
+            if job_id not in self.unrecorded:
+                self.unrecorded.add(job_id)
+                self.log(
+                    f"{job_id}: could not record {attempt.handle.describe()} yet ({exc}); "
+                    "watching it and trying again"
+                )
+            return
+        self.unrecorded.discard(job_id)
+        self.active[job_id] = dataclasses.replace(attempt, recorded=True)
+
+    def _names(self, record: Job, attempt: Attempt) -> bool:
+        """Whether the record names this attempt: its handle, or (not yet written) our claim."""
+        if record.handle is None:
+            return False
+        if record.handle.identity == attempt.handle.identity:
+            return True
+        claim = record.handle
+        return not attempt.recorded and not claim.started and claim.runner == self.identity
 
     def record_found(self, job_id: str, handle: Handle) -> None:
         """Record the handle of an attempt found started but never recorded (recovery)."""
@@ -199,8 +229,11 @@ class Supervisor:
             self.log(f"{job_id}: record deleted while it ran")
             self.release(job_id, attempt.handle, now)
             return
+        if not attempt.recorded:
+            self._record(job_id)
+            attempt = self.active[job_id]
         handle = attempt.handle
-        if item.state != State.RUNNING or _identity(item) != handle.identity:
+        if item.state != State.RUNNING or not self._names(item, attempt):
             self.release(job_id, handle, now)
             return
         executor = self.executor_for(handle)
@@ -214,6 +247,18 @@ class Supervisor:
         elif attempt.deadline is not None and now >= attempt.deadline:
             limit = format_duration(item.timeout_seconds or 0)
             self.finish(item, handle, None, f"timed out after {limit}", now)
+
+    def watch_unreadable(self, job_id: str, now: datetime) -> None:
+        """An attempt whose record cannot be read (a hand edit under way): it is still timed
+        and released, though nothing can be written to the record until it is fixed."""
+        attempt = self.active[job_id]
+        executor = self.executor_for(attempt.handle)
+        if not executor.alive(attempt.handle):
+            del self.active[job_id]  # its exit file waits; recovery settles it once readable
+            executor.forget(attempt.handle)
+        elif attempt.deadline is not None and now >= attempt.deadline:
+            self.log(f"{job_id}: timed out while its record cannot be read; releasing it")
+            self.release(job_id, attempt.handle, now)
 
     def finish_dead(self, job: Job, handle: Handle, now: datetime) -> None:
         """The attempt is gone: its status is in the exit file, written just before the wrapper
@@ -234,11 +279,13 @@ class Supervisor:
     ) -> None:
         """Record how the attempt ended, if the record still names this attempt."""
         applied = False
+        attempt = self.active.get(job.id) or Attempt(job.id, handle, None)
 
         def change(record: Job) -> bool:
             nonlocal applied
-            if record.state != State.RUNNING or _identity(record) != handle.identity:
+            if record.state != State.RUNNING or not self._names(record, attempt):
                 return False
+            record.handle = handle
             record_outcome(self.store, record, code, reason, self.backend_of(record), now)
             applied = True
             return True
@@ -279,13 +326,11 @@ class Supervisor:
                 self.releasing[job_id] = (handle, now + timedelta(seconds=1))
 
 
-def _identity(job: Job) -> int | None:
-    return job.handle.identity if job.handle is not None else None
-
-
 def _start_error(exc: Exception) -> str:
     if isinstance(exc, FileNotFoundError) and not exc.filename:
         return str(exc)  # "codex: command not found on PATH"
     if isinstance(exc, OSError):
         return f"could not start: {exc.strerror or exc}"
-    return str(exc)
+    if isinstance(exc, RepowireError):
+        return str(exc)
+    return f"could not start: {exc}".splitlines()[0][:500]

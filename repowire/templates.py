@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ from .model import Invalid, Template, template_to_dict
 from .schedule import next_fires, zone
 from .schema import parse_template
 from .store import Store
-from .values import validate_id
+from .values import parse_time, validate_id
 
 __all__ = [
     "template_dir",
@@ -134,14 +135,54 @@ def set_enabled(store: Store, name: str, enabled: bool) -> Template:
     return template
 
 
+_STATE_TIMES = ("first_seen", "last_slot", "next_fire", "last_fire")
+_STATE_TEXTS = ("last_run", "last_state", "session_id", "session_cleared")
+
+
 def read_state(store: Store, name: str) -> dict[str, Any]:
-    """The runner's state.yaml for a template; empty when there is none or it is unreadable."""
+    """The runner's state.yaml for a template, its values checked; empty when there is none.
+
+    state.yaml is the runner's own: a value of the wrong kind (edited by hand, or written by a
+    clock that was far off) is dropped, and the runner writes a good one at its next fire."""
     path = template_dir(store, name) / "state.yaml"
     try:
         data = load_yaml(path)
     except (FileNotFoundError, ValidationError):
         return {}
-    return data if isinstance(data, dict) else {}
+    return clean_state(data) if isinstance(data, dict) else {}
+
+
+def clean_state(data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a state.yaml mapping that hold what they should."""
+    state: dict[str, Any] = {}
+    for key in _STATE_TIMES:
+        with contextlib.suppress(ValidationError):
+            state[key] = parse_time(data[key]) if data.get(key) is not None else None
+    for key in _STATE_TEXTS:
+        if isinstance(data.get(key), str):
+            state[key] = data[key]
+    total = data.get("skipped_total")
+    if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+        state["skipped_total"] = total
+    skipped = data.get("skipped")
+    if isinstance(skipped, list):
+        state["skipped"] = [entry for entry in map(_skip_entry, skipped) if entry]
+    return {k: v for k, v in state.items() if v is not None}
+
+
+def _skip_entry(entry: Any) -> dict[str, Any] | None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("reason"), str):
+        return None
+    try:
+        out: dict[str, Any] = {
+            k: parse_time(entry[k]) for k in ("slot", "at", "until") if k in entry
+        }
+    except ValidationError:
+        return None
+    count = entry.get("count")
+    if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+        out["count"] = count
+    return {"reason": entry["reason"], **out} if "slot" in out else None
 
 
 def write_state(store: Store, name: str, state: dict[str, Any]) -> None:

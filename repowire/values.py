@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import reprlib
 import secrets
 from datetime import datetime, timedelta, timezone
 
@@ -10,6 +11,7 @@ from . import clock
 from .errors import InvalidId, ValidationError
 
 __all__ = [
+    "shown",
     "ID_PATTERN",
     "validate_id",
     "new_job_id",
@@ -28,11 +30,22 @@ MAX_DURATION = 10 * 365 * 86400.0
 _EXPECTED_DURATION = "a duration such as 30, 30s, 10m, 2h or 1d"
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 60, 60
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 4
+
+
+def shown(value: object) -> str:
+    """A short repr of any value for an error message, however large or deeply nested it is
+    (a YAML alias bomb expands to gigabytes when printed whole)."""
+    return _SHORT.repr(value)
+
+
 def validate_id(value: object, what: str = "job id") -> str:
     """Return value if it is a safe id (a file stem: letters, digits, . _ -), else InvalidId."""
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value) or value in (".", ".."):
         raise InvalidId(
-            f"{value!r} is not a valid {what}: use 1 to 128 letters, digits, '.', '_' or '-', "
+            f"{shown(value)} is not a valid {what}: use 1 to 128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return value
@@ -53,17 +66,17 @@ def slugify(text: str) -> str:
 def parse_duration(value: object) -> float:
     """Seconds from 30, 2.5, '30s', '10m', '2h', '1d', '1h30m'; positive or zero."""
     if isinstance(value, bool):
-        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {value!r}")
+        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {shown(value)}")
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str) and value.strip():
         seconds = _parse_duration_text(value.strip())
     else:
-        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {value!r}")
+        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {shown(value)}")
     if seconds < 0 or seconds != seconds or seconds == float("inf"):
-        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {value!r}")
+        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {shown(value)}")
     if seconds > MAX_DURATION:
-        raise ValidationError(f"{value!r} is longer than ten years")
+        raise ValidationError(f"{shown(value)} is longer than ten years")
     return seconds
 
 
@@ -74,7 +87,7 @@ def _parse_duration_text(text: str) -> float:
         pass
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {text!r}")
+        raise ValidationError(f"expected {_EXPECTED_DURATION}, got {shown(text)}")
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
@@ -91,8 +104,15 @@ def format_duration(seconds: float) -> str:
     return out + (f"{total}s" if total or not out else "")
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
 def parse_time(value: object) -> datetime:
-    """An aware datetime from an ISO-8601 string or a YAML timestamp; naive means local time."""
+    """An aware datetime from an ISO-8601 string or a YAML timestamp; naive means local time.
+
+    Times before 1970 or after the year 9000 are refused: converting one with an offset could
+    leave the calendar, and no job is due then."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str) and value.strip():
@@ -103,13 +123,18 @@ def parse_time(value: object) -> datetime:
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise ValidationError(
-                f"expected an ISO-8601 time such as 2026-11-26T09:00:00Z, got {value!r}"
+                f"expected an ISO-8601 time such as 2026-11-26T09:00:00Z, got {shown(value)}"
             ) from None
     else:
-        raise ValidationError(f"expected an ISO-8601 time, got {value!r}")
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # a naive time is the host's local time, as in cron
-    return moment.astimezone(timezone.utc)
+        raise ValidationError(f"expected an ISO-8601 time, got {shown(value)}")
+    try:
+        moment = moment.astimezone() if moment.tzinfo is None else moment  # naive: local, as cron
+        moment = moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        moment = LATEST if moment.year > 1970 else EARLIEST  # judged out of range below
+    if not EARLIEST <= moment < LATEST:
+        raise ValidationError(f"{shown(value)} is not a time between 1970 and the year 9000")
+    return moment
 
 
 def parse_due(value: str, now: datetime | None = None) -> datetime:
@@ -122,12 +147,14 @@ def parse_due(value: str, now: datetime | None = None) -> datetime:
         except ValidationError:
             pass
         else:
+            parse_duration(seconds)  # at most ten years from now
             return (now or clock.now()) + timedelta(seconds=seconds)
     try:
         return parse_time(text)
     except ValidationError:
         raise ValidationError(
-            f"expected a time such as 2026-11-26T09:00:00Z or a delay such as 10m, got {value!r}"
+            "expected a time such as 2026-11-26T09:00:00Z or a delay such as 10m, "
+            f"got {shown(value)}"
         ) from None
 
 

@@ -43,6 +43,7 @@ class Watcher:
         self.wake = wake
         self.observer: Any = None
         self.error: str | None = None
+        self.watched: list[tuple[int, int]] = []  # the folders' (device, inode) when started
 
     def start(self) -> bool:
         """Start observing; False (and .error) when the platform refuses, e.g. no watches left."""
@@ -54,6 +55,7 @@ class Watcher:
                 observer.schedule(handler, str(folder), recursive=folder.name == "agents")
             observer.daemon = True
             observer.start()
+            self.watched = self._identities()
         except OSError as exc:
             self.error = f"file events unavailable ({exc}); falling back to periodic rescans"
             self._stop(observer)
@@ -63,6 +65,24 @@ class Watcher:
 
     def healthy(self) -> bool:
         return self.observer is not None and self.observer.is_alive()
+
+    def stale(self) -> bool:
+        """Whether a running observer watches folders that are gone or were replaced (an
+        inotify watch follows the old folder, and would never report the new one)."""
+        return self.observer is not None and (
+            not self.observer.is_alive() or self._identities() != self.watched
+        )
+
+    def _identities(self) -> list[tuple[int, int]]:
+        out = []
+        for folder in self.folders:
+            try:
+                info = folder.stat()
+            except OSError:
+                out.append((0, 0))
+                continue
+            out.append((info.st_dev, info.st_ino))
+        return out
 
     def restart(self) -> bool:
         self.stop()

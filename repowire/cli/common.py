@@ -25,6 +25,8 @@ class RepowireGroup(click.Group):
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+        except UnicodeError:  # an argument that is not UTF-8 (bytes the shell passed through)
+            raise click.ClickException("an argument is not valid UTF-8 text") from None
 
 
 def _remember_root(ctx: click.Context, param: click.Parameter, value: str | None) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from .common import RepowireGroup, json_option, project, root_option
-from .render import print_job, print_json, print_listing, print_template
+from .render import print_job, print_json, print_listing, print_template, safe
 
 STATES = ["queued", "running", "succeeded", "failed", "canceled"]
 
@@ -184,6 +184,7 @@ def result(job_id: str, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
+    data = safe(data)
     if data["result_summary"] is None and data["result"] is None:
         why = f": {data['error']}" if data.get("error") else ""
         click.echo(f"No result yet (job {data['id']} is {data['state']}{why}).")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +13,7 @@ import click
 from .. import clock
 from ..values import format_duration, parse_time
 
-__all__ = ["ago", "table", "print_json", "print_job", "print_template", "print_listing"]
+__all__ = ["ago", "safe", "table", "print_json", "print_job", "print_template", "print_listing"]
 
 STATE_COLOURS = {
     "queued": "blue",
@@ -45,8 +47,34 @@ def _coarse(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def _state(text: str) -> str:
-    return click.style(text, fg=STATE_COLOURS.get(text))
+# C0 controls but newline and tab, DEL, C1 controls, and the bidirectional overrides and
+# isolates: printed raw, a job's output or a hand-written name could clear the screen, set the
+# clipboard (OSC 52) or reorder what a person reads.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(value: Any) -> Any:
+    """The value with every control character and bidi override in its text shown escaped,
+    for human output (JSON output stays exact)."""
+    if isinstance(value, str):
+        return _UNSAFE.sub(_escape, value)
+    if isinstance(value, list):
+        return [safe(v) for v in value]
+    if isinstance(value, dict):
+        return {safe(k): safe(v) for k, v in value.items()}
+    return value
+
+
+def _state(text: str, state: str | None = None) -> str:
+    """The text in its state's colour (looked up by the bare state, not the padded cell)."""
+    if os.environ.get("NO_COLOR"):
+        return text
+    return click.style(text, fg=STATE_COLOURS.get((state or text).strip()))
 
 
 def table(headers: list[str], rows: list[list[str]], state_column: int | None = None) -> str:
@@ -57,7 +85,7 @@ def table(headers: list[str], rows: list[list[str]], state_column: int | None = 
         cells = []
         for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
             padded = str(cell).ljust(width)
-            cells.append(_state(padded) if i == state_column else padded)
+            cells.append(_state(padded, str(cell)) if i == state_column else padded)
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -72,6 +100,7 @@ def _short(text: Any, width: int = 50) -> str:
 
 
 def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> None:
+    templates, jobs = safe(templates), safe(jobs)
     if not templates and not jobs:
         click.echo(
             "No jobs or templates yet. Create one with: repowire jobs create NAME --command C"
@@ -81,7 +110,7 @@ def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -
         rows = [
             [t["id"], t.get("state", ""), t.get("cron", "-"), _next(t), _last(t)] for t in templates
         ]
-        click.echo(click.style("TEMPLATES", bold=True))
+        click.echo(_bold("TEMPLATES"))
         click.echo(table(["NAME", "STATE", "SCHEDULE", "NEXT", "LAST RUN"], rows, state_column=1))
     if templates and jobs:
         click.echo()
@@ -101,9 +130,13 @@ def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -
             ]
             for j in jobs
         ]
-        click.echo(click.style("JOBS", bold=True))
+        click.echo(_bold("JOBS"))
         headers = ["ID", "STATE", "NAME", "ATTEMPT", "UPDATED", "SUMMARY"]
         click.echo(table(headers, rows, state_column=1))
+
+
+def _bold(text: str) -> str:
+    return text if os.environ.get("NO_COLOR") else click.style(text, bold=True)
 
 
 def _next(template: dict[str, Any]) -> str:
@@ -137,6 +170,7 @@ def _field_lines(data: dict[str, Any], skip: set[str]) -> None:
 
 def print_job(data: dict[str, Any]) -> None:
     """A job record: its keys, then its notes as a timeline."""
+    data = safe(data)
     _field_lines(data, skip={"notes"})
     notes = data.get("notes") or []
     if notes:
@@ -148,6 +182,7 @@ def print_job(data: dict[str, Any]) -> None:
 
 def print_template(data: dict[str, Any]) -> None:
     """A template: its definition, next fire times, recent runs and skipped slots."""
+    data = safe(data)
     _field_lines(data, skip={"next_fires", "recent_runs", "skipped", "kind"})
     if data.get("next_fires"):
         click.echo(f"\nnext fires ({data.get('timezone')} / UTC):")

@@ -39,7 +39,14 @@ def runner(once: bool, max_concurrency: int | None) -> None:
       repowire runner
       repowire runner --once --max-concurrency 2
     """
-    project().serve(max_concurrency, once=once)
+    failing = project().serve(max_concurrency, once=once)
+    if once and failing:
+        click.echo(
+            f"Error: {len(failing)} job(s) could not be served ({', '.join(failing[:5])}); "
+            "see the errors above",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @click.command()

@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import api
-from ..errors import JobNotFound, RepowireError
+from ..errors import JobNotFound, RepowireError, ValidationError
 
 __all__ = ["create_app", "serve", "is_loopback"]
 
@@ -119,7 +119,11 @@ def _detail(project: api.Project, request: Request) -> dict[str, Any]:
 
 
 def _log_from(project: api.Project, request: Request) -> dict[str, Any]:
-    return _log(project, request.path_params["id"], int(request.query_params.get("offset") or 0))
+    try:
+        offset = int(request.query_params.get("offset") or 0)
+    except ValueError:
+        raise ValidationError("offset must be a whole number of bytes") from None
+    return _log(project, request.path_params["id"], offset)
 
 
 def _log(project: api.Project, job_id: str, offset: int) -> dict[str, Any]:
