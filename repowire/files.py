@@ -31,6 +31,7 @@ __all__ = [
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
+MAX_VALUES = 250_000  # what a file may expand to; 1 MiB of plain YAML holds fewer
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -61,12 +62,35 @@ def load_yaml(path: Path, text: str | None = None) -> Any:
     if text is None:
         text = read_text(path)
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader, C where available
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader, C where available
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ValidationError(f"{path}: not valid YAML{where}: {problem}") from None
+    if not _fits(data, MAX_VALUES):
+        raise ValidationError(
+            f"{path}: expands (through YAML aliases) to more than {MAX_VALUES:,} values"
+        )
+    return data
+
+
+def _fits(data: Any, budget: int) -> bool:
+    """Whether the data, with every alias expanded, holds at most `budget` values (text counts
+    a value per 64 characters). Aliases share objects, so a 400-byte file can stand for
+    billions of values: whatever walks it later (a check, a copy, a dump) would not return."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        budget -= 1 + (len(item) // 64 if isinstance(item, (str, bytes)) else 0)
+        if budget < 0:
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set)):
+            stack.extend(item)
+    return True
 
 
 def open_file(path: Path, flags: int = os.O_RDONLY) -> BinaryIO:

@@ -51,6 +51,7 @@ class Store:
         self._objects: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
         self._locks_ready = False
         self._root_ref: RootRef | None = None
+        self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
 
     # paths -------------------------------------------------------------------------------
     def job_file(self, job_id: str) -> Path:
@@ -84,7 +85,7 @@ class Store:
 
     # locks -------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, name: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    def lock(self, name: str, timeout: float | None = None) -> Iterator[None]:
         """Hold locks/<name>.lock; lock files stay, since deleting one breaks exclusion."""
         import filelock  # imported here: read-only commands never lock, and start faster
 
@@ -92,7 +93,9 @@ class Store:
         if not self._locks_ready:
             self.locks_dir.mkdir(parents=True, exist_ok=True)
             self._locks_ready = True
-        lock = filelock.FileLock(str(path), timeout=timeout)
+        lock = filelock.FileLock(
+            str(path), timeout=self.lock_timeout if timeout is None else timeout
+        )
         try:
             lock.acquire()
         except filelock.Timeout:

@@ -127,13 +127,14 @@ def parse_time(value: object) -> datetime:
             ) from None
     else:
         raise ValidationError(f"expected an ISO-8601 time, got {shown(value)}")
+    out_of_range = ValidationError(f"{shown(value)} is not a time between 1970 and the year 9000")
     try:
         moment = moment.astimezone() if moment.tzinfo is None else moment  # naive: local, as cron
         moment = moment.astimezone(timezone.utc)
     except (OverflowError, ValueError, OSError):
-        moment = LATEST if moment.year > 1970 else EARLIEST  # judged out of range below
+        raise out_of_range from None
     if not EARLIEST <= moment < LATEST:
-        raise ValidationError(f"{shown(value)} is not a time between 1970 and the year 9000")
+        raise out_of_range
     return moment
 
 
