@@ -398,3 +398,49 @@ def test_mcp_errors_always_say_why(root):
         return error_text(nul)
 
     assert "NUL byte" in run_session(root, body)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 2 MiB tmpfs, mounted for the test (root only; skipped where mounting is refused)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def _fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_real_full_disk(tiny_disk):
+    assert rw_process("init", cwd=tiny_disk).returncode == 0
+    job_id = rw_process("jobs", "create", "A", "--command", "echo hi", cwd=tiny_disk).stdout.strip()
+    filler = _fill(tiny_disk)
+
+    done = rw_process("runner", "--once", cwd=tiny_disk)
+    assert done.returncode == 1 and "No space left on device" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and state(tiny_disk, job_id) == "queued"
+    made = rw_process(
+        "agents", "create", "w", "--cron", "@daily", "--command", "true", cwd=tiny_disk
+    )
+    assert made.returncode == 1 and "No space left on device" in made.stderr
+    assert ".repowire/agents" in made.stderr and not (tiny_disk / ".repowire/agents/w").exists()
+
+    filler.unlink()
+    assert rw_process("runner", "--once", cwd=tiny_disk).returncode == 0
+    assert state(tiny_disk, job_id) == "succeeded"
