@@ -18,7 +18,16 @@ from .files import MAX_FILE_BYTES, create_exclusive, open_file, read_tail
 from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
-from .values import format_time, new_job_id, parse_due, shown, slugify, validate_id
+from .values import (
+    TEMPLATE_NAME_MAX,
+    format_time,
+    new_job_id,
+    parse_due,
+    shown,
+    slugify,
+    validate_id,
+    validate_template_name,
+)
 from .views import Listing, as_dict, listing, version_of
 
 __all__ = ["Project", "Listing", "name_of", "LOG_CHUNK"]
@@ -41,6 +50,13 @@ def _definition(**options: Any) -> dict[str, Any]:
 def name_of(item: Job | Template) -> str:
     """What names a job (its id) or a template (its folder name) on the command line."""
     return item.id if isinstance(item, Job) else item.name
+
+
+def _check_schedule(cron: str, timezone: str | None) -> None:
+    """A cron expression that parses and matches some date, read in a known zone."""
+    from .schedule import next_fires, zone
+
+    next_fires(cron, zone(timezone), clock.now(), 1)  # also refuses 0 0 30 2 * (February 30)
 
 
 class Project:
@@ -171,12 +187,9 @@ class Project:
         self, name: str, cron: str, *, timezone: str | None = None, **options: Any
     ) -> Template:
         """Write .repowire/agents/<folder>/job.yaml for a recurring worker."""
-        from .schedule import validate_cron, zone
         from .templates import create_template
 
-        validate_cron(cron)
-        if timezone:
-            zone(timezone)
+        _check_schedule(cron, timezone)
         definition = _definition(name=name, **options)
         folder = self._template_folder(name, definition.get("path"))
         if definition.get("path") == str(Path(".repowire", "agents", folder)):
@@ -194,14 +207,13 @@ class Project:
     def create_worker(self, name: str, cron: str | None = None, **options: Any) -> Path:
         """Scaffold .repowire/agents/<name>/: AGENTS.md, and a job.yaml when cron is given."""
         from .layout import AGENTS_MD
-        from .schedule import validate_cron
 
-        folder = self.store.agents_dir / validate_id(name, "worker name")
+        folder = self.store.agents_dir / validate_template_name(name, "worker name")
         if folder.exists():
             raise ValidationError(f"the worker folder {folder} already exists")
         options = {k: v for k, v in options.items() if v is not None}
         if cron:  # validate everything before the folder exists
-            validate_cron(cron)
+            _check_schedule(cron, options.get("timezone"))
             if not (options.get("command") or options.get("prompt") or options.get("backend")):
                 raise ValidationError(
                     "a scheduled worker needs --command, or --backend (and --prompt)"
@@ -237,8 +249,8 @@ class Project:
         if path:
             resolved = (self.root / path).resolve()
             if resolved.parent == self.store.agents_dir.resolve():
-                return validate_id(resolved.name, "template name")
-        return slugify(name)
+                return validate_template_name(resolved.name)
+        return slugify(name, TEMPLATE_NAME_MAX)
 
     # --- changing ---------------------------------------------------------------------------
 
@@ -300,7 +312,7 @@ class Project:
             job.where = "slurm" if job.runs_on == "slurm" else job.where  # keeps where it runs
             job.handle = None
             job.error = job.exit_code = job.finished_at = job.result_summary = None
-            job.due_at = None
+            job.retry_at = None  # the runner's backoff goes; the job's own due_at stays
 
         return self.store.transition(job_id, change, PEOPLE_LIMIT)
 
@@ -312,9 +324,12 @@ class Project:
         template = read_template(self.store, name)
         slot = clock.now().replace(microsecond=0)
         run = new_run(template, slot, "fired by hand (jobs run)")
-        if not self.store.try_create(run):
-            raise ValidationError(f"{name} was already fired at {format_time(slot)}; try again")
-        return run
+        first = run.id
+        for number in range(2, 100):  # a second run in the same second: <slot id>-2, -3, ...
+            if self.store.try_create(run):
+                return run
+            run.id = f"{first}-{number}"
+        raise ValidationError(f"{name} was fired 99 times at {format_time(slot)}; try again")
 
     def pause(self, name: str) -> Template:
         """Pause a template (enabled: false in its job.yaml)."""

@@ -12,6 +12,8 @@ __all__ = [
     "NotTrusted",
     "LockTimeout",
     "UsageProblem",
+    "Problems",
+    "problems_of",
 ]
 
 
@@ -49,3 +51,21 @@ class LockTimeout(RepowireError, TimeoutError):
 
 class UsageProblem(ValidationError):
     """A call that combines options wrongly or gives none; the CLI exits 2 for it, as for usage."""
+
+
+class Problems(ValidationError):
+    """Every problem found in one file, each a sentence; str() joins them after the file."""
+
+    def __init__(self, where: str, problems: list[str]) -> None:
+        super().__init__(f"{where}: " + "; ".join(problems))
+        self.where = where
+        self.problems = problems
+
+
+def problems_of(exc: Exception, path: object) -> list[str]:
+    """The problems an error names, each without the file's name in front."""
+    if isinstance(exc, Problems):
+        return list(exc.problems)
+    message = str(exc)
+    prefix = f"{path}: "
+    return [message[len(prefix) :] if message.startswith(prefix) else message]

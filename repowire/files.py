@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from .errors import ValidationError
+from .values import shown
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -32,7 +33,31 @@ __all__ = [
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
 MAX_VALUES = 250_000  # what a file may expand to; 1 MiB of plain YAML holds fewer
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]  # yaml's C loader is untyped
+    """The safe loader, refusing a key given twice in one mapping (YAML says keys are unique;
+    PyYAML would keep the last one silently)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: the constructor reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {shown(key)} is given twice", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 

@@ -18,20 +18,20 @@ from .slurm import merge_options
 from .store import Store
 from .values import format_time
 
-__all__ = ["prepare_launch", "log_header", "HEADER"]
+__all__ = ["prepare_launch", "worker_folder", "log_header", "HEADER"]
 
 HEADER = "=== repowire: "  # starts the line that heads each attempt in <id>.log
 
 
-def _worker_folder(store: Store, config: Config, job: Job) -> Path:
+def worker_folder(store: Store, config: Config, job: Job) -> Path:
     """The job's path, checked against allowed_paths; a ValidationError names path and policy."""
     root = store.root.resolve()
     folder = (root / (job.path or ".")).resolve()
     allowed = [(root / a).resolve() for a in config.allowed_paths]
     if not any(folder == a or folder.is_relative_to(a) for a in allowed):
         raise ValidationError(
-            f"path {job.path} is outside the allowed paths ({', '.join(config.allowed_paths)}; "
-            "config.yaml allowed_paths)"
+            f"path {job.path or '(the root)'} is outside the allowed paths "
+            f"({', '.join(config.allowed_paths)}; config.yaml allowed_paths)"
         )
     if not folder.is_dir():
         raise ValidationError(f"path {job.path} does not exist or is not a folder")
@@ -60,7 +60,7 @@ def _environment(store: Store, job: Job, backend: Backend | None, resume: bool) 
 
 def prepare_launch(store: Store, config: Config, job: Job, resume_session: str | None) -> Launch:
     """Everything needed to start this attempt; ValidationError when it cannot start."""
-    cwd = _worker_folder(store, config, job)
+    cwd = worker_folder(store, config, job)
     name = job.effective_backend
     backend = None if name == SHELL else resolve_backend(str(name), config)
     resume = bool(resume_session) and (backend is None or backend.resume_command is not None)

@@ -148,6 +148,7 @@ class Job:
     updated_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    retry_at: datetime | None = None  # the runner's backoff before an automatic retry
     notes: list[Note] = field(default_factory=list)
     result_summary: str | None = None
     error: str | None = None
@@ -166,6 +167,15 @@ class Job:
     def effective_backend(self) -> str | None:
         """The backend that will run it: the one named, else shell when a command is set."""
         return self.backend or (SHELL if self.command is not None else None)
+
+    @property
+    def not_before(self) -> datetime | None:
+        """When it may start: its own due time, or the runner's retry backoff, the later."""
+        times = [t for t in (self.due_at, self.retry_at) if t is not None]
+        return max(times) if times else None
+
+    def is_due(self, now: datetime) -> bool:
+        return self.not_before is None or self.not_before <= now
 
     @property
     def timeout_seconds(self) -> float | None:
@@ -263,7 +273,15 @@ def template_to_dict(template: Template) -> dict[str, Any]:
     return {key: _plain(value) for key, value in out.items()}
 
 
-_TIME_KEYS = ("due_at", "scheduled_for", "created_at", "updated_at", "started_at", "finished_at")
+_TIME_KEYS = (
+    "due_at",
+    "scheduled_for",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "retry_at",
+)
 
 
 def _from_text(value: str) -> datetime:

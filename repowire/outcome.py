@@ -46,7 +46,7 @@ class Decision:
     state: State
     note: str
     error: str | None = None
-    due_at: datetime | None = None  # when a retry may start
+    retry_at: datetime | None = None  # when a retry may start
     summary: str | None = None  # the result summary, when the record has none yet
     write_message: bool = False  # the final message becomes <id>.result.md
     remarks: tuple[str, ...] = ()  # notes that come before the state's note
@@ -149,7 +149,7 @@ def apply(store: Store, job: Job, facts: Facts, decision: Decision, now: datetim
     job.error = decision.error
     job.notes.extend(Note(now, remark) for remark in decision.remarks)
     if decision.state == State.QUEUED:
-        job.due_at = decision.due_at
+        job.retry_at = decision.retry_at  # the runner's own delay; the job's due_at stays
         job.result_summary = None
     enter_state(job, decision.state, decision.note, now, actor="runner")
 

@@ -21,6 +21,7 @@ from . import clock
 from .config import Config, is_trusted, load_config, require_repowire
 from .errors import NotTrusted, RepowireError
 from .executor import HOST, Executor
+from .live import LiveSettings
 from .local import LocalExecutor, process_identity
 from .model import Invalid, Job, State
 from .recovery import Recovery
@@ -49,6 +50,7 @@ class Runner:
         require_repowire(root)
         self.store = Store(root)
         self.config: Config = load_config(root)
+        self._cli_max = max_concurrency  # --max-concurrency wins over config.yaml
         self.max_concurrency = max_concurrency or self.config.max_concurrency
         self.out = log or sys.stderr
         executors: dict[str, Executor] = {"local": LocalExecutor(), "slurm": SlurmExecutor()}
@@ -57,7 +59,9 @@ class Runner:
         self.supervisor = Supervisor(self.store, executors, self.scheduler, identity, self.log)
         self.supervisor.config = self.config
         self.recovery = Recovery(self.store, self.supervisor, self.log)
+        self.settings = LiveSettings(root, self.log, self.config)
         self.told: set[str] = set()  # queued jobs with nothing to run, logged once
+        self.told_invalid: dict[str, str] = {}  # broken job files logged, with their problem
         self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
         self._stamps: list[int] = []  # jobs/ and agents/ mtimes at the last rescan
         self._timers = True  # the last step wants waking for more than the periodic rescan
@@ -162,7 +166,7 @@ class Runner:
             if isinstance(item, Job) and item.state == State.QUEUED and self._runnable(item):
                 if item.id in self.failing:
                     continue  # e.g. its lock cannot be taken: a person must look at it
-                if item.id in self.supervisor.started or self._due(item, now):
+                if item.id in self.supervisor.started or item.is_due(now):
                     return False
         return True
 
@@ -171,7 +175,34 @@ class Runner:
     def step(self, now: datetime | None = None) -> float:
         """Reconcile once at `now`; return how long the loop may sleep before the next step."""
         now = now or clock.now()
+        if self.settings.refresh():
+            self._apply(self.settings.config)
         jobs = {item.id: item for item in self.store.list_jobs(slim_terminal=True)}
+        self._report_invalid(jobs)
+        self._watch_and_recover(jobs, now)
+        waits = [RESCAN_SECONDS]
+        if self.settings.trusted:  # a revoked root fires and starts nothing new
+            next_slot, fired = self.scheduler.step(jobs, now)
+            if next_slot is not None:
+                waits.append(next_slot)
+            if fired:
+                jobs = {item.id: item for item in self.store.list_jobs(slim_terminal=True)}
+            self._start_due(jobs, now, waits)
+        if self.supervisor.busy:
+            waits.append(ACTIVE_POLL_SECONDS)
+        deadlines = self.supervisor.deadlines(now)
+        self._timers = len(waits) > 1 or bool(deadlines)  # anything but the periodic rescan
+        return max(0.0, min(waits + deadlines))
+
+    def _report_invalid(self, jobs: dict[str, Job | Invalid]) -> None:
+        """Log each broken job file once (again if its problem changes), as for templates."""
+        broken = {i.id: i for i in jobs.values() if isinstance(i, Invalid)}
+        for job_id, item in broken.items():
+            if self.told_invalid.get(job_id) != item.error:
+                self.log(f"skipped {item.path}: {item.error}")
+        self.told_invalid = {job_id: item.error for job_id, item in broken.items()}
+
+    def _watch_and_recover(self, jobs: dict[str, Job | Invalid], now: datetime) -> None:
         watched = set(self.supervisor.active)
         for job_id in watched:
             found = jobs.get(job_id)
@@ -183,21 +214,17 @@ class Runner:
             if isinstance(item, Job) and item.id not in watched:
                 self._guard(item.id, self.recovery.recover, item, now)
         self.supervisor.advance_releases(now)
-        waits = [RESCAN_SECONDS]
-        next_slot, fired = self.scheduler.step(jobs, now)
-        if next_slot is not None:
-            waits.append(next_slot)
-        if fired:
-            jobs = {item.id: item for item in self.store.list_jobs(slim_terminal=True)}
+
+    def _start_due(self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]) -> None:
         for job in self._due_jobs(jobs, now, waits):
             if self.supervisor.running_on(job.runs_on) >= self._limit(job.runs_on):
                 continue  # full here; a job for the other executor may still start
             self._guard(job.id, self.supervisor.start, job, now)
-        if self.supervisor.busy:
-            waits.append(ACTIVE_POLL_SECONDS)
-        deadlines = self.supervisor.deadlines(now)
-        self._timers = len(waits) > 1 or bool(deadlines)  # anything but the periodic rescan
-        return max(0.0, min(waits + deadlines))
+
+    def _apply(self, config: Config) -> None:
+        """Serve with new settings: limits, kill grace, allowed paths and backends."""
+        self.config = self.supervisor.config = config
+        self.max_concurrency = self._cli_max or config.max_concurrency
 
     def _limit(self, kind: str) -> int:
         return self.config.slurm_max_jobs if kind == "slurm" else self.max_concurrency
@@ -217,10 +244,6 @@ class Runner:
     def _runnable(self, job: Job) -> bool:
         return job.effective_backend is not None
 
-    @staticmethod
-    def _due(job: Job, now: datetime) -> bool:
-        return job.due_at is None or job.due_at <= now
-
     def _due_jobs(
         self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]
     ) -> list[Job]:
@@ -231,13 +254,13 @@ class Runner:
             if isinstance(j, Job) and j.template and j.state == State.RUNNING
         }
         queued = [j for j in jobs.values() if isinstance(j, Job) and j.state == State.QUEUED]
-        for item in sorted(queued, key=_age):
+        for item in sorted(queued, key=lambda j: self.store.age_key(j.id, j.created_at)):
             if not self._runnable(item):
                 if item.id not in self.told:
                     self.told.add(item.id)
                     self.log(f"skipped {item.id}: no command or backend; tracked by hand")
-            elif item.due_at is not None and item.due_at > now:
-                waits.append((item.due_at - now).total_seconds())
+            elif not item.is_due(now):
+                waits.append((item.not_before - now).total_seconds())  # type: ignore[operator]
             elif item.template and self._overlap_holds(item.template, busy):
                 continue  # waits for the template's running run (overlap: skip or queue)
             else:
@@ -249,12 +272,6 @@ class Runner:
     def _overlap_holds(self, name: str, busy: set[str]) -> bool:
         template = self.scheduler.templates.get(name)
         return name in busy and (template is None or template.overlap not in ("allow", "replace"))
-
-
-def _age(item: Job | Invalid) -> tuple[str, str]:
-    """Oldest first: by creation time, then id (a hand-written file has no creation time)."""
-    created = getattr(item, "created_at", None)
-    return (created.isoformat() if created else "", item.id)
 
 
 def _sentence(exc: Exception) -> str:

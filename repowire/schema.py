@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from typing import Any
 
-from .errors import ValidationError
+from .errors import Problems, ValidationError
 from .handles import handle_from_dict
 from .model import EXECUTORS, SHELL, SLURM_OPTIONS, Job, Note, State, Template, split_executor
-from .values import parse_duration, parse_time, shown, validate_id
+from .values import parse_duration, parse_time, shown, validate_id, validate_template_name
 
 __all__ = [
     "DEFINITION_KEYS",
@@ -205,6 +206,7 @@ _STATE_KEYS: dict[str, Callable[[Any], Any]] = {
     "updated_at": parse_time,
     "started_at": parse_time,
     "finished_at": parse_time,
+    "retry_at": parse_time,
     "notes": _notes,
     "result_summary": _text,
     "error": _text,
@@ -224,54 +226,88 @@ TEMPLATE_KEYS: dict[str, Callable[[Any], Any]] = {  # the names of model.TEMPLAT
 _JOB_KEYS = {**DEFINITION_KEYS, **_RUN_KEYS, **_STATE_KEYS}
 
 
-def _validated(data: Any, keys: dict[str, Callable[[Any], Any]], where: str) -> dict[str, Any]:
+def _validated(
+    data: Any, keys: dict[str, Callable[[Any], Any]], problems: list[str]
+) -> dict[str, Any]:
+    """The values of the keys that are valid; a sentence in `problems` for each that is not."""
     if not isinstance(data, dict):
-        raise ValidationError(f"{where}: expected a mapping of keys to values, got {_kind(data)}")
+        problems.append(f"expected a mapping of keys to values, got {_kind(data)}")
+        return {}
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key not in keys:
-            raise ValidationError(f"{where}: unknown key {shown(key)}")
-        if value is None:
-            continue  # an empty key is the same as an absent one
-        try:
-            out[key] = keys[key](value)
-        except ValidationError as exc:
-            raise ValidationError(f"{where}: {key}: {exc}") from None
+            problems.append(f"unknown key {shown(key)}")
+        elif value is not None:  # an empty key is the same as an absent one
+            try:
+                out[key] = keys[key](value)
+            except ValidationError as exc:
+                problems.append(f"{key}: {exc}")
     return out
 
 
-def _check_definition(values: dict[str, Any], where: str, require_work: bool = True) -> None:
+def _definition_problems(values: dict[str, Any], keys_seen: set[str]) -> list[str]:
+    problems = []
     if "prompt" in values and "prompt_file" in values:
-        raise ValidationError(f"{where}: set prompt or prompt_file, not both")
-    backend = values.get("backend")
-    if backend == SHELL and "command" not in values:
-        raise ValidationError(f"{where}: the shell backend needs a command")
-    if require_work and not any(k in values for k in ("command", "prompt", "prompt_file")):
-        raise ValidationError(f"{where}: a job needs a command or a prompt")
+        problems.append("set prompt or prompt_file, not both")
+    if values.get("backend") == SHELL and "command" not in keys_seen:
+        problems.append("the shell backend needs a command")
+    if not keys_seen & {"command", "prompt", "prompt_file"}:
+        problems.append("a job needs a command or a prompt")
+    prompt_file = values.get("prompt_file")
+    if prompt_file is not None and _escapes(prompt_file):
+        problems.append(f"prompt_file {shown(prompt_file)} must stay inside the worker folder")
+    return problems
+
+
+def _escapes(relative: str) -> bool:
+    """Whether a path relative to a folder leaves it (absolute, or up through '..')."""
+    parts = PurePosixPath(relative).parts
+    depth = 0
+    for part in parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            return True
+    return relative.startswith("/")
+
+
+def _checked(
+    data: Any, keys: dict[str, Callable[[Any], Any]], where: str, before: list[str]
+) -> dict[str, Any]:
+    """Validated values, or Problems naming everything wrong with the file."""
+    problems = list(before)
+    values = _validated(data, keys, problems)
+    seen = {k for k, v in data.items() if v is not None} if isinstance(data, dict) else set()
+    if isinstance(data, dict):
+        problems += _definition_problems(values, seen)
+    if problems:
+        raise Problems(where, problems)
+    return values
 
 
 def parse_job(job_id: str, data: Any, where: str | None = None) -> Job:
-    """A Job from the mapping read out of jobs/<job_id>.yaml, or a ValidationError."""
+    """A Job from the mapping read out of jobs/<job_id>.yaml, or Problems saying what is wrong."""
     where = where or f"{job_id}.yaml"
     validate_id(job_id)
+    before = []
     if isinstance(data, dict) and "id" in data:
         if data["id"] != job_id:
-            raise ValidationError(f"{where}: id {shown(data['id'])} does not match the file name")
+            before.append(f"id {shown(data['id'])} does not match the file name")
         data = {k: v for k, v in data.items() if k != "id"}
-    values = _validated(data, _JOB_KEYS, where)
-    _check_definition(values, where)
+    values = _checked(data, _JOB_KEYS, where, before)
     values.update(split_executor(values.pop("executor", None)))
     return Job(id=job_id, **values)
 
 
 def parse_template(name: str, data: Any, where: str | None = None) -> Template:
-    """A Template from the mapping read out of agents/<name>/job.yaml, or a ValidationError."""
+    """A Template from the mapping read out of agents/<name>/job.yaml, or Problems."""
     where = where or f"agents/{name}/job.yaml"
-    validate_id(name, "template name")
-    values = _validated(data, {**DEFINITION_KEYS, **TEMPLATE_KEYS}, where)
-    if "cron" not in values:
-        raise ValidationError(f"{where}: a template needs a cron expression")
-    _check_definition(values, where)
+    validate_template_name(name)
+    before = (
+        []
+        if not isinstance(data, dict) or data.get("cron")
+        else ["a template needs a cron expression"]
+    )
+    values = _checked(data, {**DEFINITION_KEYS, **TEMPLATE_KEYS}, where, before)
     template_values = {k: values.pop(k) for k in list(values) if k in TEMPLATE_KEYS}
     if "continuity" in values:
         template_values["continuity"] = values.pop("continuity")

@@ -9,11 +9,12 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import clock
-from .errors import JobNotFound, LockTimeout, RepowireError, ValidationError
+from .errors import JobNotFound, LockTimeout, RepowireError, ValidationError, problems_of
 from .files import (
     MAX_FILE_BYTES,
     atomic_write,
@@ -52,6 +53,7 @@ class Store:
         self._locks_ready = False
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
+        self._file_times: dict[str, float] = {}  # each record's mtime at the last scan
 
     # paths -------------------------------------------------------------------------------
     def job_file(self, job_id: str) -> Path:
@@ -186,15 +188,30 @@ class Store:
                 ids.append(name[: -len(".yaml")])
         return sorted(ids)
 
+    def label(self, job_id: str, suffix: str = ".yaml") -> str:
+        """A record's name as people see it: relative to the root."""
+        return f".repowire/jobs/{job_id}{suffix}"
+
+    def _misnamed(self, name: str) -> Invalid | None:
+        """A .yml file in jobs/: not a record, and listed so that nobody wonders why."""
+        if not name.endswith(".yml"):
+            return None
+        stem = name[: -len(".yml")]
+        return Invalid(
+            name,
+            f".repowire/jobs/{name}",
+            f"records are named <id>.yaml, so this file is not read; rename it to {stem}.yaml",
+        )
+
     def load(self, job_id: str) -> Job | Invalid:
         """A job, or an Invalid entry that says why it could not be read."""
-        path = self.jobs_dir / f"{job_id}.yaml"
+        label = self.label(job_id)
         try:
             return self.read_job(job_id)
         except FileNotFoundError:
-            return Invalid(job_id, str(path), "the file disappeared while it was read")
+            return Invalid(job_id, label, "the file disappeared while it was read")
         except (ValidationError, JobNotFound) as exc:
-            return Invalid(job_id, str(path), str(exc))
+            return Invalid(job_id, label, "; ".join(problems_of(exc, self.job_file(job_id))))
 
     def list_jobs(self, slim_terminal: bool = False) -> list[Job | Invalid]:
         """Every record in jobs/, broken ones included as Invalid, sorted by id.
@@ -238,17 +255,18 @@ class Store:
         index: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
         out: list[tuple[str, tuple[int, ...], dict[str, Any], bool]] = []
         for entry in sorted(entries, key=lambda e: e.name):
-            job_id = entry.name[: -len(".yaml")]
+            job_id = entry.name[: -len(".yaml")] if entry.name.endswith(".yaml") else entry.name
             try:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
             key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+            self._file_times[job_id] = info.st_mtime
             hit = self._index.get(job_id)
             if hit is not None and hit[0] == key:
                 record = hit[1]
             else:
-                record = _record_of(self.load(job_id))
+                record = _record_of(self._misnamed(job_id) or self.load(job_id))
                 self._index_dirty = True
             settled = info.st_ctime_ns < settled_before
             if settled:
@@ -266,7 +284,15 @@ class Store:
         except FileNotFoundError:
             return []
         with entries:
-            return [e for e in entries if e.name.endswith(".yaml") and not e.name.startswith(".")]
+            return [e for e in entries if e.name.endswith((".yaml", ".yml")) and e.name[0] != "."]
+
+    def age_key(self, job_id: str, created_at: datetime | None) -> tuple[datetime, str]:
+        """Oldest first: a record's creation time, else (a hand-written file has none) the
+        time its file was last written, then the id."""
+        if created_at is None:
+            stamp = self._file_times.get(job_id, 0.0)
+            created_at = datetime.fromtimestamp(stamp, timezone.utc)
+        return (created_at, job_id)
 
     def _index_path(self) -> Path:
         return self.base / "cache" / "index.json"

@@ -139,7 +139,7 @@ class Supervisor:
 
         def change(record: Job) -> bool:
             nonlocal claimed
-            if record.state != State.QUEUED or (record.due_at is not None and record.due_at > now):
+            if record.state != State.QUEUED or not record.is_due(now):
                 return False
             if why:
                 record.notes.append(Note(now, why))
@@ -154,7 +154,7 @@ class Supervisor:
                 root_token=here.token,
                 claimed_at=now,
             )
-            record.error = record.exit_code = None
+            record.error = record.exit_code = record.retry_at = None
             claimed = True
             return True
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from . import clock
-from .errors import JobNotFound, ValidationError
+from .errors import JobNotFound, ValidationError, problems_of
 from .files import atomic_write, create_exclusive, dump_yaml, load_yaml, read_text
 from .model import Invalid, Template, template_to_dict
 from .schedule import next_fires, zone
 from .schema import parse_template
 from .store import Store
-from .values import parse_time, validate_id
+from .values import parse_time, validate_template_name
 
 __all__ = [
     "template_dir",
@@ -35,7 +35,7 @@ _ENABLED_LINE = re.compile(r"^enabled\s*:.*$", re.MULTILINE)
 
 
 def template_dir(store: Store, name: str) -> Path:
-    return store.agents_dir / validate_id(name, "template name")
+    return store.agents_dir / validate_template_name(name)
 
 
 def template_names(store: Store) -> list[str]:
@@ -81,10 +81,11 @@ def read_template(store: Store, name: str) -> Template:
 def load_template(store: Store, name: str) -> Template | Invalid:
     """A template, or an Invalid entry that says why it could not be read."""
     path = store.agents_dir / name / "job.yaml"
+    label = f".repowire/agents/{name}/job.yaml"
     try:
         return read_template(store, name)
     except (ValidationError, JobNotFound) as exc:
-        return Invalid(name, str(path), str(exc), kind="template")
+        return Invalid(name, label, "; ".join(problems_of(exc, path)), kind="template")
 
 
 def list_templates(store: Store) -> list[Template | Invalid]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import clock
+from .backends import read_prompt, resolve_backend
 from .config import load_config
-from .errors import RepowireError
+from .errors import Problems, RepowireError, ValidationError, problems_of
 from .files import load_yaml
+from .launch import worker_folder
+from .model import SHELL
 from .schedule import next_fires, zone
 from .schema import parse_job, parse_template
 from .store import Store
@@ -16,8 +19,26 @@ from .templates import template_names
 __all__ = ["validate_paths"]
 
 
-def _check_job(path: Path) -> None:
-    parse_job(path.stem, load_yaml(path), where=str(path))
+def _check_job(root: Path, path: Path) -> None:
+    """The record, and for one still to run what the runner checks before it starts it: the
+    worker folder against allowed_paths, the backend, and the prompt file."""
+    job = parse_job(path.stem, load_yaml(path), where=str(path))
+    if job.is_terminal or path.parent.resolve() != (root / ".repowire" / "jobs").resolve():
+        return
+    try:
+        config = load_config(root)
+    except RepowireError:
+        return  # config.yaml is reported on its own line
+    problems = []
+    try:
+        folder = worker_folder(Store(root), config, job)
+        if job.effective_backend not in (None, SHELL):
+            resolve_backend(str(job.effective_backend), config)
+            read_prompt(job, folder)
+    except ValidationError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise Problems(str(path), problems)
 
 
 def _check_template(path: Path) -> None:
@@ -51,27 +72,42 @@ def _all_files(base: Path) -> list[Path]:
     store = Store(base.parent)
     files = [base / "config.yaml"] if (base / "config.yaml").exists() else []
     files += [store.jobs_dir / f"{job_id}.yaml" for job_id in store.job_ids()]
+    files += sorted(p for p in store.jobs_dir.glob("*.yml") if not p.name.startswith("."))
     files += [store.agents_dir / name / "job.yaml" for name in template_names(store)]
     return files
 
 
 def validate_paths(root: Path, paths: list[Path]) -> tuple[int, list[str]]:
-    """How many files were checked, and one `file: problem` line for each bad one."""
-    problems: list[str] = []
+    """How many files were checked, and one `file: problem` line for each problem found (files
+    named relative to the root)."""
+    lines: list[str] = []
     targets = _targets(root, paths)
     for path in targets:
-        check = (
-            _check_config
-            if path.name == "config.yaml"
-            else _check_template
-            if path.name == "job.yaml"
-            else _check_job
-        )
         try:
-            if not path.exists():
+            if not path.exists() and not path.is_symlink():
                 raise RepowireError(f"{path}: no such file")
-            check(path)
+            _check(root, path)
         except RepowireError as exc:
-            message = str(exc)
-            problems.append(message if message.startswith(str(path)) else f"{path}: {message}")
-    return len(targets), problems
+            shown_as = _relative(root, path)
+            lines += [f"{shown_as}: {problem}" for problem in problems_of(exc, path)]
+    return len(targets), lines
+
+
+def _check(root: Path, path: Path) -> None:
+    if path.name == "config.yaml":
+        _check_config(path)
+    elif path.name == "job.yaml":
+        _check_template(path)
+    elif path.suffix == ".yml":
+        raise RepowireError(
+            f"records are named <id>.yaml, so this file is not read; rename it to {path.stem}.yaml"
+        )
+    else:
+        _check_job(root, path)
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import reprlib
 import secrets
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 from . import clock
@@ -16,6 +17,8 @@ __all__ = [
     "validate_id",
     "new_job_id",
     "slugify",
+    "TEMPLATE_NAME_MAX",
+    "validate_template_name",
     "parse_duration",
     "format_duration",
     "parse_time",
@@ -57,10 +60,26 @@ def new_job_id(at: datetime | None = None) -> str:
     return f"job-{at:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def slugify(text: str) -> str:
-    """A valid id made from a display name ("Daily brief" -> "daily-brief")."""
-    slug = re.sub(r"[^a-z0-9._-]+", "-", text.strip().lower()).strip("-._")
-    return validate_id(slug[:128] or "job", "name")
+def slugify(text: str, limit: int = 128) -> str:
+    """A valid id made from a display name ("Daily brief" -> "daily-brief", "Ünïcode" ->
+    "unicode"), at most `limit` characters."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9._-]+", "-", ascii_text.strip().lower()).strip("-._")
+    return validate_id(slug[:limit].rstrip("-._") or "job", "name")
+
+
+TEMPLATE_NAME_MAX = 100  # so "<name>-<YYYYMMDDTHHMMSSZ>-<n>" and "state.<name>" stay valid ids
+
+
+def validate_template_name(value: object, what: str = "template name") -> str:
+    """A template (worker folder) name: a valid id of at most TEMPLATE_NAME_MAX characters."""
+    name = validate_id(value, what)
+    if len(name) > TEMPLATE_NAME_MAX:
+        raise InvalidId(
+            f"{what} {shown(name[:20] + '...')} has {len(name)} characters; at most "
+            f"{TEMPLATE_NAME_MAX} are allowed, so the ids of its runs stay valid"
+        )
+    return name
 
 
 def parse_duration(value: object) -> float:

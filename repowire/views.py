@@ -11,7 +11,7 @@ from typing import Any
 from . import clock
 from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, template_to_dict
 from .store import Store
-from .values import format_time
+from .values import format_time, parse_time
 
 __all__ = ["Listing", "listing", "as_dict", "template_view", "version_of"]
 
@@ -53,7 +53,7 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
     if template is not None:
         jobs = [j for j in jobs if j.get("template") == template]
         templates = [t for t in templates if _name(t) == template]
-    jobs.sort(key=_created_key)
+    jobs.sort(key=lambda record: store.age_key(record["id"], _created(record)))
     return Listing(templates, jobs, runs)
 
 
@@ -65,6 +65,11 @@ def _item(record: dict[str, Any]) -> Job | Invalid:
     if record["state"] == "invalid":
         return Invalid(record["id"], record.get("path", ""), record.get("error", ""))
     return job_from_record(record)
+
+
+def _created(record: dict[str, Any]) -> datetime | None:
+    text = record.get("created_at")
+    return parse_time(text) if isinstance(text, str) else None
 
 
 def _created_key(record: dict[str, Any]) -> tuple[str, str]:

@@ -160,19 +160,10 @@ def test_configured_backend_with_stdin_and_placeholders(root, agents_on_path, tm
 def test_prompt_file_outside_the_worker_folder_is_refused(root, agents_on_path):
     (root / "w").mkdir()
     (root / "secret.txt").write_text("secret")
-    rw(
-        "jobs",
-        "create",
-        "m",
-        "--backend",
-        "codex",
-        "--path",
-        "w",
-        "--prompt-file",
-        "../secret.txt",
-        "--id",
-        "m",
-    )
+    args = ["jobs", "create", "m", "--backend", "codex", "--path", "w", "--prompt-file"]
+    assert_clean_error(rw(*args, "../secret.txt", ok=False), says="must stay inside")
+    (root / "w" / "link.txt").symlink_to(root / "secret.txt")  # leaves only when followed
+    rw(*args, "link.txt", "--id", "m")
     run_once(root)
     record = read(root, "m")
     assert record["state"] == "failed" and "outside the worker folder" in record["error"]

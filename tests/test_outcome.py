@@ -55,12 +55,12 @@ def test_failure_words_and_the_agents_own_sentence():
 
 def test_retries_back_off_exponentially_then_fail():
     first = decide(job(retries=2, retry_delay="10s"), Facts(code=1), NOW)
-    assert first.state == State.QUEUED and first.due_at == NOW + timedelta(seconds=10)
+    assert first.state == State.QUEUED and first.retry_at == NOW + timedelta(seconds=10)
     assert "retry 1 of 2 in 10s" in first.note and first.summary is None
     second = decide(job(retries=2, retry_delay="10s", attempt=2), Facts(code=1), NOW)
-    assert second.due_at == NOW + timedelta(seconds=20)
+    assert second.retry_at == NOW + timedelta(seconds=20)
     last = decide(job(retries=2, attempt=3), Facts(code=1), NOW)
-    assert last.state == State.FAILED and last.due_at is None
+    assert last.state == State.FAILED and last.retry_at is None
 
 
 def test_a_timeout_is_a_failure_that_retries_apply_to():

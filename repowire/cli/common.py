@@ -22,6 +22,8 @@ class RepowireGroup(click.Group):
             raise click.UsageError(str(exc), ctx) from None
         except RepowireError as exc:
             raise click.ClickException(str(exc)) from None
+        except BrokenPipeError:
+            raise  # `repowire jobs list | head -1`: click ends quietly, as coreutils do
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
