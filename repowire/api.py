@@ -8,12 +8,13 @@ change per update, what "status" means for a template) live here, once.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import clock
 from .config import Config, load_config, require_repowire
-from .errors import TransitionRefused, UsageProblem, ValidationError
+from .errors import JobNotFound, TransitionRefused, UsageProblem, ValidationError
 from .files import MAX_FILE_BYTES, create_exclusive, open_file, read_tail
 from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
@@ -74,8 +75,27 @@ class Project:
     # --- reading ----------------------------------------------------------------------------
 
     def job(self, job_id: str) -> Job:
-        """One job record; JobNotFound when there is none."""
-        return self.store.read_job(job_id)
+        """One job record; JobNotFound, saying what the name is, when there is none."""
+        try:
+            return self.store.read_job(job_id)
+        except JobNotFound:
+            if (self.store.agents_dir / job_id / "job.yaml").exists():
+                raise JobNotFound(
+                    f"{job_id} is a template, not a job; its runs are jobs named "
+                    f"{job_id}-<time> (see 'repowire jobs list --template {job_id}')"
+                ) from None
+            raise
+
+    def template(self, name: str, verb: str) -> Template:
+        """A template, or JobNotFound that says when the name is a job's instead."""
+        from .templates import read_template
+
+        if self.store.job_file(validate_id(name)).exists():
+            raise JobNotFound(
+                f"{name} is a job, not a template; 'jobs {verb}' works on templates "
+                f"(to run a finished job again: 'repowire jobs retry {name}')"
+            )
+        return read_template(self.store, name)
 
     def find(self, name: str) -> Job | Template:
         """A job by id, else a template by name."""
@@ -275,6 +295,8 @@ class Project:
         def change(job: Job) -> None:
             if new is not None:
                 enter_state(job, new, note, clock.now())
+                if new in (State.FAILED, State.CANCELED) and not job.error:
+                    job.error = note or f"{new} by request"  # why it ended, in words
             elif note:
                 job.notes.append(Note(clock.now(), note))
             if result_summary is not None:
@@ -282,16 +304,27 @@ class Project:
             if session_id is not None:
                 job.session_id = session_id
 
-        return self.store.transition(job_id, change, PEOPLE_LIMIT)
+        return self._transition(job_id, change)
+
+    def _transition(self, job_id: str, change: Callable[[Job], bool | None]) -> Job:
+        """A person's locked change of a record (capped in size); a name that is a template's
+        says so."""
+        try:
+            return self.store.transition(job_id, change, PEOPLE_LIMIT)
+        except JobNotFound:
+            self.job(job_id)  # raises JobNotFound in words that say what the name is
+            raise
 
     def cancel(self, name: str, reason: str | None = None) -> Job | Template:
         """Cancel a queued or running job; for a template name, pause the template."""
         if not self.store.job_file(validate_id(name)).exists():
-            return self.pause(name)
+            return self.pause(name, reason)
 
         def change(job: Job) -> bool:
             if job.state == State.CANCELED:
                 return False  # cancelling twice is not an error, and changes nothing
+            if job.is_terminal:
+                raise TransitionRefused(f"job {job.id} already {job.state}; nothing to cancel")
             note = f"canceled: {reason}" if reason else "canceled"
             enter_state(job, State.CANCELED, note, clock.now())
             job.error = reason or "canceled by request"
@@ -314,14 +347,13 @@ class Project:
             job.error = job.exit_code = job.finished_at = job.result_summary = None
             job.retry_at = None  # the runner's backoff goes; the job's own due_at stays
 
-        return self.store.transition(job_id, change, PEOPLE_LIMIT)
+        return self._transition(job_id, change)
 
     def run_template(self, name: str) -> Job:
         """Fire a template now, paused or not: a queued run named for the current second."""
         from .scheduler import new_run
-        from .templates import read_template
 
-        template = read_template(self.store, name)
+        template = self.template(name, "run")
         slot = clock.now().replace(microsecond=0)
         run = new_run(template, slot, "fired by hand (jobs run)")
         first = run.id
@@ -331,17 +363,18 @@ class Project:
             run.id = f"{first}-{number}"
         raise ValidationError(f"{name} was fired 99 times at {format_time(slot)}; try again")
 
-    def pause(self, name: str) -> Template:
-        """Pause a template (enabled: false in its job.yaml)."""
-        from .templates import set_enabled
+    def pause(self, name: str, reason: str | None = None) -> Template:
+        """Pause a template (enabled: false in its job.yaml), saying why."""
+        from .templates import set_paused
 
-        return set_enabled(self.store, name, False)
+        return set_paused(self.store, name, True, reason)
 
     def resume(self, name: str) -> Template:
         """Un-pause a template (enabled: true in its job.yaml)."""
-        from .templates import set_enabled
+        from .templates import set_paused
 
-        return set_enabled(self.store, name, True)
+        self.template(name, "resume")
+        return set_paused(self.store, name, False)
 
     def serve(self, max_concurrency: int | None = None, once: bool = False) -> list[str]:
         """Run the runner for this root in the foreground; the jobs it could not serve."""

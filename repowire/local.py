@@ -23,11 +23,13 @@ from .handles import Handle, RootRef
 __all__ = ["LocalExecutor", "WRAPPER_NAME", "process_identity", "same_process", "group_alive"]
 
 WRAPPER_NAME = "repowire-executor"
-# $1 is the exit file; $2 says whether the rest is a shell command string ("sh", run in a
-# subshell of the wrapper, which saves starting a second shell) or an argv. The status goes to
-# a temp file first, then is renamed into place, so a reader never sees half of it.
+# $0 is "sh", so a shell command's errors read as a shell's own ("sh: 1: x: not found"); $1 marks
+# the wrapper for `find`; $2 is the exit file; $3 says whether the rest is a shell command string
+# ("sh", run in a subshell of the wrapper, which saves starting a second shell) or an argv.
+# The status goes to a temp file first, then is renamed into place, so a reader never sees half
+# of it.
 _WRAPPER = r"""
-exit_file=$1; mode=$2; shift 2
+shift; exit_file=$1; mode=$2; shift 2
 if [ "$mode" = sh ]; then (cmd=$1; shift; eval "$cmd"); else "$@"; fi
 rc=$?
 set -C  # never write through a file or link planted at the temp name
@@ -114,7 +116,7 @@ class LocalExecutor:
         with contextlib.ExitStack() as stack:
             stdin = stack.enter_context(open(launch.stdin, "rb")) if launch.stdin else None
             return subprocess.Popen(
-                ["/bin/sh", "-c", _WRAPPER, WRAPPER_NAME, str(launch.exit_file), *command],
+                ["/bin/sh", "-c", _WRAPPER, "sh", WRAPPER_NAME, str(launch.exit_file), *command],
                 cwd=launch.cwd,
                 env=launch.env,
                 stdin=stdin or subprocess.DEVNULL,
@@ -161,7 +163,7 @@ class LocalExecutor:
         target = str(exit_file)
         for proc in psutil.process_iter(["cmdline"]):
             cmdline = proc.info.get("cmdline") or []
-            if len(cmdline) > 4 and cmdline[3] == WRAPPER_NAME and cmdline[4] == target:
+            if len(cmdline) > 5 and cmdline[4] == WRAPPER_NAME and cmdline[5] == target:
                 pid = proc.pid
                 return Handle(
                     kind=self.kind,

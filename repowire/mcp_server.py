@@ -14,10 +14,13 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
 from pydantic import Field
+from pydantic import ValidationError as PydanticError
 
 from . import api
 from .errors import RepowireError
+from .values import shown
 
 __all__ = ["build_server", "serve"]
 
@@ -168,7 +171,8 @@ class JobTools:
     def job_list(
         self,
         state: Annotated[
-            State | Literal["invalid"] | None, Field(description="Only jobs in this state.")
+            State | Literal["invalid", "enabled", "paused"] | None,
+            Field(description="Only jobs and templates in this state."),
         ] = None,
         template: Annotated[Text, Field(description="Only this template and its runs.")] = None,
     ) -> dict[str, Any]:
@@ -231,9 +235,48 @@ class JobTools:
         return self.project.show(self.project.run_template(name).id)
 
 
+# What each tool does to the root, for clients that run read-only tools without asking.
+READ_ONLY = ToolAnnotations(read_only_hint=True)
+CREATES = ToolAnnotations(read_only_hint=False, destructive_hint=False)
+ENDS_WORK = ToolAnnotations(read_only_hint=False, destructive_hint=True)  # can cancel or fail a job
+ANNOTATIONS = {
+    "job_create": CREATES,
+    "job_list": READ_ONLY,
+    "job_status": READ_ONLY,
+    "job_show": READ_ONLY,
+    "job_update": ENDS_WORK,
+    "job_result": READ_ONLY,
+    "job_cancel": ToolAnnotations(
+        read_only_hint=False, destructive_hint=True, idempotent_hint=True
+    ),
+    "job_retry": CREATES,
+    "job_run": CREATES,
+}
+
+
+class JobServer(MCPServer):
+    """The SDK's server, with a mistyped argument answered in one sentence, as the CLI would."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, PydanticError) and exc.__cause__.errors():
+                raise ToolError(_argument_sentence(name, exc.__cause__)) from None
+            raise
+
+
+def _argument_sentence(tool: str, error: PydanticError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "arguments"
+    got = f" (got {shown(first['input'])})" if "input" in first else ""
+    more = f"; {len(error.errors()) - 1} more" if len(error.errors()) > 1 else ""
+    return f"{tool}: {where}: {first['msg']}{got}{more}"
+
+
 def build_server(project: api.Project) -> MCPServer:
     """The MCP server for one root, with every job tool registered."""
-    server: MCPServer = MCPServer(
+    server = JobServer(
         "repowire",
         instructions=(
             "Durable jobs kept as YAML files in .repowire/. Create work with job_create, follow "
@@ -244,7 +287,7 @@ def build_server(project: api.Project) -> MCPServer:
     )
     tools = JobTools(project)
     for name in TOOL_NAMES:
-        server.add_tool(getattr(tools, name), name=name)
+        server.add_tool(getattr(tools, name), name=name, annotations=ANNOTATIONS[name])
     return server
 
 

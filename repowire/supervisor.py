@@ -63,6 +63,7 @@ class Supervisor:
         self.releasing: dict[str, tuple[Handle, datetime]] = {}  # job id -> handle, SIGKILL at
         self.started: set[str] = set()  # jobs this runner claimed in this life
         self.unrecorded: set[str] = set()  # attempts whose handle write failed, logged once
+        self.ending: dict[str, datetime] = {}  # attempts whose status is written, since when
 
     @property
     def here(self) -> RootRef:
@@ -238,9 +239,13 @@ class Supervisor:
             return
         executor = self.executor_for(handle)
         code = read_exit_file(self.store.sibling(item.id, ".exit"))
+        status = executor.exit_status(handle)
         if code is None:
-            code = executor.exit_status(handle)
+            code = status
+        if code is not None and status is None and self._still_ending(job_id, handle, now):
+            return  # the wrapper wrote its status and is ending; a SIGTERM now would be noise
         if code is not None:
+            self.ending.pop(job_id, None)
             self.finish(item, handle, code, None, now)
         elif not executor.alive(handle):
             self.finish_dead(item, handle, now)
@@ -259,6 +264,14 @@ class Supervisor:
         elif attempt.deadline is not None and now >= attempt.deadline:
             self.log(f"{job_id}: timed out while its record cannot be read; releasing it")
             self.release(job_id, attempt.handle, now)
+
+    def _still_ending(self, job_id: str, handle: Handle, now: datetime) -> bool:
+        """Whether an attempt whose status is written still has processes, for at most a
+        second; what lingers after that is released."""
+        if not self.executor_for(handle).alive(handle):
+            return False
+        since = self.ending.setdefault(job_id, now)
+        return (now - since).total_seconds() < 1.0
 
     def finish_dead(self, job: Job, handle: Handle, now: datetime) -> None:
         """The attempt is gone: its status is in the exit file, written just before the wrapper

@@ -27,6 +27,7 @@ __all__ = [
     "list_templates",
     "create_template",
     "set_enabled",
+    "set_paused",
     "read_state",
     "write_state",
 ]
@@ -136,8 +137,24 @@ def set_enabled(store: Store, name: str, enabled: bool) -> Template:
     return template
 
 
-_STATE_TIMES = ("first_seen", "last_slot", "next_fire", "last_fire")
-_STATE_TEXTS = ("last_run", "last_state", "session_id", "session_cleared")
+_STATE_TIMES = ("first_seen", "last_slot", "next_fire", "last_fire", "paused_at")
+_STATE_TEXTS = ("last_run", "last_state", "session_id", "session_cleared", "paused_reason")
+
+
+def set_paused(store: Store, name: str, paused: bool, reason: str | None = None) -> Template:
+    """Pause (enabled: false) or resume a template; why and when it was paused are kept in
+    its state.yaml, so `jobs show` can say."""
+    template = set_enabled(store, name, not paused)
+    with store.lock(f"state.{name}"):
+        state = read_state(store, name)
+        state.pop("paused_reason", None)
+        state.pop("paused_at", None)
+        if paused:
+            state["paused_at"] = clock.now()
+            if reason:
+                state["paused_reason"] = reason
+        write_state(store, name, state)
+    return template
 
 
 def read_state(store: Store, name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from . import clock
+from .errors import JobNotFound
 from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, template_to_dict
 from .store import Store
 from .values import format_time, parse_time
@@ -40,21 +41,30 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
     """Templates, job records (filtered, oldest first) and each template's runs."""
     from .templates import list_templates
 
-    if state is not None and state != "invalid":
+    if state is not None and state not in ("invalid", "enabled", "paused"):
         State(state)  # the faces check choices; scripts get a ValueError
     jobs = store.list_records()
     runs: dict[str, list[dict[str, Any]]] = {}
     for job in jobs:
         if job.get("template"):
             runs.setdefault(job["template"], []).append(job)
-    if state is not None:
-        jobs = [j for j in jobs if j["state"] == state]
     templates: list[Template | Invalid] = list_templates(store)
     if template is not None:
+        if not any(_name(t) == template for t in templates) and template not in runs:
+            raise JobNotFound(f"no template named {template} (see 'repowire jobs list')")
         jobs = [j for j in jobs if j.get("template") == template]
         templates = [t for t in templates if _name(t) == template]
+    if state is not None:  # both tables: a template's state is enabled, paused or invalid
+        jobs = [j for j in jobs if j["state"] == state]
+        templates = [t for t in templates if _template_state(t) == state]
     jobs.sort(key=lambda record: store.age_key(record["id"], _created(record)))
     return Listing(templates, jobs, runs)
+
+
+def _template_state(item: Template | Invalid) -> str:
+    if isinstance(item, Invalid):
+        return "invalid"
+    return "enabled" if item.enabled else "paused"
 
 
 def _name(item: Template | Invalid) -> str:
@@ -116,6 +126,8 @@ def template_view(
         "last_fire": _text_time(state.get("last_fire")),
         "last_run": state.get("last_run"),
         "session_id": state.get("session_id"),
+        "paused_at": _text_time(state.get("paused_at")) if not template.enabled else None,
+        "paused_reason": state.get("paused_reason") if not template.enabled else None,
         "skipped_total": state.get("skipped_total", 0),
         "skipped": [{k: _text_time(v) for k, v in s.items()} for s in state.get("skipped", [])],
     }

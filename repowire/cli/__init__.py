@@ -30,7 +30,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(short_help="Create .repowire/ here and trust it.")
 @root_option
 def init() -> None:
     """Create .repowire/ (jobs, agents, config, .gitignore) here and trust it for the runner.
@@ -46,7 +46,7 @@ def init() -> None:
     click.echo(f"{'Created' if created else 'Checked'} {root / '.repowire'}; the root is trusted.")
 
 
-@cli.command()
+@cli.command(short_help="Trust this root for the runner (or --revoke).")
 @root_option
 @click.option("--revoke", is_flag=True, help="Untrust the root instead.")
 def trust(revoke: bool) -> None:
@@ -65,7 +65,7 @@ def trust(revoke: bool) -> None:
     click.echo(f"{root} is {verb} (kept in {functions.trust_file()}).")
 
 
-@cli.command()
+@cli.command(short_help="Check job files, templates and config.yaml.")
 @root_option
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
@@ -88,6 +88,17 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 for command in (jobs, agents, runner, backends, mcp, dashboard):
     cli.add_command(command)
+# The seed page says "start the daemon": `repowire daemon` is the runner by another name.
+cli.add_command(
+    click.Command(
+        "daemon",
+        callback=runner.callback,
+        params=runner.params,
+        help=runner.help,
+        short_help="The runner, by its other name.",
+        hidden=True,
+    )
+)
 jobs.add_command(logs)
 jobs.add_command(wait)
 

@@ -11,13 +11,13 @@ from .common import RepowireGroup, get_root, json_option, project, root_option
 __all__ = ["agents", "backends", "mcp", "dashboard"]
 
 
-@click.group(cls=RepowireGroup)
+@click.group(cls=RepowireGroup, short_help="Worker folders in .repowire/agents/.")
 @root_option
 def agents() -> None:
     """Worker folders in .repowire/agents/<name>/."""
 
 
-@agents.command()
+@agents.command(short_help="Scaffold a worker folder (AGENTS.md, job.yaml).")
 @root_option
 @click.argument("name")
 @click.option("--cron", metavar="EXPR", help="Also write a job.yaml template with this schedule.")
@@ -37,7 +37,7 @@ def create(name: str, cron: str | None, timezone: str | None, **options: Any) ->
     click.echo(f"created {folder.relative_to(get_root())}")
 
 
-@click.command()
+@click.command(short_help="List backends: their argv, resume and PATH.")
 @root_option
 @json_option
 def backends(as_json: bool) -> None:
@@ -63,7 +63,7 @@ def mcp() -> None:
     """Serve the job tools to a coding agent over MCP on stdio.
 
     Tools: job_create, job_list, job_status, job_show, job_update, job_result, job_cancel,
-    job_retry, job_run. Register it with your agent (see the README), e.g.:
+    job_retry, job_run. Register it with your agent as the README shows.
 
     \b
     Example:
@@ -74,10 +74,16 @@ def mcp() -> None:
     serve(project())
 
 
-@click.command()
+@click.command(short_help="The Jobs view in a browser.")
 @root_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
 @click.option("--token", metavar="T", help="Required on every request; needed off loopback.")
 def dashboard(host: str, port: int, open_browser: bool, token: str | None) -> None:

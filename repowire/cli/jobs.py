@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -12,7 +13,7 @@ from .render import print_job, print_json, print_listing, print_template, safe
 STATES = ["queued", "running", "succeeded", "failed", "canceled"]
 
 
-@click.group(cls=RepowireGroup)
+@click.group(cls=RepowireGroup, short_help="Create, follow, cancel and retry jobs.")
 @root_option
 def jobs() -> None:
     """Create, inspect, update, cancel and retry jobs and recurring templates."""
@@ -28,7 +29,7 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
-@jobs.command()
+@jobs.command(short_help="Create a job, or with --cron a template.")
 @root_option
 @click.argument("name")
 @click.option("--command", "command", metavar="C", help="A shell command (run by /bin/sh -c).")
@@ -38,7 +39,11 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--prompt-file", metavar="F", help="A file holding the ask, relative to --path.")
 @click.option("--cron", metavar="EXPR", help="Make a recurring template instead of a one-off job.")
 @click.option("--timezone", metavar="Z", help="IANA zone the cron expression is read in.")
-@click.option("--continuity", type=click.Choice(["fresh", "resume"]))
+@click.option(
+    "--continuity",
+    type=click.Choice(["fresh", "resume"]),
+    help="resume: continue the previous run's agent session (default for templates).",
+)
 @click.option("--timeout", metavar="D", help="Wall-clock limit: 30s, 10m, 2h, 1d.")
 @click.option("--retries", type=click.IntRange(min=0), help="Automatic retries after a failure.")
 @click.option("--due-at", metavar="T", help="Not before this time: ISO-8601, or 10m, 2h from now.")
@@ -77,9 +82,13 @@ def create(
         click.echo(name_or_id)
 
 
-@jobs.command(name="list")
+@jobs.command(name="list", short_help="List templates and jobs.")
 @root_option
-@click.option("--state", type=click.Choice([*STATES, "invalid"]), help="Only jobs in this state.")
+@click.option(
+    "--state",
+    type=click.Choice([*STATES, "invalid", "enabled", "paused"]),
+    help="Only jobs and templates in this state.",
+)
 @click.option("--template", metavar="T", help="Only this template and its runs.")
 @json_option
 def list_(state: str | None, template: str | None, as_json: bool) -> None:
@@ -97,7 +106,7 @@ def list_(state: str | None, template: str | None, as_json: bool) -> None:
         print_listing(data["templates"], data["jobs"])
 
 
-@jobs.command()
+@jobs.command(short_help="Show a job record or a template.")
 @root_option
 @click.argument("job_id", metavar="ID")
 @json_option
@@ -136,7 +145,7 @@ def status(job_id: str, as_json: bool) -> None:
         click.echo(state)
 
 
-@jobs.command()
+@jobs.command(short_help="Change a job's state; add a note or result.")
 @root_option
 @click.argument("job_id", metavar="ID")
 @click.option("--state", type=click.Choice(STATES), help="The new state.")
@@ -176,6 +185,8 @@ def update(
 def result(job_id: str, as_json: bool) -> None:
     """Print the result summary and the result file (<id>.result.md).
 
+    A failed or canceled job also gets its state and error on stderr, and exit status 1.
+
     \b
     Example:
       repowire jobs result job-20261126-021530-a1b2
@@ -185,19 +196,22 @@ def result(job_id: str, as_json: bool) -> None:
         print_json(data)
         return
     data = safe(data)
-    if data["result_summary"] is None and data["result"] is None:
-        why = f": {data['error']}" if data.get("error") else ""
-        click.echo(f"No result yet (job {data['id']} is {data['state']}{why}).")
-        return
+    ended_badly = data["state"] in ("failed", "canceled")
+    if data["result_summary"] is None and data["result"] is None and not ended_badly:
+        click.echo(f"No result yet (job {data['id']} is {data['state']}).")
     if data["result_summary"] is not None:
         click.echo(data["result_summary"])
     if data["result"] is not None:
         if data["result_summary"] is not None:
             click.echo(f"\n--- {data['result_file']}")
         click.echo(data["result"].rstrip("\n"))
+    if ended_badly:
+        why = f": {data['error']}" if data.get("error") else ""
+        click.echo(f"job {data['id']} {data['state']}{why}", err=True)
+        sys.exit(1)
 
 
-@jobs.command()
+@jobs.command(short_help="Cancel a job, or pause a template.")
 @root_option
 @click.argument("job_id", metavar="ID")
 @click.option("--reason", metavar="T", help="Why; recorded as the job's error.")
@@ -232,7 +246,7 @@ def retry(job_id: str) -> None:
     click.echo(f"{job.id} {job.state}")
 
 
-@jobs.command()
+@jobs.command(short_help="Fire a template now, even when paused.")
 @root_option
 @click.argument("name")
 @json_option

@@ -110,6 +110,9 @@ def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -
         rows = [
             [t["id"], t.get("state", ""), t.get("cron", "-"), _next(t), _last(t)] for t in templates
         ]
+        for row, template in zip(rows, templates, strict=True):
+            if template.get("state") == "invalid":  # the problem where the runs would be
+                row[4] = _short(template.get("error"), 60)
         click.echo(_bold("TEMPLATES"))
         click.echo(table(["NAME", "STATE", "SCHEDULE", "NEXT", "LAST RUN"], rows, state_column=1))
     if templates and jobs:
@@ -156,7 +159,9 @@ def _field_lines(data: dict[str, Any], skip: set[str]) -> None:
     for key, value in data.items():
         if key in skip or value in (None, [], {}):
             continue
-        if isinstance(value, (dict, list)):
+        if isinstance(value, dict):  # the executor handle, env, slurm options
+            value = "  ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, list):
             value = json.dumps(value, ensure_ascii=False)
         if key in ("state",):
             value = _state(str(value))
@@ -183,7 +188,7 @@ def print_job(data: dict[str, Any]) -> None:
 def print_template(data: dict[str, Any]) -> None:
     """A template: its definition, next fire times, recent runs and skipped slots."""
     data = safe(data)
-    _field_lines(data, skip={"next_fires", "recent_runs", "skipped", "kind"})
+    _field_lines(data, skip={"next_fires", "recent_runs", "skipped", "kind", "enabled"})
     if data.get("next_fires"):
         click.echo(f"\nnext fires ({data.get('timezone')} / UTC):")
         for fire in data["next_fires"]:
@@ -193,7 +198,8 @@ def print_template(data: dict[str, Any]) -> None:
     runs = data.get("recent_runs") or []
     click.echo("\nrecent runs:" if runs else "\nrecent runs: none yet")
     for run in runs:
-        click.echo(f"  {run['id']}  {_state(run['state'])}  {_short(run.get('result_summary'))}")
+        summary = _short(run.get("result_summary"))
+        click.echo(f"  {run['id']}  {_state(run['state'])}  {summary}".rstrip())
     skipped = data.get("skipped") or []
     if skipped:
         click.echo("\nskipped slots:")

@@ -16,7 +16,7 @@ _POLL = 0.2
 TERMINAL_STATES = ("succeeded", "failed", "canceled")
 
 
-@click.command()
+@click.command(short_help="Run due jobs in the foreground (the daemon).")
 @root_option
 @click.option(
     "--once",
@@ -80,48 +80,93 @@ def _copy_from(here: Any, job_id: str, offset: int) -> int:
         sys.stdout.flush()
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from ..errors import ValidationError
+    from ..values import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @root_option
 @click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
-@click.option("--timeout", metavar="D", help="Give up after this long (exit 124): 30s, 10m.")
-def wait(job_ids: tuple[str, ...], timeout: str | None) -> None:
-    """Block until every job is terminal: exit 0 if all succeeded, 1 if any failed or was
-    canceled, 124 on timeout.
+@click.option(
+    "--timeout",
+    metavar="D",
+    callback=_duration,
+    help="Give up after this long (exit 124): 30s, 10m.",
+)
+def wait(job_ids: tuple[str, ...], timeout: float | None) -> None:
+    """Block until every job is terminal.
+
+    Exit 0 when all succeeded, 1 when any failed or was canceled, 2 for bad usage, 3 when an
+    id names no job, 124 on timeout. On a terminal, one line shows the progress.
 
     \b
     Examples:
       repowire jobs wait job-20261126-021530-a1b2
       repowire jobs wait job-a job-b --timeout 10m && echo all good
     """
-    from ..values import parse_duration
+    from ..errors import JobNotFound
 
     here = project()
-    limit = parse_duration(timeout) if timeout is not None else None
-    for job_id in job_ids:
-        here.job(job_id)  # unknown ids fail at once
-    started = time.monotonic()
-    live = sys.stderr.isatty()
-    while True:
-        states = {job_id: here.status(job_id) for job_id in job_ids}
-        waiting = [k for k, v in states.items() if v not in TERMINAL_STATES]
-        if live:
-            _progress(states, len(states) - len(waiting))
-        if not waiting:
-            break
-        if limit is not None and time.monotonic() - started >= limit:
-            if live:
-                click.echo(err=True)
-            click.echo(f"timed out waiting for {', '.join(waiting)}", err=True)
-            sys.exit(124)
-        time.sleep(_POLL)
-    if live:
-        click.echo(err=True)
+    try:
+        for job_id in job_ids:
+            here.job(job_id)  # unknown ids fail at once, apart from failed jobs
+    except JobNotFound as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(3)
+    states = _wait_until_done(here, job_ids, timeout)
     for job_id, state in states.items():
         click.echo(f"{job_id} {state}")
     sys.exit(0 if all(s == "succeeded" for s in states.values()) else 1)
 
 
-def _progress(states: dict[str, str], done: int) -> None:
-    """The live line on a terminal: how many are done, and each job's state."""
-    text = ", ".join(f"{k} {v}" for k, v in states.items())[:200]
-    click.echo(f"\r{done}/{len(states)} done: {text}\033[K", err=True, nl=False)
+def _wait_until_done(here: Any, job_ids: tuple[str, ...], limit: float | None) -> dict[str, str]:
+    started = time.monotonic()
+    line = _Progress() if sys.stderr.isatty() else None
+    while True:
+        states = {job_id: here.status(job_id) for job_id in job_ids}
+        waiting = [k for k, v in states.items() if v not in TERMINAL_STATES]
+        elapsed = time.monotonic() - started
+        if line is not None:
+            line.show(states, len(states) - len(waiting), elapsed)
+        if not waiting:
+            break
+        if limit is not None and elapsed >= limit:
+            if line is not None:
+                line.end()
+            click.echo(f"timed out waiting for {', '.join(waiting)}", err=True)
+            sys.exit(124)
+        time.sleep(_POLL)
+    if line is not None:
+        line.end()
+    return states
+
+
+class _Progress:
+    """One line on a terminal, fitted to its width, redrawn only when its text changes."""
+
+    def __init__(self) -> None:
+        self.shown = ""
+
+    def show(self, states: dict[str, str], done: int, elapsed: float) -> None:
+        import shutil
+
+        from ..values import format_duration
+
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        detail = ", ".join(f"{k} {v}" for k, v in states.items())
+        text = f"{done}/{len(states)} done, {format_duration(int(elapsed))}: {detail}"
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        if text != self.shown:
+            click.echo(f"\r{text}\033[K", err=True, nl=False)
+            self.shown = text
+
+    def end(self) -> None:
+        click.echo(err=True)

@@ -184,12 +184,28 @@ def create_app(
     return Starlette(routes=_routes(project, guard, page))
 
 
+def _check_free(host: str, port: int) -> None:
+    """Refuse, in one sentence, an address something else already listens on."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise RepowireError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port"
+        ) from None
+
+
 def serve(
     project: api.Project, host: str, port: int, token: str | None, open_browser: bool
 ) -> None:
     """Run the dashboard until Ctrl-C."""
     import uvicorn
 
+    _check_free(host, port)
     app = create_app(project, token, host)
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
     if token:
