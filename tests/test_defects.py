@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pty
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_error, rw, rw_process, wait_for
+from conftest import assert_clean_error, on_a_terminal, rw, rw_process, wait_for
 from runner_helpers import read, run_once, set_config, state, write_job
 
 from repowire.runner import Runner
@@ -125,39 +124,14 @@ def test_07_a_never_matching_cron_is_refused_at_create(root):
     assert not (root / ".repowire/agents/feb").exists()
 
 
-def _on_a_terminal(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "repowire", *args],
-        cwd=root,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env={**os.environ, **(env or {})},
-    )
-    os.close(follower)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(leader)
-    proc.wait(timeout=30)
-    return output.decode()
-
-
 def test_08_each_state_keeps_its_colour_and_no_color_is_honoured(root):
     write_job(root, "bad", command="exit 1")
     write_job(root, "good", command="true")
     run_once(root)
     write_job(root, "waiting", command="true", due_at="2099-01-01T00:00:00Z")
-    text = _on_a_terminal(root, "jobs", "list")
+    _, text = on_a_terminal("jobs", "list", cwd=root)
     assert "\x1b[31mfailed" in text and "\x1b[32msucceeded" in text and "\x1b[34mqueued" in text
-    plain = _on_a_terminal(root, "jobs", "list", env={"NO_COLOR": "1"})
+    _, plain = on_a_terminal("jobs", "list", cwd=root, env={"NO_COLOR": "1"})
     assert "\x1b[" not in plain and "failed" in plain
 
 

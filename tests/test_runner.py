@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_error, rw, rw_process, wait_for
+from conftest import assert_clean_error, on_a_terminal, rw, rw_process, wait_for
 from runner_helpers import (
     RunnerProcess,
     kill_executors,
@@ -428,7 +427,6 @@ def test_logs_follow_until_terminal(runner, quick):
         quick, "chatty", command=f"echo one; while [ ! -f {marker} ]; do sleep 0.05; done; echo two"
     )
     wait_for(lambda: state(quick, "chatty") == "running", what="start")
-    import subprocess
 
     follower = subprocess.Popen(
         [sys.executable, "-m", "repowire", "jobs", "logs", "chatty", "-f"],
@@ -469,31 +467,10 @@ def test_a_quiet_rescan_looks_at_the_folders_only(quick):
 
 
 def test_wait_shows_a_live_progress_line_on_a_terminal(quick):
-    import pty
-
     rw("jobs", "create", "A", "--command", "true", "--id", "a")
     rw("jobs", "create", "B", "--command", "true", "--id", "b", "--due-at", "1h")
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "repowire", "jobs", "wait", "a", "b", "--timeout", "1s"],
-        cwd=quick,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-    )
-    os.close(follower)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(leader, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(leader)
-    assert proc.wait(timeout=30) == 124
-    text = output.decode()
+    code, text = on_a_terminal("jobs", "wait", "a", "b", "--timeout", "1s", cwd=quick)
+    assert code == 124
     assert "\r0/2 done, 0s: a queued, b queued" in text and "timed out waiting for a, b" in text
     lines = [line for line in text.split("\r") if "done" in line]
     assert len(lines) == len(set(lines))  # redrawn only when the line changes
