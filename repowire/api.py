@@ -15,7 +15,7 @@ from typing import Any
 from . import clock
 from .config import Config, load_config, require_repowire
 from .errors import JobNotFound, TransitionRefused, UsageProblem, ValidationError
-from .files import MAX_FILE_BYTES, create_exclusive, open_file, read_tail
+from .files import MAX_FILE_BYTES, open_file, read_tail
 from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
@@ -51,13 +51,6 @@ def _definition(**options: Any) -> dict[str, Any]:
 def name_of(item: Job | Template) -> str:
     """What names a job (its id) or a template (its folder name) on the command line."""
     return item.id if isinstance(item, Job) else item.name
-
-
-def _check_schedule(cron: str, timezone: str | None) -> None:
-    """A cron expression that parses and matches some date, read in a known zone."""
-    from .schedule import next_fires, zone
-
-    next_fires(cron, zone(timezone), clock.now(), 1)  # also refuses 0 0 30 2 * (February 30)
 
 
 class Project:
@@ -156,6 +149,20 @@ class Project:
             return b"", 0
         return data, start + len(data)
 
+    def runners(self) -> list[dict[str, Any]]:
+        """The runners serving this root now (pid, host, since, heartbeat, version)."""
+        from .executor import HOST
+        from .presence import serving
+
+        return [r.to_dict() for r in serving(self.root, HOST) if r.alive]
+
+    def overview(self) -> dict[str, Any]:
+        """`repowire status`: runners, trust, counts by state, what runs, what fires next."""
+        from .config import is_trusted
+        from .views import overview
+
+        return overview(self.store, is_trusted(self.root), self.runners())
+
     def version(self) -> str:
         """A cheap fingerprint of every record and template, which changes when they do."""
         return version_of(self.store)
@@ -207,9 +214,10 @@ class Project:
         self, name: str, cron: str, *, timezone: str | None = None, **options: Any
     ) -> Template:
         """Write .repowire/agents/<folder>/job.yaml for a recurring worker."""
+        from .schedule import check_schedule
         from .templates import create_template
 
-        _check_schedule(cron, timezone)
+        check_schedule(cron, timezone, clock.now())
         definition = _definition(name=name, **options)
         folder = self._template_folder(name, definition.get("path"))
         if definition.get("path") == str(Path(".repowire", "agents", folder)):
@@ -226,33 +234,9 @@ class Project:
 
     def create_worker(self, name: str, cron: str | None = None, **options: Any) -> Path:
         """Scaffold .repowire/agents/<name>/: AGENTS.md, and a job.yaml when cron is given."""
-        from .layout import AGENTS_MD
+        from .workers import create_worker
 
-        folder = self.store.agents_dir / validate_template_name(name, "worker name")
-        if folder.exists():
-            raise ValidationError(f"the worker folder {folder} already exists")
-        options = {k: v for k, v in options.items() if v is not None}
-        if cron:  # validate everything before the folder exists
-            _check_schedule(cron, options.get("timezone"))
-            if not (options.get("command") or options.get("prompt") or options.get("backend")):
-                raise ValidationError(
-                    "a scheduled worker needs --command, or --backend (and --prompt)"
-                )
-            if options.get("backend") and not options.get("prompt"):
-                options["prompt_file"] = "AGENTS.md"  # the agent's ask: its standing brief
-        elif options.get("timezone"):
-            raise UsageProblem("a time zone goes with a cron expression")
-        self.store.ensure_layout()
-        folder.mkdir()
-        try:
-            create_exclusive(folder / "AGENTS.md", AGENTS_MD.format(name=name))
-            if cron:
-                self.create_template(name, cron, path=str(folder.relative_to(self.root)), **options)
-        except BaseException:
-            (folder / "AGENTS.md").unlink(missing_ok=True)
-            folder.rmdir()
-            raise
-        return folder
+        return create_worker(self.store, name, cron, self.create_template, **options)
 
     def _check_folder(self, path: str) -> None:
         if not (self.root / path).is_dir():

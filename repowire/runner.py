@@ -24,6 +24,7 @@ from .executor import HOST, Executor
 from .live import LiveSettings
 from .local import LocalExecutor, process_identity
 from .model import Invalid, Job, State
+from .presence import Presence
 from .recovery import Recovery
 from .scheduler import Scheduler
 from .slurm import SlurmExecutor
@@ -60,6 +61,7 @@ class Runner:
         self.supervisor.config = self.config
         self.recovery = Recovery(self.store, self.supervisor, self.log)
         self.settings = LiveSettings(root, self.log, self.config)
+        self.presence = Presence(root, os.getpid(), HOST, process_identity(os.getpid()))
         self.told: set[str] = set()  # queued jobs with nothing to run, logged once
         self.told_invalid: dict[str, str] = {}  # broken job files logged, with their problem
         self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
@@ -97,6 +99,8 @@ class Runner:
         watcher = Watcher([self.store.jobs_dir, self.store.agents_dir], self.wake)
         if not watcher.start():
             self.log(str(watcher.error))
+        self.presence.remove_dead(self.store.root, HOST)
+        self.presence.beat(clock.now())
         previous = self._install_signal_handlers()
         self.log(
             f"runner {self.identity} serving {self.store.root} "
@@ -106,6 +110,7 @@ class Runner:
             self._loop(watcher, once)
         finally:
             watcher.stop()
+            self.presence.remove()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         left = len(self.supervisor.active)
@@ -124,6 +129,7 @@ class Runner:
                 delay = self.step()
             if once and self.finished_once():
                 break
+            self.presence.beat(clock.now())
             if watcher.stale():
                 self.log("file watcher died, or jobs/ or agents/ was replaced; restarting it")
                 watcher.restart()

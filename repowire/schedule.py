@@ -120,6 +120,11 @@ def _second_occurrence(slot: datetime, tz: tzinfo) -> bool:
     return first != slot
 
 
+def check_schedule(expr: str, timezone: str | None, now: datetime) -> None:
+    """An expression that parses and matches some date, read in a known zone."""
+    next_fires(expr, zone(timezone), now, 1)  # also refuses 0 0 30 2 * (February 30th)
+
+
 def next_fires(expr: str, tz: tzinfo, after: datetime, count: int = 5) -> list[datetime]:
     """The next `count` slots strictly after `after`, as aware datetimes in UTC."""
     return list(itertools.islice(iter_slots(expr, tz, after), count))

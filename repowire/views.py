@@ -14,7 +14,7 @@ from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, 
 from .store import Store
 from .values import format_time, parse_time
 
-__all__ = ["Listing", "listing", "as_dict", "template_view", "version_of"]
+__all__ = ["Listing", "listing", "as_dict", "template_view", "version_of", "overview"]
 
 
 @dataclass
@@ -158,3 +158,37 @@ def version_of(store: Store) -> str:
                     continue
                 digest.update(f"{path}:{info.st_mtime_ns}:{info.st_size};".encode())
     return digest.hexdigest()
+
+
+def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict[str, Any]:
+    """`repowire status`: who serves the root, counts by state, what runs, what fires next."""
+    from .schedule import next_fires, zone
+    from .templates import list_templates
+
+    records = store.list_records()
+    counts: dict[str, int] = {s.value: 0 for s in State}
+    counts["invalid"] = 0
+    for record in records:
+        counts[record["state"]] = counts.get(record["state"], 0) + 1
+    fires = []
+    invalid = [r for r in records if r["state"] == "invalid"]
+    for item in list_templates(store):
+        if isinstance(item, Invalid):
+            invalid.append(item.to_dict())
+        elif item.enabled:
+            at = next_fires(item.cron, zone(item.timezone), clock.now(), 1)[0]
+            fires.append({"template": item.name, "at": format_time(at)})
+    return {
+        "root": str(store.root),
+        "trusted": trusted,
+        "served": bool(runners),
+        "runners": runners,
+        "counts": counts,
+        "running": [
+            {"id": r["id"], "name": r.get("name", r["id"]), "started_at": r.get("started_at")}
+            for r in records
+            if r["state"] == "running"
+        ],
+        "next_fires": sorted(fires, key=lambda f: f["at"])[:5],
+        "invalid": [{k: r.get(k) for k in ("id", "path", "error")} for r in invalid],
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .agents import agents, backends, dashboard, mcp
-from .common import RepowireGroup, get_root, root_option
+from .common import RepowireGroup, get_root, json_option, project, root_option
 from .jobs import jobs
 from .run import logs, runner, wait
 
@@ -84,6 +84,30 @@ def validate(paths: tuple[Path, ...]) -> None:
     if problems:
         sys.exit(1)
     click.echo(f"ok: {checked} file{'s' if checked != 1 else ''} checked")
+
+
+@cli.command(short_help="Who serves this root, and what it holds.")
+@root_option
+@json_option
+def status(as_json: bool) -> None:
+    """Show whether a runner serves this root, the jobs by state, what runs, what fires next,
+    broken files, and whether the root is trusted.
+
+    Exit 0 when a runner serves the root, 3 when none does (for scripts to ask).
+
+    \b
+    Examples:
+      repowire status
+      repowire status --json || repowire runner &
+    """
+    from .render import print_json, print_overview
+
+    data = project().overview()
+    if as_json:
+        print_json(data)
+    else:
+        print_overview(data)
+    sys.exit(0 if data["served"] else 3)
 
 
 for command in (jobs, agents, runner, backends, mcp, dashboard):

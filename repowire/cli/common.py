@@ -9,7 +9,9 @@ import click
 
 from ..errors import RepowireError, UsageProblem
 
-__all__ = ["RepowireGroup", "root_option", "json_option", "get_root", "project"]
+__all__ = ["RepowireGroup", "root_option", "json_option", "get_root", "project", "warn_unserved"]
+
+NO_RUNNER = "no runner is serving this root; start one with 'repowire runner'"
 
 
 class RepowireGroup(click.Group):
@@ -68,3 +70,9 @@ def project() -> Any:
     from ..api import Project
 
     return Project(get_root())
+
+
+def warn_unserved(here: Any) -> None:
+    """One line on stderr when no runner serves the root, so queued work is not silently stuck."""
+    if not here.runners():
+        click.echo(f"Warning: {NO_RUNNER}", err=True)

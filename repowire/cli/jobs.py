@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .common import RepowireGroup, json_option, project, root_option
+from .common import RepowireGroup, json_option, project, root_option, warn_unserved
 from .render import print_job, print_json, print_listing, print_template, safe
 
 STATES = ["queued", "running", "succeeded", "failed", "canceled"]
@@ -80,6 +80,7 @@ def create(
         print_json(here.show(name_or_id))
     else:
         click.echo(name_or_id)
+    warn_unserved(here)
 
 
 @jobs.command(name="list", short_help="List templates and jobs.")
@@ -225,9 +226,13 @@ def cancel(job_id: str, reason: str | None) -> None:
     """
     from ..model import Job
 
-    item = project().cancel(job_id, reason)
+    here = project()
+    was_running = here.status(job_id) == "running"
+    item = here.cancel(job_id, reason)
     if isinstance(item, Job):
         click.echo(f"{item.id} {item.state}")
+        if was_running:  # its executor is released by a runner: say when none will
+            warn_unserved(here)
     else:
         click.echo(f"{item.name} paused")
 
@@ -263,6 +268,7 @@ def run(name: str, as_json: bool) -> None:
         print_json(here.show(job.id))
     else:
         click.echo(job.id)
+    warn_unserved(here)
 
 
 @jobs.command()

@@ -221,3 +221,33 @@ def print_backends(rows: list[dict[str, Any]]) -> None:
             click.echo(f"  session: {row['session_id']}")
         if row.get("final_message_key"):
             click.echo(f"  result:  the {row['final_message_key']!r} key of its JSON output")
+
+
+def print_overview(data: dict[str, Any]) -> None:
+    """`repowire status`: the root, its runners, counts, running jobs, next fires, problems."""
+    from .common import NO_RUNNER
+
+    data = safe(data)
+    rows = [
+        ("root", data["root"]),
+        ("trusted", "yes" if data["trusted"] else "no (repowire trust)"),
+    ]
+    for runner in data["runners"] or [None]:
+        if runner is None:
+            rows.append(("runner", f"none: {NO_RUNNER}"))
+        else:
+            since = f"{runner['started_at']} ({ago(runner['started_at'])})"
+            rows.append(("runner", f"pid {runner['pid']} on {runner['host']}, since {since}"))
+    counts = ", ".join(f"{n} {s}" for s, n in data["counts"].items() if n)
+    rows.append(("jobs", counts or "none yet"))
+    for job in data["running"]:
+        rows.append(
+            ("running", f"{job['id']} ({_short(job['name'], 30)}), {ago(job['started_at'])}")
+        )
+    for fire in data["next_fires"]:
+        rows.append(("next", f"{fire['template']} {ago(fire['at'])} ({fire['at']})"))
+    for bad in data["invalid"]:
+        rows.append(("invalid", f"{bad['path']}: {_short(bad['error'], 80)}"))
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key.ljust(width)}  {value}")

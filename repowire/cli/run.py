@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import project, root_option
+from .common import project, root_option, warn_unserved
 
 __all__ = ["runner", "logs", "wait"]
 
@@ -121,6 +121,7 @@ def wait(job_ids: tuple[str, ...], timeout: float | None) -> None:
     except JobNotFound as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(3)
+    warn_unserved(here)
     states = _wait_until_done(here, job_ids, timeout)
     for job_id, state in states.items():
         click.echo(f"{job_id} {state}")

@@ -126,6 +126,16 @@ def _log_from(project: api.Project, request: Request) -> dict[str, Any]:
     return _log(project, request.path_params["id"], offset)
 
 
+def _version(project: api.Project) -> str:
+    """Changes when a record, a template or the set of live runners does."""
+    runners = ",".join(f"{r['host']}-{r['pid']}" for r in project.runners())
+    return f"{project.version()}:{runners}"
+
+
+def _state(project: api.Project, request: Request) -> dict[str, Any]:
+    return {**project.listing(), "runners": project.runners(), "version": _version(project)}
+
+
 def _log(project: api.Project, job_id: str, offset: int) -> dict[str, Any]:
     """Log text from offset (negative: that many bytes from the end), and where it stopped."""
     data, end = project.log(job_id, offset, LOG_CHUNK)
@@ -146,8 +156,8 @@ def _routes(project: api.Project, guard: Guard, page: str) -> list[BaseRoute]:
     post = ["POST"]
     return [
         Route("/", partial(_index, guard, page)),
-        Route("/api/version", read(lambda r: {"version": project.version()})),
-        Route("/api/state", read(lambda r: {**project.listing(), "version": project.version()})),
+        Route("/api/version", read(lambda r: {"version": _version(project)})),
+        Route("/api/state", read(partial(_state, project))),
         Route("/api/jobs", read(lambda r: {"jobs": project.listing()["jobs"]})),
         Route("/api/templates", read(lambda r: {"templates": project.listing()["templates"]})),
         Route("/api/jobs/{id}", read(partial(_detail, project))),

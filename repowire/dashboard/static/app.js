@@ -132,12 +132,26 @@ function render() {
   }).join("");
 }
 
+function renderRunner() {
+  const box = $("#runner");
+  const runners = state.runners || [];
+  if (runners.length) {
+    const r = runners[0];
+    box.textContent = `runner pid ${r.pid} on ${r.host}, since ${ago(r.started_at)}`;
+    box.className = "runner on";
+  } else {
+    box.textContent = "no runner is serving this root; start one with 'repowire runner'";
+    box.className = "runner off";
+  }
+}
+
 async function refresh(force) {
   try {
     const { version } = await getJSON("/api/version");
     if (!force && version === state.version) return;
     state = await getJSON("/api/state");
     render();
+    renderRunner();
     if (openId) await showDetail(openId, false);
   } catch (error) {
     say(`Cannot reach the dashboard server: ${error.message}`, false);

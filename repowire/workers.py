@@ -1,0 +1,57 @@
+"""Scaffolding a worker folder: .repowire/agents/<name>/ with its AGENTS.md and, for a
+scheduled worker, its job.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import clock
+from .errors import UsageProblem, ValidationError
+from .files import create_exclusive
+from .layout import AGENTS_MD
+from .schedule import check_schedule
+from .store import Store
+from .values import validate_template_name
+
+__all__ = ["create_worker"]
+
+
+def create_worker(
+    store: Store,
+    name: str,
+    cron: str | None,
+    create_template: Callable[..., Any],
+    **options: Any,
+) -> Path:
+    """Make the folder whole or not at all; with cron, `create_template` writes its job.yaml."""
+    folder = store.agents_dir / validate_template_name(name, "worker name")
+    if folder.exists():
+        raise ValidationError(f"the worker folder {folder} already exists")
+    options = _checked(cron, {k: v for k, v in options.items() if v is not None})
+    store.ensure_layout()
+    folder.mkdir()
+    try:
+        create_exclusive(folder / "AGENTS.md", AGENTS_MD.format(name=name))
+        if cron:
+            create_template(name, cron, path=str(folder.relative_to(store.root)), **options)
+    except BaseException:
+        (folder / "AGENTS.md").unlink(missing_ok=True)
+        folder.rmdir()
+        raise
+    return folder
+
+
+def _checked(cron: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """Everything validated before the folder exists; an agent's ask defaults to AGENTS.md."""
+    if not cron:
+        if options.get("timezone"):
+            raise UsageProblem("a time zone goes with a cron expression")
+        return options
+    check_schedule(cron, options.get("timezone"), clock.now())
+    if not (options.get("command") or options.get("prompt") or options.get("backend")):
+        raise ValidationError("a scheduled worker needs --command, or --backend (and --prompt)")
+    if options.get("backend") and not options.get("prompt"):
+        options["prompt_file"] = "AGENTS.md"  # the agent's ask: its standing brief
+    return options
