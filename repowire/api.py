@@ -360,6 +360,17 @@ class Project:
         self.template(name, "resume")
         return set_paused(self.store, name, False)
 
+    def service(self, install: bool | None) -> tuple[Any, str | None]:
+        """The service that keeps a runner running here; install=True writes and starts it,
+        False stops and removes it, None only describes it. Returns it and any problem the
+        service manager reported."""
+        from . import service as services
+
+        found = services.service_for(self.root)
+        if install is None:
+            return found, None
+        return found, (services.install if install else services.uninstall)(found)
+
     def serve(self, max_concurrency: int | None = None, once: bool = False) -> list[str]:
         """Run the runner for this root in the foreground; the jobs it could not serve."""
         from .runner import Runner

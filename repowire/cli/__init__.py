@@ -114,10 +114,12 @@ for command in (jobs, agents, runner, backends, mcp, dashboard):
     cli.add_command(command)
 # The seed page says "start the daemon": `repowire daemon` is the runner by another name.
 cli.add_command(
-    click.Command(
+    RepowireGroup(
         "daemon",
         callback=runner.callback,
         params=runner.params,
+        commands=runner.commands,
+        invoke_without_command=True,
         help=runner.help,
         short_help="The runner, by its other name.",
         hidden=True,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import project, root_option, warn_unserved
+from .common import RepowireGroup, project, root_option, warn_unserved
 
 __all__ = ["runner", "logs", "wait"]
 
@@ -16,7 +16,11 @@ _POLL = 0.2
 TERMINAL_STATES = ("succeeded", "failed", "canceled")
 
 
-@click.command(short_help="Run due jobs in the foreground (the daemon).")
+@click.group(
+    cls=RepowireGroup,
+    invoke_without_command=True,
+    short_help="Run due jobs in the foreground (the daemon).",
+)
 @root_option
 @click.option(
     "--once",
@@ -29,16 +33,23 @@ TERMINAL_STATES = ("succeeded", "failed", "canceled")
     metavar="N",
     help="Running executors at once (default: config.yaml, else 4).",
 )
-def runner(once: bool, max_concurrency: int | None) -> None:
+@click.pass_context
+def runner(ctx: click.Context, once: bool, max_concurrency: int | None) -> None:
     """Run queued jobs as they appear, in the foreground; one log line per event on stderr.
 
     SIGTERM or Ctrl-C stops the runner and leaves running executors for the next runner.
+    `repowire runner install` keeps one running as a user service.
 
     \b
     Examples:
       repowire runner
       repowire runner --once --max-concurrency 2
+      repowire runner install
     """
+    if ctx.invoked_subcommand is not None:
+        if once or max_concurrency:
+            raise click.UsageError("--once and --max-concurrency go with 'repowire runner' alone")
+        return
     failing = project().serve(max_concurrency, once=once)
     if once and failing:
         click.echo(
@@ -47,6 +58,45 @@ def runner(once: bool, max_concurrency: int | None) -> None:
             err=True,
         )
         sys.exit(1)
+
+
+@runner.command(short_help="Keep a runner running for this root (a user service).")
+@root_option
+@click.option("--print", "print_only", is_flag=True, help="Print the service file instead.")
+def install(print_only: bool) -> None:
+    """Install a user service that runs `repowire runner` for this root, restarts it when it
+    fails and starts it at login: a systemd user unit on Linux, a launchd agent on macOS.
+
+    \b
+    Examples:
+      repowire runner install
+      repowire runner install --print > ~/.config/systemd/user/my-runner.service
+    """
+    here = project()
+    if print_only:
+        click.echo(here.service(None)[0].text, nl=False)
+        return
+    service, problem = here.service(True)
+    click.echo(f"wrote {service.path}")
+    if problem:
+        click.echo(f"Warning: the service was not started ({problem}); start it by hand", err=True)
+    else:
+        click.echo(f"started {service.name}; it starts again at login and after a failure")
+
+
+@runner.command(short_help="Stop and remove this root's runner service.")
+@root_option
+def uninstall() -> None:
+    """Stop the user service that `repowire runner install` made, and remove its file.
+
+    \b
+    Example:
+      repowire runner uninstall
+    """
+    service, problem = project().service(False)
+    click.echo(f"removed {service.path}")
+    if problem:
+        click.echo(f"Warning: the service manager said: {problem}", err=True)
 
 
 @click.command()
