@@ -333,6 +333,28 @@ class Project:
 
         return self._transition(job_id, change)
 
+    def remove(self, job_ids: list[str], force: bool = False, dry_run: bool = False) -> list[str]:
+        """Remove finished jobs and their files; force cancels unfinished ones first."""
+        from .housekeeping import remove_jobs
+
+        for job_id in job_ids:
+            self.job(job_id)  # every id is checked before anything is removed
+        return remove_jobs(self.store, job_ids, force, dry_run, self.cancel)
+
+    def prune(
+        self, older_than: float = 0, state: str | None = None, dry: bool = False
+    ) -> list[str]:
+        """Remove finished jobs (one-off and template runs) older than `older_than` seconds."""
+        from .housekeeping import prune
+
+        return prune(self.store, older_than, state, dry, clock.now())
+
+    def rerun(self, job_id: str) -> Job:
+        """A new queued job with the definition of a finished one."""
+        from .housekeeping import rerun_of
+
+        return rerun_of(self.store, self.job(job_id), clock.now())
+
     def run_template(self, name: str) -> Job:
         """Fire a template now, paused or not: a queued run named for the current second."""
         from .scheduler import new_run
@@ -359,17 +381,6 @@ class Project:
 
         self.template(name, "resume")
         return set_paused(self.store, name, False)
-
-    def service(self, install: bool | None) -> tuple[Any, str | None]:
-        """The service that keeps a runner running here; install=True writes and starts it,
-        False stops and removes it, None only describes it. Returns it and any problem the
-        service manager reported."""
-        from . import service as services
-
-        found = services.service_for(self.root)
-        if install is None:
-            return found, None
-        return found, (services.install if install else services.uninstall)(found)
 
     def serve(self, max_concurrency: int | None = None, once: bool = False) -> list[str]:
         """Run the runner for this root in the foreground; the jobs it could not serve."""

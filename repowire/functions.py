@@ -16,6 +16,7 @@ __all__ = [
     "trust_file",
     "validate",
     "find_root",
+    "service",
     "create_job",
     "create_template",
     "get_job",
@@ -58,6 +59,19 @@ def validate(root: Path, paths: list[Path]) -> tuple[int, list[str]]:
     if not paths:
         require_repowire(root)
     return validate_paths(root, paths)
+
+
+def service(root: Path, install: bool | None) -> tuple[Any, str | None]:
+    """The user service that keeps a runner running for the root; install=True writes and
+    starts it, False stops and removes it, None only describes it. Returns it and any problem
+    the service manager reported."""
+    from . import service as services
+
+    require_repowire(root)
+    found = services.service_for(root)
+    if install is None:
+        return found, None
+    return found, (services.install if install else services.uninstall)(found)
 
 
 def find_root(explicit: str | None = None) -> Path:

@@ -11,6 +11,7 @@ from .agents import agents, backends, dashboard, mcp
 from .common import RepowireGroup, get_root, json_option, project, root_option
 from .jobs import jobs
 from .run import logs, runner, wait
+from .tidy import prune, rerun, rm
 
 __all__ = ["main", "cli"]
 
@@ -125,7 +126,8 @@ cli.add_command(
         hidden=True,
     )
 )
-jobs.add_command(logs)
+for command in (logs, rm, prune, rerun):
+    jobs.add_command(command)
 jobs.add_command(wait)
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from .common import RepowireGroup, project, root_option, warn_unserved
+if TYPE_CHECKING:
+    from ..api import Project
+
+from .common import RepowireGroup, get_root, project, root_option, warn_unserved
 
 __all__ = ["runner", "logs", "wait"]
 
@@ -72,11 +75,12 @@ def install(print_only: bool) -> None:
       repowire runner install
       repowire runner install --print > ~/.config/systemd/user/my-runner.service
     """
-    here = project()
+    from .. import functions
+
     if print_only:
-        click.echo(here.service(None)[0].text, nl=False)
+        click.echo(functions.service(get_root(), None)[0].text, nl=False)
         return
-    service, problem = here.service(True)
+    service, problem = functions.service(get_root(), True)
     click.echo(f"wrote {service.path}")
     if problem:
         click.echo(f"Warning: the service was not started ({problem}); start it by hand", err=True)
@@ -93,7 +97,9 @@ def uninstall() -> None:
     Example:
       repowire runner uninstall
     """
-    service, problem = project().service(False)
+    from .. import functions
+
+    service, problem = functions.service(get_root(), False)
     click.echo(f"removed {service.path}")
     if problem:
         click.echo(f"Warning: the service manager said: {problem}", err=True)
@@ -103,24 +109,51 @@ def uninstall() -> None:
 @root_option
 @click.argument("job_id", metavar="ID")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the job is terminal.")
-def logs(job_id: str, follow: bool) -> None:
+@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Start at the last N lines.")
+def logs(job_id: str, follow: bool, tail: int | None) -> None:
     """Print the executor output of a job (<id>.log), all attempts.
+
+    With -f, follow it until the job ends, then say how it ended (on stderr); Ctrl-C stops
+    following quietly.
 
     \b
     Examples:
-      repowire jobs logs job-20261126-021530-a1b2
+      repowire jobs logs job-20261126-021530-a1b2 --tail 20
       repowire jobs logs job-20261126-021530-a1b2 -f
     """
     here = project()
-    offset = _copy_from(here, job_id, 0)
-    while follow and not here.job(job_id).is_terminal:
-        time.sleep(_POLL)
-        offset = _copy_from(here, job_id, offset)
-    if follow:
-        _copy_from(here, job_id, offset)
+    here.job(job_id)
+    try:
+        offset = _copy_from(here, job_id, _tail_offset(here, job_id, tail))
+        while follow and not here.job(job_id).is_terminal:
+            time.sleep(_POLL)
+            offset = _copy_from(here, job_id, offset)
+        if follow:
+            _copy_from(here, job_id, offset)
+            job = here.job(job_id)
+            why = f": {job.error}" if job.error else ""
+            click.echo(f"--- {job_id} {job.state}{why}", err=True)
+    except KeyboardInterrupt:
+        sys.exit(130)  # Ctrl-C: stop following, without a traceback
 
 
-def _copy_from(here: Any, job_id: str, offset: int) -> int:
+def _tail_offset(here: Project, job_id: str, lines: int | None) -> int:
+    """Where the last `lines` lines of the log start (0: from the beginning)."""
+    if lines is None:
+        return 0
+    data, end = here.log(job_id, -(1 << 20), 1 << 20)
+    body = data[:-1] if data.endswith(b"\n") else data
+    if lines == 0:
+        return end
+    cut = len(body)
+    for _ in range(lines):
+        cut = body.rfind(b"\n", 0, cut)
+        if cut < 0:
+            return end - len(data)
+    return end - len(data) + cut + 1
+
+
+def _copy_from(here: Project, job_id: str, offset: int) -> int:
     """Write what the log holds past offset to stdout; return the new offset."""
     while True:
         data, offset = here.log(job_id, offset)
@@ -178,7 +211,9 @@ def wait(job_ids: tuple[str, ...], timeout: float | None) -> None:
     sys.exit(0 if all(s == "succeeded" for s in states.values()) else 1)
 
 
-def _wait_until_done(here: Any, job_ids: tuple[str, ...], limit: float | None) -> dict[str, str]:
+def _wait_until_done(
+    here: Project, job_ids: tuple[str, ...], limit: float | None
+) -> dict[str, str]:
     started = time.monotonic()
     line = _Progress() if sys.stderr.isatty() else None
     while True:

@@ -1,0 +1,93 @@
+"""`repowire jobs rm`, `jobs prune` and `jobs rerun`: clearing finished work, running it again."""
+
+from __future__ import annotations
+
+import click
+
+from .common import json_option, project, root_option, warn_unserved
+from .render import print_json
+
+__all__ = ["rm", "prune", "rerun"]
+
+FINISHED = ["succeeded", "failed", "canceled"]
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
+    from ..errors import ValidationError
+    from ..values import parse_duration
+
+    try:
+        return parse_duration(value) if value is not None else 0.0
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command(short_help="Remove finished jobs and their files.")
+@root_option
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Cancel a queued or running job first.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+def rm(job_ids: tuple[str, ...], force: bool, dry_run: bool) -> None:
+    """Remove finished jobs: each record with its log, result and exit files.
+
+    Every id is checked before anything is removed; a queued or running job is refused unless
+    --force, which cancels it first (its executor is then released by the runner).
+
+    \\b
+    Examples:
+      repowire jobs rm job-20261126-021530-a1b2
+      repowire jobs rm job-a job-b --dry-run
+    """
+    removed = project().remove(list(job_ids), force=force, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for job_id in removed:
+        click.echo(f"{verb} {job_id}")
+
+
+@click.command(short_help="Remove finished jobs older than a time.")
+@root_option
+@click.option(
+    "--older-than",
+    metavar="D",
+    callback=_duration,
+    help="Only jobs finished longer ago than this: 7d, 12h (default: every finished job).",
+)
+@click.option("--state", type=click.Choice(FINISHED), help="Only jobs that ended this way.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+def prune(older_than: float, state: str | None, dry_run: bool) -> None:
+    """Remove finished jobs, one-off and template runs alike, with their files.
+
+    Queued and running jobs are never removed.
+
+    \\b
+    Examples:
+      repowire jobs prune --older-than 7d --dry-run
+      repowire jobs prune --state succeeded --older-than 1d
+    """
+    removed = project().prune(older_than, state, dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for job_id in removed:
+        click.echo(f"{verb} {job_id}")
+    if not removed:
+        click.echo("nothing to remove")
+
+
+@click.command(short_help="Queue a new job with a finished job's definition.")
+@root_option
+@click.argument("job_id", metavar="ID")
+@json_option
+def rerun(job_id: str, as_json: bool) -> None:
+    """Queue a new job with the definition of a finished job (any way it ended); the new
+    job notes where it came from. `retry` stays for failed and canceled jobs.
+
+    \\b
+    Example:
+      repowire jobs rerun job-20261126-021530-a1b2
+    """
+    here = project()
+    job = here.rerun(job_id)
+    if as_json:
+        print_json(here.show(job.id))
+    else:
+        click.echo(job.id)
+    warn_unserved(here)

@@ -1,0 +1,114 @@
+"""Removing finished work: `jobs rm` and `jobs prune`, and a new run of a finished job (`rerun`).
+
+A job is removed under its lock, record first: a crash between the record and its sibling files
+leaves at worst a stray log or result file, never a half-removed record that a listing reports as
+broken. Only terminal jobs are removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .errors import JobNotFound, TransitionRefused
+from .model import TERMINAL, Job, Note, State
+from .store import Store
+from .values import new_job_id
+
+__all__ = ["remove", "remove_jobs", "prune", "rerun_of"]
+
+
+def remove(store: Store, job_id: str) -> bool:
+    """Remove a terminal job's record and its sibling files; False if it was gone already."""
+    with store.lock(job_id):
+        try:
+            job = store.read_job(job_id)
+        except JobNotFound:
+            return False
+        if job.state not in TERMINAL:
+            raise TransitionRefused(
+                f"job {job_id} is {job.state}; only finished jobs are removed "
+                "(cancel it first, or use --force)"
+            )
+        store.remove_job_files(job_id)
+    return True
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What `prune` looks at: finished jobs older than a time, optionally in one state."""
+
+    finished_before: datetime
+    state: str | None = None
+
+    def takes(self, record: dict[str, object]) -> bool:
+        if record.get("state") not in {s.value for s in TERMINAL}:
+            return False
+        if self.state is not None and record.get("state") != self.state:
+            return False
+        finished = record.get("finished_at") or record.get("updated_at")
+        return isinstance(finished, str) and finished <= _text(self.finished_before)
+
+
+def _text(moment: datetime) -> str:
+    from .values import format_time
+
+    return format_time(moment)
+
+
+def prune(
+    store: Store, older_than: float, state: str | None, dry_run: bool, now: datetime
+) -> list[str]:
+    """Remove (or, dry, name) the finished jobs older than `older_than` seconds."""
+    selection = Selection(now - timedelta(seconds=older_than), state)
+    chosen = [str(r["id"]) for r in store.list_records() if selection.takes(r)]
+    return chosen if dry_run else [job_id for job_id in chosen if remove(store, job_id)]
+
+
+def remove_jobs(
+    store: Store,
+    job_ids: list[str],
+    force: bool,
+    dry_run: bool,
+    cancel: Callable[[str, str], object],
+) -> list[str]:
+    """Remove each job (all checked first); with force, an unfinished one is canceled first."""
+    jobs = [store.read_job(job_id) for job_id in job_ids]
+    unfinished = [job for job in jobs if job.state not in TERMINAL]
+    if unfinished and not force:
+        raise TransitionRefused(
+            f"job {unfinished[0].id} is {unfinished[0].state}; only finished jobs are removed "
+            "(cancel it first, or use --force)"
+        )
+    if not dry_run:
+        for job in unfinished:
+            cancel(job.id, "removed (jobs rm --force)")
+        for job in jobs:
+            remove(store, job.id)
+    return [job.id for job in jobs]
+
+
+def rerun_of(store: Store, job: Job, now: datetime) -> Job:
+    """A new queued job with the definition of a finished one, saying where it came from."""
+    if job.state not in TERMINAL:
+        raise TransitionRefused(f"job {job.id} is {job.state}; only finished jobs are run again")
+    copy = Job(
+        id=new_job_id(now),
+        name=job.name,
+        backend=job.backend,
+        command=job.command,
+        prompt=job.prompt,
+        prompt_file=job.prompt_file,
+        path=job.path,
+        env=dict(job.env),
+        timeout=job.timeout,
+        retries=job.retries,
+        retry_delay=job.retry_delay,
+        continuity=job.continuity,
+        where=job.runs_on if job.runs_on != "local" else job.where,
+        slurm=job.slurm,
+        state=State.QUEUED,
+        notes=[Note(now, f"rerun of {job.id} (which {job.state})")],
+    )
+    return store.create_job(copy, generated_id=True)
