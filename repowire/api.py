@@ -8,14 +8,14 @@ change per update, what "status" means for a template) live here, once.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from . import clock
 from .config import Config, load_config, require_repowire
 from .errors import JobNotFound, TransitionRefused, UsageProblem, ValidationError
-from .files import MAX_FILE_BYTES, open_file, read_tail
+from .files import open_file
 from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
@@ -109,9 +109,24 @@ class Project:
         """The JSON form of a job record, or of a template with its fires, runs and skips."""
         return as_dict(self.store, self.find(name))
 
-    def listing(self, state: str | None = None, template: str | None = None) -> dict[str, Any]:
-        """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
-        return listing(self.store, state, template).as_json(self.store)
+    def listing(
+        self,
+        state: str | None = None,
+        template: str | None = None,
+        *,
+        limit: int | None = None,
+        since: float | None = None,
+    ) -> dict[str, Any]:
+        """`jobs list --json`: {"templates": [...], "jobs": [...]}; with since, only jobs
+        changed in the last `since` seconds; with limit, only the newest `limit` of them."""
+        found = listing(self.store, state, template).recent(limit, since, clock.now())
+        return found.as_json(self.store)
+
+    def changes(self, every: float = 2.0) -> Iterator[str]:
+        """The records' fingerprint now, then each time it changes (woken by file events)."""
+        from .views import changes
+
+        return changes(self.store, every)
 
     def list_all(self, state: str | None = None, template: str | None = None) -> Listing:
         """Templates and jobs, optionally only jobs in one state or of one template."""
@@ -119,21 +134,9 @@ class Project:
 
     def result(self, job_id: str) -> dict[str, Any]:
         """The result summary and the result file's text, with the state they belong to."""
-        job = self.job(job_id)
-        path = self.store.sibling(job_id, ".result.md")
-        try:
-            text: str | None = read_tail(path, MAX_FILE_BYTES) if path.exists() else None
-        except FileNotFoundError:
-            text = None
-        return {
-            "id": job.id,
-            "state": job.state.value,
-            "result_summary": job.result_summary,
-            "result_file": str(path) if text is not None else None,
-            "result": text,
-            "error": job.error,
-            "exit_code": job.exit_code,
-        }
+        from .views import result_of
+
+        return result_of(self.store, self.job(job_id))
 
     def log(self, job_id: str, offset: int = 0, limit: int = LOG_CHUNK) -> tuple[bytes, int]:
         """The job's log from offset (negative: that many bytes from the end), and the offset

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import clock
 from .errors import JobNotFound
+from .files import MAX_FILE_BYTES, read_tail
 from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, template_to_dict
 from .store import Store
 from .values import format_time, parse_time
 
-__all__ = ["Listing", "listing", "as_dict", "template_view", "version_of", "overview"]
+__all__ = [
+    "Listing",
+    "listing",
+    "as_dict",
+    "template_view",
+    "version_of",
+    "overview",
+    "changes",
+    "result_of",
+]
 
 
 @dataclass
@@ -28,6 +39,16 @@ class Listing:
     @property
     def jobs(self) -> list[Job | Invalid]:
         return [_item(record) for record in self.records]
+
+    def recent(self, limit: int | None, since: float | None, now: datetime) -> Listing:
+        """Only the jobs changed in the last `since` seconds, and of them the newest `limit`."""
+        records = self.records
+        if since is not None:
+            cutoff = format_time(now - timedelta(seconds=since))
+            records = [r for r in records if str(r.get("updated_at", "")) >= cutoff]
+        if limit is not None:
+            records = records[-limit:] if limit else []
+        return Listing(self.templates, records, self.runs)
 
     def as_json(self, store: Store) -> dict[str, Any]:
         """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
@@ -191,4 +212,46 @@ def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict
         ],
         "next_fires": sorted(fires, key=lambda f: f["at"])[:5],
         "invalid": [{k: r.get(k) for k in ("id", "path", "error")} for r in invalid],
+    }
+
+
+def changes(store: Store, every: float) -> Iterator[str]:
+    """The fingerprint now, then each time it changes (woken by file events, looked at every
+    `every` seconds where none come)."""
+    import threading
+
+    from .watcher import Watcher
+
+    woken = threading.Event()
+    watcher = Watcher([store.jobs_dir, store.agents_dir], woken)
+    watcher.start()
+    try:
+        seen = version_of(store)
+        yield seen
+        while True:
+            woken.wait(every)
+            woken.clear()
+            now = version_of(store)
+            if now != seen:
+                seen = now
+                yield seen
+    finally:
+        watcher.stop()
+
+
+def result_of(store: Store, job: Job) -> dict[str, Any]:
+    """`jobs result --json`: the summary and the result file's text, with state and error."""
+    path = store.sibling(job.id, ".result.md")
+    try:
+        text: str | None = read_tail(path, MAX_FILE_BYTES) if path.exists() else None
+    except FileNotFoundError:
+        text = None
+    return {
+        "id": job.id,
+        "state": job.state.value,
+        "result_summary": job.result_summary,
+        "result_file": str(path) if text is not None else None,
+        "result": text,
+        "error": job.error,
+        "exit_code": job.exit_code,
     }

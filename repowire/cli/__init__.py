@@ -89,8 +89,9 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 @cli.command(short_help="Who serves this root, and what it holds.")
 @root_option
+@click.option("--utc", is_flag=True, help="Times in UTC instead of local time.")
 @json_option
-def status(as_json: bool) -> None:
+def status(utc: bool, as_json: bool) -> None:
     """Show whether a runner serves this root, the jobs by state, what runs, what fires next,
     broken files, and whether the root is trusted.
 
@@ -101,8 +102,10 @@ def status(as_json: bool) -> None:
       repowire status
       repowire status --json || repowire runner &
     """
+    from . import render
     from .render import print_json, print_overview
 
+    render.SHOW_UTC = utc
     data = project().overview()
     if as_json:
         print_json(data)

@@ -83,6 +83,16 @@ def create(
     warn_unserved(here)
 
 
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    from ..errors import ValidationError
+    from ..values import parse_duration
+
+    try:
+        return parse_duration(value) if value is not None else None
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @jobs.command(name="list", short_help="List templates and jobs.")
 @root_option
 @click.option(
@@ -91,18 +101,43 @@ def create(
     help="Only jobs and templates in this state.",
 )
 @click.option("--template", metavar="T", help="Only this template and its runs.")
+@click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Only the newest N jobs.")
+@click.option("--since", metavar="D", callback=_since, help="Only jobs changed in the last D (1h).")
+@click.option("-q", "--quiet", is_flag=True, help="Job ids only, one a line (for shell loops).")
+@click.option("--watch", is_flag=True, help="Redraw whenever a job or template changes.")
+@click.option("--utc", is_flag=True, help="Times in UTC instead of local time.")
 @json_option
-def list_(state: str | None, template: str | None, as_json: bool) -> None:
-    """List templates and jobs (broken files appear as `invalid` with their error).
+def list_(as_json: bool, quiet: bool, watch: bool, utc: bool, **filters: Any) -> None:
+    """List templates and jobs (broken files appear as `invalid` with their problem).
 
     \b
     Examples:
       repowire jobs list
       repowire jobs list --state failed --json
+      repowire jobs list --since 1h --limit 20 --watch
+      for id in $(repowire jobs list -q --state failed); do repowire jobs retry $id; done
     """
-    data = project().listing(state=state, template=template)
+    from . import render
+
+    render.SHOW_UTC = utc
+    here = project()
+    if not watch:
+        _print_list(here.listing(**filters), as_json, quiet)
+        return
+    try:
+        for _ in here.changes():
+            click.echo("\033[H\033[2J", nl=False)  # like watch(1): the screen, redrawn
+            _print_list(here.listing(**filters), as_json, quiet)
+    except KeyboardInterrupt:
+        return
+
+
+def _print_list(data: dict[str, Any], as_json: bool, quiet: bool) -> None:
     if as_json:
         print_json(data)
+    elif quiet:
+        for job in data["jobs"]:
+            click.echo(job["id"])
     else:
         print_listing(data["templates"], data["jobs"])
 
@@ -110,8 +145,9 @@ def list_(state: str | None, template: str | None, as_json: bool) -> None:
 @jobs.command(short_help="Show a job record or a template.")
 @root_option
 @click.argument("job_id", metavar="ID")
+@click.option("--utc", is_flag=True, help="Times in UTC instead of local time.")
 @json_option
-def show(job_id: str, as_json: bool) -> None:
+def show(job_id: str, utc: bool, as_json: bool) -> None:
     """Show a whole job record, or a template with its next fires, runs and skipped slots.
 
     \b
@@ -119,6 +155,9 @@ def show(job_id: str, as_json: bool) -> None:
       repowire jobs show job-20261126-021530-a1b2
       repowire jobs show daily-brief --json
     """
+    from . import render
+
+    render.SHOW_UTC = utc
     data = project().show(job_id)
     if as_json:
         print_json(data)

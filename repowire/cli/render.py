@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from datetime import datetime
 from typing import Any
 
@@ -27,14 +28,30 @@ STATE_COLOURS = {
 }
 
 
+SHOW_UTC = False  # --utc: human output in UTC instead of the local time zone
+NEAR = 3 * 86400  # further away than this, a time is shown as a date, not "in 1132d"
+
+
+def when(value: Any) -> str:
+    """A time (or its ISO text) as people read it: local time by default, UTC with --utc."""
+    if not value:
+        return "-"
+    moment = parse_time(value)
+    if SHOW_UTC:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S%z")
+
+
 def ago(value: Any, now: datetime | None = None) -> str:
-    """'3m ago' or 'in 2h' for a time (or its ISO text); '-' for nothing."""
+    """'3m ago' or 'in 2h' for a time (or its ISO text); a date when it is days away."""
     if not value:
         return "-"
     moment = parse_time(value)
     delta = ((now or clock.now()) - moment).total_seconds()
     if abs(delta) < 1:
         return "now"
+    if abs(delta) > NEAR:
+        return when(value)[:16].replace("T", " ")
     text = format_duration(abs(int(delta)))
     text = text if len(text) <= 3 else _coarse(abs(int(delta)))
     return f"{text} ago" if delta > 0 else f"in {text}"
@@ -118,24 +135,37 @@ def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -
     if templates and jobs:
         click.echo()
     if jobs:
-        rows = [
-            [
-                j["id"],
-                j["state"],
-                _short(j.get("name", j["id"]), 30),
-                str(j.get("attempt", 0)),
-                ago(j.get("updated_at")),
-                _short(
-                    j.get("error")
-                    if j["state"] in ("failed", "invalid")
-                    else j.get("result_summary")
-                ),
-            ]
-            for j in jobs
-        ]
         click.echo(_bold("JOBS"))
-        headers = ["ID", "STATE", "NAME", "ATTEMPT", "UPDATED", "SUMMARY"]
-        click.echo(table(headers, rows, state_column=1))
+        click.echo(_jobs_table(jobs))
+
+
+def _jobs_table(jobs: list[dict[str, Any]]) -> str:
+    """ID, state, name, when it started, how long it ran, when it is due (when any is), and
+    the summary (or error), the summary fitted to the terminal's width."""
+    due = any(j.get("due_at") or j.get("retry_at") for j in jobs if j["state"] == "queued")
+    rows = []
+    for j in jobs:
+        row = [j["id"], j["state"], _short(j.get("name", j["id"]), 30)]
+        row += [ago(j.get("started_at")), duration(j.get("started_at"), j.get("finished_at"))]
+        if due:
+            row.append(ago(j.get("retry_at") or j.get("due_at")) if j["state"] == "queued" else "")
+        failed = j["state"] in ("failed", "invalid")
+        row.append(j.get("error") if failed else j.get("result_summary") or "")
+        rows.append(row)
+    headers = ["ID", "STATE", "NAME", "STARTED", "DURATION", *(["DUE"] if due else []), "SUMMARY"]
+    used = sum(max(len(str(r[i])) for r in [headers, *rows]) + 2 for i in range(len(headers) - 1))
+    room = max(20, shutil.get_terminal_size((130, 24)).columns - used)
+    for row in rows:
+        row[-1] = _short(row[-1], room)
+    return table(headers, rows, state_column=1)
+
+
+def duration(started: Any, finished: Any) -> str:
+    """How long a job ran (or has run so far): 45s, 10m, 1h30m; '-' before it started."""
+    if not started:
+        return "-"
+    end = parse_time(finished) if finished else clock.now()
+    return format_duration(max(0, int((end - parse_time(started)).total_seconds())))
 
 
 def _bold(text: str) -> str:
@@ -165,8 +195,8 @@ def _field_lines(data: dict[str, Any], skip: set[str]) -> None:
             value = json.dumps(value, ensure_ascii=False)
         if key in ("state",):
             value = _state(str(value))
-        elif key.endswith("_at") or key == "scheduled_for":
-            value = f"{value} ({ago(value)})"
+        elif key.endswith("_at") or key in ("scheduled_for", "last_fire"):
+            value = f"{when(value)} ({ago(value)})"
         lines = str(value).splitlines() or [""]
         click.echo(f"{key.ljust(width)}  {lines[0]}")
         for line in lines[1:]:
@@ -236,7 +266,7 @@ def print_overview(data: dict[str, Any]) -> None:
         if runner is None:
             rows.append(("runner", f"none: {NO_RUNNER}"))
         else:
-            since = f"{runner['started_at']} ({ago(runner['started_at'])})"
+            since = f"{when(runner['started_at'])} ({ago(runner['started_at'])})"
             rows.append(("runner", f"pid {runner['pid']} on {runner['host']}, since {since}"))
     counts = ", ".join(f"{n} {s}" for s, n in data["counts"].items() if n)
     rows.append(("jobs", counts or "none yet"))
@@ -245,7 +275,7 @@ def print_overview(data: dict[str, Any]) -> None:
             ("running", f"{job['id']} ({_short(job['name'], 30)}), {ago(job['started_at'])}")
         )
     for fire in data["next_fires"]:
-        rows.append(("next", f"{fire['template']} {ago(fire['at'])} ({fire['at']})"))
+        rows.append(("next", f"{fire['template']} {ago(fire['at'])} ({when(fire['at'])})"))
     for bad in data["invalid"]:
         rows.append(("invalid", f"{bad['path']}: {_short(bad['error'], 80)}"))
     width = max(len(key) for key, _ in rows)
