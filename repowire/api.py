@@ -119,7 +119,7 @@ class Project:
     ) -> dict[str, Any]:
         """`jobs list --json`: {"templates": [...], "jobs": [...]}; with since, only jobs
         changed in the last `since` seconds; with limit, only the newest `limit` of them."""
-        found = listing(self.store, state, template).recent(limit, since, clock.now())
+        found = listing(self.store, state, template).recent(self.store, limit, since, clock.now())
         return found.as_json(self.store)
 
     def changes(self, every: float = 2.0) -> Iterator[str]:

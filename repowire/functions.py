@@ -17,6 +17,10 @@ __all__ = [
     "validate",
     "find_root",
     "service",
+    "cron_preview",
+    "workers",
+    "names",
+    "schema",
     "create_job",
     "create_template",
     "get_job",
@@ -72,6 +76,46 @@ def service(root: Path, install: bool | None) -> tuple[Any, str | None]:
     if install is None:
         return found, None
     return found, (services.install if install else services.uninstall)(found)
+
+
+def cron_preview(expr: str, timezone: str | None = None, count: int = 5) -> dict[str, Any]:
+    """A cron expression in words, its next fire times, and a warning if it looks Quartz-style."""
+    from . import clock
+    from .discovery import cron_preview as preview
+
+    return preview(expr, timezone, count, clock.now())
+
+
+def workers(root: Path) -> list[dict[str, Any]]:
+    """The worker folders of the root: templates with schedule, state, last and next run, and
+    folders for one-off jobs."""
+    from . import clock
+    from .discovery import workers as found
+    from .store import Store
+
+    require_repowire(root)
+    return found(Store(root), clock.now())
+
+
+def names(root: Path) -> list[str]:
+    """Every job id and template name of the root, for shell completion (no file is parsed)."""
+    import os
+
+    found: list[str] = []
+    for folder, suffix in (("jobs", ".yaml"), ("agents", "")):
+        try:
+            entries = os.listdir(root / ".repowire" / folder)
+        except OSError:
+            continue
+        found += [e[: len(e) - len(suffix)] for e in entries if e.endswith(suffix) and e[0] != "."]
+    return sorted(found)
+
+
+def schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of a job record ("job"), a template ("template") or config.yaml."""
+    from .json_schema import schema_for
+
+    return schema_for(kind)
 
 
 def find_root(explicit: str | None = None) -> Path:

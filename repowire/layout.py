@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .config import set_trusted
-from .files import create_exclusive
+from .files import atomic_write, create_exclusive
 from .store import Store
 
-__all__ = ["init_root", "GITIGNORE", "CONFIG_TEMPLATE", "AGENTS_MD"]
+__all__ = [
+    "init_root",
+    "write_schemas",
+    "GITIGNORE",
+    "CONFIG_TEMPLATE",
+    "AGENTS_MD",
+    "SCHEMA_LINE",
+]
 
 GITIGNORE = """\
 # Runtime files stay out of git; job records and templates can be committed.
@@ -20,7 +28,10 @@ agents/*/state.yaml
 .tmp-*
 """
 
-CONFIG_TEMPLATE = """\
+SCHEMA_LINE = "# yaml-language-server: $schema={}\n"  # editors complete and check the keys
+CONFIG_TEMPLATE = (
+    SCHEMA_LINE.format("schemas/config.json")
+    + """\
 # repowire settings; every key is optional. See docs/file-format.md in repowire's repository.
 # max_concurrency: 4        # running executors at once
 # kill_grace: 10s           # SIGTERM to SIGKILL when an executor is released
@@ -30,6 +41,7 @@ CONFIG_TEMPLATE = """\
 #     command: ["mycli", "run", "{prompt}"]
 #     resume_command: ["mycli", "resume", "{session_id}", "{prompt}"]
 """
+)
 
 
 def init_root(root: Path) -> bool:
@@ -39,8 +51,19 @@ def init_root(root: Path) -> bool:
     store.ensure_layout()
     created = create_exclusive(store.base / ".gitignore", GITIGNORE)
     created = create_exclusive(store.base / "config.yaml", CONFIG_TEMPLATE) or created
+    write_schemas(store)
     set_trusted(root)
     return created or not existed
+
+
+def write_schemas(store: Store) -> None:
+    """.repowire/schemas/{job,template,config}.json, rewritten to match this version."""
+    from .json_schema import KINDS, schema_for
+
+    folder = store.base / "schemas"
+    folder.mkdir(exist_ok=True)
+    for kind in KINDS:
+        atomic_write(folder / f"{kind}.json", json.dumps(schema_for(kind), indent=2) + "\n")
 
 
 AGENTS_MD = """\

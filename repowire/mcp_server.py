@@ -94,6 +94,9 @@ TOOL_NAMES = (
     "job_cancel",
     "job_retry",
     "job_run",
+    "job_logs",
+    "job_wait",
+    "job_resume",
 )
 
 
@@ -228,6 +231,46 @@ class JobTools:
         return self.project.show(job.id)
 
     @_refusals
+    def job_logs(
+        self,
+        job_id: JobId = None,
+        offset: Annotated[
+            int, Field(description="Where to start: a byte offset, or negative: from the end.")
+        ] = -16384,
+    ) -> dict[str, Any]:
+        """The executor output of a job (at most 64 KiB from offset) and the offset after it."""
+        data, end = self.project.log(_own_job(job_id), offset)
+        return {"text": data.decode("utf-8", errors="replace"), "offset": end}
+
+    @_refusals
+    def job_wait(
+        self,
+        job_ids: Annotated[list[str], Field(description="The jobs to wait for.", min_length=1)],
+        timeout: Annotated[
+            float, Field(description="Seconds to wait at most (up to 300).", gt=0, le=300)
+        ] = 60,
+    ) -> dict[str, Any]:
+        """Wait until every job is finished, or the timeout passes; returns each job's state
+        and whether all are done."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {job_id: self.project.status(job_id) for job_id in job_ids}
+            done = all(s in ("succeeded", "failed", "canceled") for s in states.values())
+            if done or time.monotonic() >= deadline:
+                return {"done": done, "states": states}
+            time.sleep(0.2)
+
+    @_refusals
+    def job_resume(
+        self, name: Annotated[str, Field(description="The paused template's name.")]
+    ) -> dict[str, Any]:
+        """Resume a paused recurring template (enabled: true); returns the template."""
+        self.project.resume(name)
+        return self.project.show(name)
+
+    @_refusals
     def job_run(
         self, name: Annotated[str, Field(description="The template's name.")]
     ) -> dict[str, Any]:
@@ -251,6 +294,9 @@ ANNOTATIONS = {
     ),
     "job_retry": CREATES,
     "job_run": CREATES,
+    "job_logs": READ_ONLY,
+    "job_wait": READ_ONLY,
+    "job_resume": CREATES,
 }
 
 

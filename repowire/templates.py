@@ -100,7 +100,8 @@ def create_template(store: Store, template: Template) -> Path:
     runner, the dashboard) ever sees a worker folder without its job.yaml."""
     store.ensure_layout()
     folder = template_dir(store, template.name)
-    text = dump_yaml(template_to_dict(template))
+    line = "# yaml-language-server: $schema=../../schemas/template.json\n"  # for editors
+    text = line + dump_yaml(template_to_dict(template))
     if not folder.exists():
         staging = Path(tempfile.mkdtemp(dir=store.agents_dir, prefix=".tmp-"))
         umask = os.umask(0)

@@ -40,12 +40,15 @@ class Listing:
     def jobs(self) -> list[Job | Invalid]:
         return [_item(record) for record in self.records]
 
-    def recent(self, limit: int | None, since: float | None, now: datetime) -> Listing:
-        """Only the jobs changed in the last `since` seconds, and of them the newest `limit`."""
+    def recent(
+        self, store: Store, limit: int | None, since: float | None, now: datetime
+    ) -> Listing:
+        """Only the jobs changed in the last `since` seconds (a hand-written record with no
+        times: its file's), and of them the newest `limit`."""
         records = self.records
         if since is not None:
-            cutoff = format_time(now - timedelta(seconds=since))
-            records = [r for r in records if str(r.get("updated_at", "")) >= cutoff]
+            cutoff = now - timedelta(seconds=since)
+            records = [r for r in records if _changed_at(store, r) >= cutoff]
         if limit is not None:
             records = records[-limit:] if limit else []
         return Listing(self.templates, records, self.runs)
@@ -80,6 +83,11 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
         templates = [t for t in templates if _template_state(t) == state]
     jobs.sort(key=lambda record: store.age_key(record["id"], _created(record)))
     return Listing(templates, jobs, runs)
+
+
+def _changed_at(store: Store, record: dict[str, Any]) -> datetime:
+    text = record.get("updated_at") or record.get("created_at")
+    return parse_time(text) if isinstance(text, str) else store.age_key(record["id"], None)[0]
 
 
 def _template_state(item: Template | Invalid) -> str:

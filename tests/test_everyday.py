@@ -95,3 +95,81 @@ def test_logs_follow_stops_quietly_on_ctrl_c(root):
     os.kill(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 130 and "Traceback" not in err
+
+
+def test_list_limit_since_quiet_and_columns(root):
+    import json
+
+    for n in range(5):
+        write_job(root, f"j{n}", command="true")
+    run_once(root)
+    later = write_job(root, "later", command="true", due_at="2099-01-01T00:00:00Z")
+    os.utime(later, (time.time() + 5, time.time() + 5))  # clearly the newest file
+    assert sorted(rw("jobs", "list", "-q").stdout.split()) == [
+        "j0",
+        "j1",
+        "j2",
+        "j3",
+        "j4",
+        "later",
+    ]
+    limited = json.loads(rw("jobs", "list", "--limit", "2", "--json").stdout)["jobs"]
+    assert len(limited) == 2 and limited[-1]["id"] == "later", limited  # the newest two
+    assert rw("jobs", "list", "--since", "1h", "-q").stdout.split()[-1] == "later"
+    old = root / ".repowire/jobs/j0.yaml"
+    text = old.read_text().replace("updated_at: ", "updated_at: 2020-01-01T00:00:00Z\n#", 1)
+    old.write_text(text)
+    assert "j0" not in rw("jobs", "list", "--since", "1d", "-q").stdout.split()
+    table = rw("jobs", "list").stdout
+    header = next(line for line in table.splitlines() if line.startswith("ID"))
+    assert header.split() == ["ID", "STATE", "NAME", "STARTED", "DURATION", "DUE", "SUMMARY"]
+    assert "2099-01-01" in table  # a due time years away is a date, not "in 26000d"
+    assert_clean_error(rw("jobs", "list", "--since", "yesterday", ok=False), code=2)
+    assert_clean_error(rw("jobs", "list", "--limit", "-1", ok=False), code=2)
+
+
+def test_times_are_local_unless_utc(root, monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        write_job(root, "a", command="true", due_at="2026-11-26T00:00:00Z")
+        assert "2026-11-26 09:00:00+0900" in rw("jobs", "show", "a").stdout
+        assert "2026-11-26T00:00:00Z" in rw("jobs", "show", "a", "--utc").stdout
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_cron_in_words_with_its_next_fires(root):
+    out = rw("cron", "0 9 * * 1-5", "--timezone", "Europe/Berlin", "-n", "3")
+    lines = out.stdout.splitlines()
+    assert lines[0] == "0 9 * * 1-5: At 09:00, Monday through Friday (Europe/Berlin)"
+    assert len(lines) == 4 and all("T09:00:00+01:00" in line for line in lines[1:])
+    quartz = rw("cron", "0 */5 * * * *")
+    assert "Quartz-style" in quartz.stderr and "'*/5 * * * * 0'" in quartz.stderr
+    assert_clean_error(rw("cron", "61 * * * *", ok=False), says="not a valid cron expression")
+    assert_clean_error(rw("cron", "@daily", "--timezone", "Mars/Base", ok=False), says="time zone")
+
+
+def test_agents_list_shows_templates_and_one_off_folders(root):
+    import json
+
+    rw("agents", "create", "brief", "--cron", "@daily", "--command", "true")
+    rw("agents", "create", "helper")
+    rw("jobs", "run", "brief")
+    run_once(root)
+    rows = {r["name"]: r for r in json.loads(rw("agents", "list", "--json").stdout)}
+    assert rows["brief"]["kind"] == "template" and rows["brief"]["last_state"] == "succeeded"
+    assert rows["brief"]["next_fire"] and rows["helper"]["kind"] == "one-off"
+    assert "brief" in rw("agents", "list").stdout
+
+
+def test_validate_json(root):
+    import json
+
+    assert json.loads(rw("validate", "--json").stdout)["ok"] is True
+    (root / ".repowire/jobs/bad.yaml").write_text("retries: many\n")
+    result = rw("validate", "--json", ok=False)
+    data = json.loads(result.stdout)
+    assert result.exit_code == 1 and data["ok"] is False
+    assert {p["file"] for p in data["problems"]} == {".repowire/jobs/bad.yaml"}

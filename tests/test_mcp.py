@@ -20,6 +20,9 @@ TOOLS = {
     "job_cancel",
     "job_retry",
     "job_run",
+    "job_logs",
+    "job_wait",
+    "job_resume",
 }
 
 
@@ -190,3 +193,25 @@ def test_job_id_is_found_in_the_executor_above_a_trimmed_environment(root):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == job_id
+
+
+def test_logs_wait_and_resume(root):
+    rw("jobs", "create", "tick", "--cron", "@daily", "--command", "true")
+    rw("jobs", "cancel", "tick")
+    job_id = rw("jobs", "create", "A", "--command", "echo hello", "--id", "a").stdout.strip()
+    from runner_helpers import run_once
+
+    run_once(root)
+
+    async def body(session):
+        logs = payload(await session.call_tool("job_logs", {"job_id": job_id}))
+        waited = payload(await session.call_tool("job_wait", {"job_ids": [job_id], "timeout": 5}))
+        resumed = payload(await session.call_tool("job_resume", {"name": "tick"}))
+        bad = await session.call_tool("job_wait", {"job_ids": [job_id], "timeout": 999})
+        return logs, waited, resumed, error_text(bad)
+
+    logs, waited, resumed, bad = run_session(root, body)
+    assert "hello" in logs["text"] and logs["offset"] > 0
+    assert waited == {"done": True, "states": {"a": "succeeded"}}
+    assert resumed["state"] == "enabled"
+    assert "timeout" in bad and "\n" not in bad.strip()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .agents import agents, backends, dashboard, mcp
+from .agents import agents, backends, cron, dashboard, mcp
 from .common import RepowireGroup, get_root, json_option, project, root_option
 from .jobs import jobs
 from .run import logs, runner, wait
@@ -68,8 +68,9 @@ def trust(revoke: bool) -> None:
 
 @cli.command(short_help="Check job files, templates and config.yaml.")
 @root_option
+@json_option
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def validate(paths: tuple[Path, ...]) -> None:
+def validate(paths: tuple[Path, ...], as_json: bool) -> None:
     """Check job files, templates and config.yaml; exit 1 with `file: problem` lines.
 
     \b
@@ -80,11 +81,35 @@ def validate(paths: tuple[Path, ...]) -> None:
     from .. import functions
 
     checked, problems = functions.validate(get_root(), list(paths))
+    if as_json:
+        from .render import print_json
+
+        found = [dict(zip(("file", "problem"), p.split(": ", 1), strict=False)) for p in problems]
+        print_json({"checked": checked, "ok": not problems, "problems": found})
+        sys.exit(1 if problems else 0)
     for line in problems:
         click.echo(line, err=True)
     if problems:
         sys.exit(1)
     click.echo(f"ok: {checked} file{'s' if checked != 1 else ''} checked")
+
+
+@cli.command(short_help="Print the JSON Schema of job files, templates or config.")
+@click.argument("kind", type=click.Choice(["job", "template", "config"]))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of a job record, a template (agents/NAME/job.yaml) or config.yaml,
+    for editors and checks; `repowire init` writes all three to .repowire/schemas/.
+
+    \b
+    Examples:
+      repowire schema job > job.schema.json
+      repowire schema config
+    """
+    import json
+
+    from .. import functions
+
+    click.echo(json.dumps(functions.schema(kind), indent=2))
 
 
 @cli.command(short_help="Who serves this root, and what it holds.")
@@ -114,7 +139,7 @@ def status(utc: bool, as_json: bool) -> None:
     sys.exit(0 if data["served"] else 3)
 
 
-for command in (jobs, agents, runner, backends, mcp, dashboard):
+for command in (jobs, agents, runner, backends, mcp, dashboard, cron):
     cli.add_command(command)
 # The seed page says "start the daemon": `repowire daemon` is the runner by another name.
 cli.add_command(

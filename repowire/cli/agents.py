@@ -8,7 +8,7 @@ import click
 
 from .common import RepowireGroup, get_root, json_option, project, root_option
 
-__all__ = ["agents", "backends", "mcp", "dashboard"]
+__all__ = ["agents", "backends", "mcp", "dashboard", "cron"]
 
 
 @click.group(cls=RepowireGroup, short_help="Worker folders in .repowire/agents/.")
@@ -35,6 +35,73 @@ def create(name: str, cron: str | None, timezone: str | None, **options: Any) ->
     """
     folder = project().create_worker(name, cron, timezone=timezone, **options)
     click.echo(f"created {folder.relative_to(get_root())}")
+
+
+@agents.command(name="list", short_help="List worker folders with schedule and runs.")
+@root_option
+@json_option
+def list_(as_json: bool) -> None:
+    """List the worker folders: each template with its schedule, state, last and next run, and
+    each folder for one-off jobs.
+
+    \b
+    Examples:
+      repowire agents list
+      repowire agents list --json
+    """
+    from .. import functions
+    from .render import ago, print_json, safe, table
+
+    rows = functions.workers(get_root())
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("No worker folders yet. Create one with: repowire agents create NAME")
+        return
+    shown = [
+        [r["name"], r["kind"], r["state"], r.get("cron", "-"), _last(r), ago(r.get("next_fire"))]
+        for r in safe(rows)
+    ]
+    headers = ["NAME", "KIND", "STATE", "SCHEDULE", "LAST RUN", "NEXT"]
+    click.echo(table(headers, shown, state_column=2))
+
+
+def _last(row: dict[str, Any]) -> str:
+    if row.get("error"):
+        return str(row["error"])[:60]
+    if not row.get("last_run"):
+        return "-"
+    return f"{row['last_run']} ({row.get('last_state') or '?'})"
+
+
+@click.command(short_help="A cron expression in words, and its next fires.")
+@root_option
+@click.argument("expr", metavar="EXPR")
+@click.option("--timezone", metavar="Z", help="IANA zone to read it in (default: the host's).")
+@click.option("-n", "count", default=5, show_default=True, type=click.IntRange(1, 100))
+@json_option
+def cron(expr: str, timezone: str | None, count: int, as_json: bool) -> None:
+    """Print a cron expression in words and its next fire times, as `systemd-analyze calendar`
+    does. Six fields have seconds last; a Quartz-style expression (seconds first) is warned of.
+
+    \b
+    Examples:
+      repowire cron "0 9 * * 1-5" --timezone Europe/Berlin
+      repowire cron "* * * * * */10" -n 3
+    """
+    from .. import functions
+    from .render import print_json
+
+    data = functions.cron_preview(expr, timezone, count)
+    if as_json:
+        print_json(data)
+        return
+    click.echo(f"{data['expression']}: {data['schedule']} ({data['timezone']})")
+    for fire in data["next"]:
+        click.echo(f"  {fire['local']}  {fire['utc']}")
+    if data["warning"]:
+        click.echo(f"Warning: {data['warning']}", err=True)
 
 
 @click.command(short_help="List backends: their argv, resume and PATH.")

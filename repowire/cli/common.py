@@ -6,10 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import click
+import click.shell_completion
 
 from ..errors import RepowireError, UsageProblem
 
-__all__ = ["RepowireGroup", "root_option", "json_option", "get_root", "project", "warn_unserved"]
+__all__ = [
+    "RepowireGroup",
+    "root_option",
+    "json_option",
+    "get_root",
+    "project",
+    "warn_unserved",
+    "complete_names",
+]
 
 NO_RUNNER = "no runner is serving this root; start one with 'repowire runner'"
 
@@ -76,3 +85,17 @@ def warn_unserved(here: Any) -> None:
     """One line on stderr when no runner serves the root, so queued work is not silently stuck."""
     if not here.runners():
         click.echo(f"Warning: {NO_RUNNER}", err=True)
+
+
+def complete_names(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[click.shell_completion.CompletionItem]:
+    """Job ids and template names that start with what was typed (click's shell completion)."""
+    from ..functions import find_root, names
+
+    try:
+        root = find_root(ctx.find_root().meta.get("repowire.root"))
+        found = names(root)
+    except Exception:  # completion never fails loudly; it just offers nothing
+        return []
+    return [click.shell_completion.CompletionItem(n) for n in found if n.startswith(incomplete)]

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .common import RepowireGroup, json_option, project, root_option, warn_unserved
+from .common import RepowireGroup, complete_names, json_option, project, root_option, warn_unserved
 from .render import print_job, print_json, print_listing, print_template, safe
 
 STATES = ["queued", "running", "succeeded", "failed", "canceled"]
@@ -144,7 +144,7 @@ def _print_list(data: dict[str, Any], as_json: bool, quiet: bool) -> None:
 
 @jobs.command(short_help="Show a job record or a template.")
 @root_option
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete_names)
 @click.option("--utc", is_flag=True, help="Times in UTC instead of local time.")
 @json_option
 def show(job_id: str, utc: bool, as_json: bool) -> None:
@@ -169,7 +169,7 @@ def show(job_id: str, utc: bool, as_json: bool) -> None:
 
 @jobs.command()
 @root_option
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete_names)
 @json_option
 def status(job_id: str, as_json: bool) -> None:
     """Print the state alone (a template: enabled or paused).
@@ -187,7 +187,7 @@ def status(job_id: str, as_json: bool) -> None:
 
 @jobs.command(short_help="Change a job's state; add a note or result.")
 @root_option
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete_names)
 @click.option("--state", type=click.Choice(STATES), help="The new state.")
 @click.option("--note", metavar="T", help="A progress note for the timeline.")
 @click.option("--result-summary", metavar="T", help="A short result.")
@@ -220,7 +220,7 @@ def update(
 
 @jobs.command()
 @root_option
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete_names)
 @json_option
 def result(job_id: str, as_json: bool) -> None:
     """Print the result summary and the result file (<id>.result.md).
@@ -253,7 +253,7 @@ def result(job_id: str, as_json: bool) -> None:
 
 @jobs.command(short_help="Cancel a job, or pause a template.")
 @root_option
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete_names)
 @click.option("--reason", metavar="T", help="Why; recorded as the job's error.")
 def cancel(job_id: str, reason: str | None) -> None:
     """Cancel a queued or running job; for a template name, pause the template.
@@ -278,7 +278,7 @@ def cancel(job_id: str, reason: str | None) -> None:
 
 @jobs.command()
 @root_option
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete_names)
 def retry(job_id: str) -> None:
     """Put a failed or canceled job back in the queue.
 
@@ -292,7 +292,7 @@ def retry(job_id: str) -> None:
 
 @jobs.command(short_help="Fire a template now, even when paused.")
 @root_option
-@click.argument("name")
+@click.argument("name", shell_complete=complete_names)
 @json_option
 def run(name: str, as_json: bool) -> None:
     """Fire a template now, even when paused; print the run's id (a runner starts it).
@@ -312,7 +312,7 @@ def run(name: str, as_json: bool) -> None:
 
 @jobs.command()
 @root_option
-@click.argument("name")
+@click.argument("name", shell_complete=complete_names)
 def resume(name: str) -> None:
     """Resume a paused template (sets enabled: true in its job.yaml).
 

@@ -11,7 +11,7 @@ import click
 if TYPE_CHECKING:
     from ..api import Project
 
-from .common import RepowireGroup, get_root, project, root_option, warn_unserved
+from .common import RepowireGroup, complete_names, get_root, project, root_option, warn_unserved
 
 __all__ = ["runner", "logs", "wait"]
 
@@ -107,7 +107,7 @@ def uninstall() -> None:
 
 @click.command()
 @root_option
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete_names)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the job is terminal.")
 @click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Start at the last N lines.")
 def logs(job_id: str, follow: bool, tail: int | None) -> None:
@@ -177,7 +177,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.command()
 @root_option
-@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete_names)
 @click.option(
     "--timeout",
     metavar="D",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import json_option, project, root_option, warn_unserved
+from .common import complete_names, json_option, project, root_option, warn_unserved
 from .render import print_json
 
 __all__ = ["rm", "prune", "rerun"]
@@ -24,7 +24,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.command(short_help="Remove finished jobs and their files.")
 @root_option
-@click.argument("job_ids", metavar="ID...", nargs=-1, required=True)
+@click.argument("job_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete_names)
 @click.option("--force", is_flag=True, help="Cancel a queued or running job first.")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 def rm(job_ids: tuple[str, ...], force: bool, dry_run: bool) -> None:
@@ -74,7 +74,7 @@ def prune(older_than: float, state: str | None, dry_run: bool) -> None:
 
 @click.command(short_help="Queue a new job with a finished job's definition.")
 @root_option
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="ID", shell_complete=complete_names)
 @json_option
 def rerun(job_id: str, as_json: bool) -> None:
     """Queue a new job with the definition of a finished job (any way it ended); the new
