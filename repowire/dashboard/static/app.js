@@ -43,12 +43,12 @@ async function act(kind, id, verb) {
     method: "POST", headers: { "X-Repowire-Token": TOKEN },
   });
   const body = await response.json();
+  await refresh(true);  // first, so that the answer below is the last word on the page
   if (!response.ok) {
     say(body.error || response.statusText, false);
   } else {
     say(`${id}: ${verb} done`, true);
   }
-  await refresh(true);
 }
 
 function say(text, ok) {
@@ -145,11 +145,18 @@ function renderRunner() {
   }
 }
 
+let started = 0;  // refreshes started, and the newest whose answer is shown: a slow answer
+let shown = 0;    // to an older refresh never replaces a newer one
+
 async function refresh(force) {
+  const mine = ++started;
   try {
     const { version } = await getJSON("/api/version");
     if (!force && version === state.version) return;
-    state = await getJSON("/api/state");
+    const fresh = await getJSON("/api/state");
+    if (mine < shown) return;
+    shown = mine;
+    state = fresh;
     render();
     renderRunner();
     if (openId) await showDetail(openId, false);
