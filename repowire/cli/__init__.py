@@ -95,6 +95,7 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> None:
 
 
 @cli.command(short_help="Print the JSON Schema of job files, templates or config.")
+@root_option
 @click.argument("kind", type=click.Choice(["job", "template", "config"]))
 def schema(kind: str) -> None:
     """Print the JSON Schema of a job record, a template (agents/NAME/job.yaml) or config.yaml,
