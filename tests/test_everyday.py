@@ -173,3 +173,40 @@ def test_validate_json(root):
     data = json.loads(result.stdout)
     assert result.exit_code == 1 and data["ok"] is False
     assert {p["file"] for p in data["problems"]} == {".repowire/jobs/bad.yaml"}
+
+
+def test_shell_completion_offers_job_ids_and_template_names(root):
+    import subprocess
+    import sys
+
+    rw("jobs", "create", "A", "--command", "true", "--id", "alpha")
+    rw("jobs", "create", "Nightly", "--cron", "@daily", "--command", "true")
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **os.environ,
+            "_REPOWIRE_COMPLETE": "bash_complete",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "repowire"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+
+    assert complete("repowire jobs show ") == ["alpha", "nightly"]
+    assert complete("repowire jobs run n") == ["nightly"]
+    assert "status" in complete("repowire st")
+    source = subprocess.run(
+        [sys.executable, "-m", "repowire"],
+        env={**os.environ, "_REPOWIRE_COMPLETE": "zsh_source"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "compdef" in source.stdout

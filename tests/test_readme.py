@@ -43,6 +43,7 @@ def test_demo_command_runs_the_example_jobs(tmp_path):
     assert "succeeded" in done.stdout and "hello" in done.stdout
     assert "queued" not in done.stdout.split("JOBS", 1)[1]
     assert "job records and" in done.stdout  # the result file printed
+    assert "Next, in a project of your own" in done.stdout  # and what to try next
     assert _snapshot(copy / ".repowire") == before  # the checkout's examples stay as they were
 
 
