@@ -20,16 +20,13 @@ from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
 from .values import (
-    TEMPLATE_NAME_MAX,
     format_time,
     new_job_id,
     parse_due,
     shown,
-    slugify,
     validate_id,
-    validate_template_name,
 )
-from .views import Listing, as_dict, listing, version_of
+from .views import Listing, as_dict, listing, version_of, with_waits
 
 __all__ = ["Project", "Listing", "name_of", "LOG_CHUNK"]
 
@@ -106,8 +103,10 @@ class Project:
         return "enabled" if item.enabled else "paused"
 
     def show(self, name: str) -> dict[str, Any]:
-        """The JSON form of a job record, or of a template with its fires, runs and skips."""
-        return as_dict(self.store, self.find(name))
+        """The JSON form of a job record (a queued one with `after` also says what it waits
+        for), or of a template with its fires, runs and skips."""
+        data = as_dict(self.store, self.find(name))
+        return with_waits([data], self.store)[0] if data.get("after") else data
 
     def listing(
         self,
@@ -116,11 +115,13 @@ class Project:
         *,
         limit: int | None = None,
         since: float | None = None,
+        **only: Any,
     ) -> dict[str, Any]:
         """`jobs list --json`: {"templates": [...], "jobs": [...]}; with since, only jobs
-        changed in the last `since` seconds; with limit, only the newest `limit` of them."""
-        found = listing(self.store, state, template).recent(self.store, limit, since, clock.now())
-        return found.as_json(self.store)
+        changed in the last `since` seconds; with limit, only the newest `limit` of them; `only`
+        takes ready, blocked and label (views.Listing.only)."""
+        found = listing(self.store, state, template).only(clock.now(), **only)
+        return found.recent(self.store, limit, since, clock.now()).as_json(self.store)
 
     def changes(self, every: float = 2.0) -> Iterator[str]:
         """The records' fingerprint now, then each time it changes (woken by file events)."""
@@ -211,6 +212,7 @@ class Project:
         self._check_backend(definition.get("backend"))
         chosen = validate_id(job_id) if job_id else new_job_id()
         job = parse_job(chosen, {**definition, "state": "queued"}, where="the new job")
+        self._check_after(job.after, chosen)
         return self.store.create_job(job, generated_id=job_id is None)
 
     def create_template(
@@ -222,7 +224,9 @@ class Project:
 
         check_schedule(cron, timezone, clock.now())
         definition = _definition(name=name, **options)
-        folder = self._template_folder(name, definition.get("path"))
+        from .workers import template_folder
+
+        folder = template_folder(self.store, name, definition.get("path"))
         if definition.get("path") == str(Path(".repowire", "agents", folder)):
             del definition["path"]  # the worker folder is the default
         elif definition.get("path"):
@@ -241,6 +245,16 @@ class Project:
 
         return create_worker(self.store, name, cron, self.create_template, **options)
 
+    def _check_after(self, after: list[str], own_id: str | None) -> None:
+        """The jobs a new job waits for exist (so no cycle can form), and are not itself."""
+        for dep in after:
+            if dep == own_id:
+                raise ValidationError(f"job {dep} cannot wait for itself")
+            if not self.store.job_file(dep).exists():
+                raise ValidationError(
+                    f"after: no job {dep} (a job can wait only for jobs that exist)"
+                )
+
     def _check_folder(self, path: str) -> None:
         if not (self.root / path).is_dir():
             raise ValidationError(f"path {path} is not a folder under {self.root}")
@@ -251,13 +265,6 @@ class Project:
             raise ValidationError(
                 f"unknown backend {shown(backend)}; known backends: {', '.join(known)}"
             )
-
-    def _template_folder(self, name: str, path: str | None) -> str:
-        if path:
-            resolved = (self.root / path).resolve()
-            if resolved.parent == self.store.agents_dir.resolve():
-                return validate_template_name(resolved.name)
-        return slugify(name, TEMPLATE_NAME_MAX)
 
     # --- changing ---------------------------------------------------------------------------
 

@@ -57,6 +57,15 @@ DEFINITION: dict[str, dict[str, Any]] = {
     "continuity": {"enum": ["fresh", "resume"]},
     "executor": {"enum": ["local", "slurm"]},
     "slurm": _SLURM,
+    "after": {
+        "type": "array",
+        "items": {"type": "string", "pattern": _ID},
+        "minItems": 1,
+        "uniqueItems": True,
+    },
+    "on_dependency_failure": {"enum": ["cancel", "run"]},
+    "priority": {"type": "integer", "minimum": 0},
+    "labels": {"type": "array", "items": {"type": "string", "pattern": "\\S"}},
 }
 _STATE: dict[str, Any] = {"enum": ["queued", "running", "succeeded", "failed", "canceled"]}
 _NOTE: dict[str, Any] = {

@@ -122,6 +122,9 @@ Timeout = Annotated[Text, Field(description="Wall-clock limit: 30s, 10m, 2h, 1d.
 Retries = Annotated[int | None, Field(ge=0, description="Automatic retries after a failure.")]
 DueAt = Annotated[Text, Field(description="Not before: ISO-8601 time, or a delay such as 10m.")]
 Env = Annotated[dict[str, str] | None, Field(description="Extra environment variables.")]
+After = Annotated[list[str] | None, Field(description="Start only when these jobs have succeeded.")]
+Priority = Annotated[int | None, Field(ge=0, description="Higher starts first (default 0).")]
+Labels = Annotated[list[str] | None, Field(description="Labels, to filter jobs by.")]
 NewState = Annotated[State | None, Field(description="The new state.")]
 Note = Annotated[Text, Field(description="A progress note for the timeline.")]
 Summary = Annotated[Text, Field(description="A short result.")]
@@ -151,6 +154,9 @@ class JobTools:
         retries: Retries = None,
         due_at: DueAt = None,
         env: Env = None,
+        after: After = None,
+        priority: Priority = None,
+        labels: Labels = None,
     ) -> dict[str, Any]:
         """Create a queued job, or with cron a recurring template; returns the record."""
         item = self.project.create(
@@ -167,6 +173,9 @@ class JobTools:
             retries=retries,
             due_at=due_at,
             env=env or {},
+            after=after,
+            priority=priority,
+            labels=labels,
         )
         return self.project.show(api.name_of(item))
 

@@ -157,6 +157,10 @@ class Job:
     where: str | None = None  # the definition's `executor:`: "local" or "slurm"
     handle: Handle | None = None  # once claimed, what was started; written as `executor:`
     slurm: dict[str, Any] | None = None
+    after: list[str] = field(default_factory=list)  # jobs that must succeed before it starts
+    on_dependency_failure: str | None = None  # cancel (default) or run
+    priority: int = 0  # higher starts first; equal priorities, oldest first
+    labels: list[str] = field(default_factory=list)
 
     @property
     def runs_on(self) -> str:
@@ -234,6 +238,9 @@ def _plain(value: Any, times_as_text: bool = True) -> Any:
     return value
 
 
+_ZERO_DEFAULTS = ("retries", "priority")  # left out of a record when 0, their default
+
+
 def job_to_dict(job: Job, *, with_id: bool = False, times_as_text: bool = True) -> dict[str, Any]:
     """The record as plain data in key order, empty keys left out; times as ISO-8601 Z text
     (or, for the YAML writer, as datetimes)."""
@@ -246,7 +253,12 @@ def job_to_dict(job: Job, *, with_id: bool = False, times_as_text: bool = True) 
             value = [_note_dict(n) for n in value]
         elif key in ("where", "handle"):
             key, value = "executor", value.to_dict() if isinstance(value, Handle) else value
-        if value is None or value == {} or value == [] or (key == "retries" and value == 0):
+        if (
+            value is None
+            or value == {}
+            or value == []
+            or (key in ("retries", "priority") and value == 0)
+        ):
             continue
         out[key] = _plain(value, times_as_text)
     out.setdefault("state", State.QUEUED.value)

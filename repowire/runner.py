@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from . import clock
 from .config import Config, is_trusted, load_config, require_repowire
+from .deps import readiness
 from .errors import NotTrusted, RepowireError
 from .executor import HOST, Executor
 from .live import LiveSettings
@@ -168,11 +169,29 @@ class Runner:
         if self.supervisor.busy:
             return False
         now = clock.now()
-        for item in self.store.list_jobs(slim_terminal=True):
-            if isinstance(item, Job) and item.state == State.QUEUED and self._runnable(item):
+        jobs = {j.id: j for j in self.store.list_jobs(slim_terminal=True) if isinstance(j, Job)}
+        for item in jobs.values():
+            if item.state == State.QUEUED and self._runnable(item):
                 if item.id in self.failing:
                     continue  # e.g. its lock cannot be taken: a person must look at it
-                if item.id in self.supervisor.started or item.is_due(now):
+                if item.id in self.supervisor.started or self._will_run(item, jobs, now, set()):
+                    return False
+        return True
+
+    def _will_run(self, job: Job, jobs: dict[str, Job], now: datetime, seen: set[str]) -> bool:
+        """Whether a queued job will start in this --once: it is due, and every job it waits
+        for is running or will run too (one waiting for a missing or later job will not)."""
+        if not job.is_due(now) or job.id in seen:
+            return False
+        seen.add(job.id)
+        for dep_id in job.after:
+            dep = jobs.get(dep_id)
+            if (
+                dep is None
+                or dep.state == State.QUEUED
+                and not self._will_run(dep, jobs, now, seen)
+            ):
+                if job.on_dependency_failure != "run" or dep is None:
                     return False
         return True
 
@@ -253,20 +272,24 @@ class Runner:
     def _due_jobs(
         self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]
     ) -> list[Job]:
+        """Queued jobs that may start now: highest priority first, then oldest first."""
         due = []
         busy = {
             str(j.template)
             for j in jobs.values()
             if isinstance(j, Job) and j.template and j.state == State.RUNNING
         }
+        states = {j.id: j.state.value for j in jobs.values() if isinstance(j, Job)}
         queued = [j for j in jobs.values() if isinstance(j, Job) and j.state == State.QUEUED]
-        for item in sorted(queued, key=lambda j: self.store.age_key(j.id, j.created_at)):
+        for item in sorted(queued, key=self._order):
             if not self._runnable(item):
                 if item.id not in self.told:
                     self.told.add(item.id)
                     self.log(f"skipped {item.id}: no command or backend; tracked by hand")
             elif not item.is_due(now):
                 waits.append((item.not_before - now).total_seconds())  # type: ignore[operator]
+            elif item.after and not self._dependencies_allow(item, states, now):
+                continue  # waits for the jobs it names, or was canceled for their failure
             elif item.template and self._overlap_holds(item.template, busy):
                 continue  # waits for the template's running run (overlap: skip or queue)
             else:
@@ -274,6 +297,16 @@ class Runner:
                 if item.template:
                     busy.add(item.template)
         return due
+
+    def _order(self, job: Job) -> tuple[int, datetime, str]:
+        return (-job.priority, *self.store.age_key(job.id, job.created_at))
+
+    def _dependencies_allow(self, job: Job, states: dict[str, str], now: datetime) -> bool:
+        """Whether the jobs it waits for let it start; one that failed cancels it (by policy)."""
+        found = readiness(job.after, job.on_dependency_failure, states)
+        if found.cancel:
+            self._guard(job.id, self.supervisor.cancel_for, job, found, states, now)
+        return found.ready
 
     def _overlap_holds(self, name: str, busy: set[str]) -> bool:
         template = self.scheduler.templates.get(name)

@@ -96,6 +96,22 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return check
 
 
+def _ids(value: Any) -> list[str]:
+    """A list of job ids (the jobs this one waits for), each once."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError(f"expected a list of job ids, got {_kind(value)}")
+    ids = [validate_id(item) for item in value]
+    if len(set(ids)) != len(ids):
+        raise ValidationError("names a job more than once")
+    return ids
+
+
+def _labels(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValidationError(f"expected a list of labels, got {_kind(value)}")
+    return [_clean(v) for v in value]
+
+
 def _backend(value: Any) -> str:
     return validate_id(value, "backend name")
 
@@ -197,6 +213,10 @@ DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
     "continuity": _choice("fresh", "resume"),
     "executor": _where,
     "slurm": slurm_options,
+    "after": _ids,
+    "on_dependency_failure": _choice("cancel", "run"),
+    "priority": _count,
+    "labels": _labels,
 }
 _RUN_KEYS: dict[str, Callable[[Any], Any]] = {"template": validate_id, "scheduled_for": parse_time}
 _STATE_KEYS: dict[str, Callable[[Any], Any]] = {

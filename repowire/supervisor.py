@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from .backends import Backend, resolve_backend
 from .config import Config
+from .deps import Readiness
 from .errors import RepowireError
 from .executor import HOST, Executor, read_exit_file
 from .files import open_file
@@ -215,6 +216,20 @@ class Supervisor:
 
         self.store.transition(job.id, change)
         self.log(f"failed {job.id}: {error}")
+
+    def cancel_for(self, job: Job, found: Readiness, states: dict[str, str], now: datetime) -> None:
+        """Cancel a queued job whose dependency failed or was canceled, naming it."""
+        reason = f"dependency {found.failed} {states.get(str(found.failed))}"
+
+        def change(record: Job) -> bool:
+            if record.state != State.QUEUED:
+                return False
+            enter_state(record, State.CANCELED, f"canceled: {reason}", now)
+            record.error = reason
+            return True
+
+        self.store.transition(job.id, change)
+        self.log(f"canceled {job.id}: {reason}")
 
     # --- watching and finishing ---------------------------------------------------------------
 

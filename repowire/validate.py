@@ -7,6 +7,7 @@ from pathlib import Path
 from . import clock
 from .backends import read_prompt, resolve_backend
 from .config import load_config
+from .deps import find_cycle
 from .errors import Problems, RepowireError, ValidationError, problems_of
 from .files import load_yaml
 from .launch import worker_folder
@@ -90,7 +91,27 @@ def validate_paths(root: Path, paths: list[Path]) -> tuple[int, list[str]]:
         except RepowireError as exc:
             shown_as = _relative(root, path)
             lines += [f"{shown_as}: {problem}" for problem in problems_of(exc, path)]
+    if not paths:
+        lines += _dependency_problems(root)
     return len(targets), lines
+
+
+def _dependency_problems(root: Path) -> list[str]:
+    """`after` naming a job that does not exist, and cycles of jobs waiting for each other."""
+    records = [r for r in Store(root).list_records() if r["state"] != "invalid"]
+    graph = {str(r["id"]): list(r.get("after") or []) for r in records}
+    lines = []
+    for job_id, deps in graph.items():
+        for dep in deps:
+            if dep not in graph:
+                lines.append(f".repowire/jobs/{job_id}.yaml: after: no job {dep}")
+    cycle = find_cycle(graph)
+    if cycle:
+        lines.append(
+            f".repowire/jobs/{cycle[0]}.yaml: after: a cycle, {' -> '.join(cycle)}; "
+            "none of these can ever start"
+        )
+    return lines
 
 
 def _check(root: Path, path: Path) -> None:

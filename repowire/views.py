@@ -25,6 +25,7 @@ __all__ = [
     "overview",
     "changes",
     "result_of",
+    "with_waits",
 ]
 
 
@@ -52,6 +53,25 @@ class Listing:
         if limit is not None:
             records = records[-limit:] if limit else []
         return Listing(self.templates, records, self.runs)
+
+    def only(
+        self, now: datetime, ready: bool = False, blocked: bool = False, label: str | None = None
+    ) -> Listing:
+        """Queued jobs that may start now (ready), or that wait for others (blocked), and jobs
+        and templates with a label."""
+        records, templates = self.records, self.templates
+        if ready:
+            records = [r for r in records if r["state"] == "queued" and _ready(r, now)]
+        if blocked:
+            records = [r for r in records if r["state"] == "queued" and r.get("waiting_for")]
+        if label is not None:
+            records = [r for r in records if label in (r.get("labels") or [])]
+            templates = [
+                t
+                for t in templates
+                if isinstance(t, Template) and label in (t.definition.get("labels") or [])
+            ]
+        return Listing(templates, records, self.runs)
 
     def as_json(self, store: Store) -> dict[str, Any]:
         """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
@@ -81,8 +101,33 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
     if state is not None:  # both tables: a template's state is enabled, paused or invalid
         jobs = [j for j in jobs if j["state"] == state]
         templates = [t for t in templates if _template_state(t) == state]
+    jobs = with_waits(jobs, store)
     jobs.sort(key=lambda record: store.age_key(record["id"], _created(record)))
     return Listing(templates, jobs, runs)
+
+
+def _ready(record: dict[str, Any], now: datetime) -> bool:
+    if record.get("waiting_for"):
+        return False
+    times = [parse_time(record[k]) for k in ("due_at", "retry_at") if record.get(k)]
+    return all(t <= now for t in times)
+
+
+def with_waits(jobs: list[dict[str, Any]], store: Store) -> list[dict[str, Any]]:
+    """Queued jobs with `after` get `waiting_for`: the jobs they still wait for."""
+    from .deps import readiness
+
+    waiting = [j for j in jobs if j["state"] == "queued" and j.get("after")]
+    if not waiting:
+        return jobs
+    states = {str(r["id"]): str(r["state"]) for r in store.list_records()}
+    out = []
+    for job in jobs:
+        if job in waiting:
+            found = readiness(job["after"], job.get("on_dependency_failure"), states)
+            job = {**job, "waiting_for": list(found.waiting_for)}
+        out.append(job)
+    return out
 
 
 def _changed_at(store: Store, record: dict[str, Any]) -> datetime:

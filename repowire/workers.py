@@ -13,9 +13,9 @@ from .files import create_exclusive
 from .layout import AGENTS_MD
 from .schedule import check_schedule
 from .store import Store
-from .values import validate_template_name
+from .values import TEMPLATE_NAME_MAX, slugify, validate_template_name
 
-__all__ = ["create_worker"]
+__all__ = ["create_worker", "template_folder"]
 
 
 def create_worker(
@@ -55,3 +55,13 @@ def _checked(cron: str | None, options: dict[str, Any]) -> dict[str, Any]:
     if options.get("backend") and not options.get("prompt"):
         options["prompt_file"] = "AGENTS.md"  # the agent's ask: its standing brief
     return options
+
+
+def template_folder(store: Store, name: str, path: str | None) -> str:
+    """A new template's folder name: the one its path names in agents/, else one made from its
+    display name (at most TEMPLATE_NAME_MAX characters)."""
+    if path:
+        resolved = (store.root / path).resolve()
+        if resolved.parent == store.agents_dir.resolve():
+            return validate_template_name(resolved.name)
+    return slugify(name, TEMPLATE_NAME_MAX)

@@ -1,4 +1,5 @@
-"""A runner killed with SIGKILL again and again leaves every job run exactly once."""
+"""A runner killed with SIGKILL again and again leaves every job run exactly once, and each
+dependent job after the job it waits for."""
 
 from __future__ import annotations
 
@@ -24,10 +25,14 @@ def test_repeated_sigkill_runs_every_job_exactly_once(root):
     runs.mkdir()
     rng = random.Random(7)
     ids = [f"c{n:02}" for n in range(24)]
-    for job_id in ids:
+    order = root / "order"
+    for n, job_id in enumerate(ids):
         pause = rng.choice(["0", "0.05", "0.2", "0.5"])
-        # each executor records its own run in a file of its own (append is atomic per line)
-        write_job(root, job_id, command=f"echo $$ >> {runs}/{job_id}; sleep {pause}")
+        # each executor records its own run in a file of its own (append is atomic per line),
+        # and every third job waits for the one before it
+        after = {"after": [ids[n - 1]]} if n % 3 == 2 else {}
+        command = f"echo $$ >> {runs}/{job_id}; sleep {pause}; echo {job_id} >> {order}"
+        write_job(root, job_id, command=command, **after)
     try:
         for _ in range(6):
             proc = RunnerProcess(root)
@@ -42,3 +47,7 @@ def test_repeated_sigkill_runs_every_job_exactly_once(root):
         assert record["state"] == "succeeded", (job_id, record)
         assert len((runs / job_id).read_text().split()) == 1, job_id
     assert not list((root / ".repowire/jobs").glob("*.exit"))
+    finished = order.read_text().split()
+    for n, job_id in enumerate(ids):
+        if n % 3 == 2:  # a dependent ran after the job it waits for had finished
+            assert finished.index(ids[n - 1]) < finished.index(job_id), (job_id, finished)

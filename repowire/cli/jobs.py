@@ -51,6 +51,20 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
     "--env", "env", metavar="K=V", multiple=True, help="An environment variable (repeat)."
 )
 @click.option("--id", "job_id", metavar="ID", help="Choose the job id instead of generating one.")
+@click.option(
+    "--after",
+    metavar="ID",
+    multiple=True,
+    shell_complete=complete_names,
+    help="Start only when this job has succeeded (repeat).",
+)
+@click.option(
+    "--on-dependency-failure",
+    type=click.Choice(["cancel", "run"]),
+    help="When a job it waits for fails: cancel this one (default), or run it anyway.",
+)
+@click.option("--priority", type=click.IntRange(min=0), help="Higher starts first (default 0).")
+@click.option("--label", "labels", metavar="L", multiple=True, help="A label (repeat).")
 @json_option
 def create(
     name: str,
@@ -68,7 +82,10 @@ def create(
       repowire jobs create "Build docs" --command "make docs" --timeout 10m
       repowire jobs create "Daily brief" --path .repowire/agents/daily-brief \\
           --backend codex --cron "@daily" --prompt "Prepare the brief."
+      repowire jobs create "Deploy" --command ./deploy.sh --after job-build --priority 5
     """
+    options["after"] = list(options.pop("after") or ()) or None
+    options["labels"] = list(options.pop("labels") or ()) or None
     here = project()
     item = here.create(
         name, cron=cron, timezone=timezone, job_id=job_id, env=_env_pairs(env), **options
@@ -106,6 +123,9 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> flo
 @click.option("-q", "--quiet", is_flag=True, help="Job ids only, one a line (for shell loops).")
 @click.option("--watch", is_flag=True, help="Redraw whenever a job or template changes.")
 @click.option("--utc", is_flag=True, help="Times in UTC instead of local time.")
+@click.option("--ready", is_flag=True, help="Only queued jobs that may start now.")
+@click.option("--blocked", is_flag=True, help="Only queued jobs waiting for other jobs.")
+@click.option("--label", metavar="L", help="Only jobs and templates with this label.")
 @json_option
 def list_(as_json: bool, quiet: bool, watch: bool, utc: bool, **filters: Any) -> None:
     """List templates and jobs (broken files appear as `invalid` with their problem).

@@ -150,7 +150,8 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> str:
         if due:
             row.append(ago(j.get("retry_at") or j.get("due_at")) if j["state"] == "queued" else "")
         failed = j["state"] in ("failed", "invalid")
-        row.append(j.get("error") if failed else j.get("result_summary") or "")
+        waits = f"waiting for {', '.join(j['waiting_for'])}" if j.get("waiting_for") else ""
+        row.append(j.get("error") if failed else waits or j.get("result_summary") or "")
         rows.append(row)
     headers = ["ID", "STATE", "NAME", "STARTED", "DURATION", *(["DUE"] if due else []), "SUMMARY"]
     used = sum(max(len(str(r[i])) for r in [headers, *rows]) + 2 for i in range(len(headers) - 1))

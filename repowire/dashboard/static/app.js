@@ -119,7 +119,8 @@ function render() {
       return `<tr data-id="${esc(j.id)}"><td data-label="Name">${esc(j.id)}</td><td>${badge("invalid")}</td>
         <td colspan="5" class="error" data-label="Error">${esc(j.error)}</td><td></td></tr>`;
     }
-    const result = j.state === "failed" || j.state === "canceled" ? `<span class="error">${esc(j.error)}</span>` : esc(j.result_summary);
+    const waits = (j.waiting_for || []).length ? `<span class="waiting">waiting for ${esc(j.waiting_for.join(", "))}</span>` : "";
+    const result = j.state === "failed" || j.state === "canceled" ? `<span class="error">${esc(j.error)}</span>` : waits || esc(j.result_summary);
     return `<tr data-id="${esc(j.id)}">
       <td data-label="Name"><strong>${esc(j.name || j.id)}</strong><div class="muted">${esc(j.id)}</div></td>
       <td data-label="State">${badge(j.state)}</td>

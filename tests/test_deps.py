@@ -1,0 +1,157 @@
+"""Work that waits for other work: dependencies (pure decisions, then a real runner), priorities
+and labels, and their bad input."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import assert_clean_error, rw
+from runner_helpers import read, run_once, state, write_job
+
+from repowire.deps import find_cycle, readiness
+
+
+def test_readiness_is_a_pure_function_of_the_states():
+    assert readiness(["a"], None, {"a": "succeeded"}).ready
+    waits = readiness(["a", "b"], None, {"a": "succeeded", "b": "running"})
+    assert not waits.ready and waits.waiting_for == ("b",) and not waits.cancel
+    assert readiness(["gone"], None, {}).waiting_for == ("gone",)  # a missing one waits
+    failed = readiness(["a", "b"], "cancel", {"a": "failed", "b": "queued"})
+    assert failed.cancel and failed.failed == "a"
+    assert readiness(["a"], "run", {"a": "canceled"}).ready  # starts anyway
+
+
+def test_cycles_are_found():
+    assert find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": ["a"]}) == ["a", "a"]
+    assert find_cycle({"a": ["b"], "b": [], "c": ["a", "b"]}) is None
+
+
+def _order(root):
+    return (root / "order.txt").read_text().split()
+
+
+def test_a_chain_of_three_jobs_runs_in_order(root):
+    log = root / "order.txt"
+    rw("jobs", "create", "C", "--command", f"echo c >> {log}", "--id", "c")
+    rw("jobs", "create", "B", "--command", f"echo b >> {log}", "--id", "b", "--after", "c")
+    rw("jobs", "create", "A", "--command", f"echo a >> {log}", "--id", "a", "--after", "b")
+    listing = json.loads(rw("jobs", "list", "--blocked", "--json").stdout)["jobs"]
+    assert {j["id"]: j["waiting_for"] for j in listing} == {"a": ["b"], "b": ["c"]}
+    assert "waiting for b" in rw("jobs", "list").stdout
+    assert json.loads(rw("jobs", "show", "a", "--json").stdout)["waiting_for"] == ["b"]
+    run_once(root)
+    assert _order(root) == ["c", "b", "a"]
+    assert [state(root, j) for j in "abc"] == ["succeeded"] * 3
+
+
+def test_a_failed_dependency_cancels_or_lets_run(root):
+    log = root / "order.txt"
+    rw("jobs", "create", "bad", "--command", "exit 1", "--id", "bad")
+    rw("jobs", "create", "x", "--command", f"echo x >> {log}", "--id", "x", "--after", "bad")
+    rw(
+        "jobs",
+        "create",
+        "y",
+        "--command",
+        f"echo y >> {log}",
+        "--id",
+        "y",
+        "--after",
+        "bad",
+        "--on-dependency-failure",
+        "run",
+    )
+    run_once(root)
+    assert state(root, "x") == "canceled" and read(root, "x")["error"] == "dependency bad failed"
+    assert state(root, "y") == "succeeded" and _order(root) == ["y"]
+
+
+def test_a_retried_dependency_releases_dependents_still_queued(root):
+    flag = root / "ok"
+    write_job(root, "flaky", command=f"test -f {flag}")
+    rw(
+        "jobs",
+        "create",
+        "after",
+        "--command",
+        "true",
+        "--id",
+        "next",
+        "--after",
+        "flaky",
+        "--on-dependency-failure",
+        "run",
+    )
+    write_job(root, "waiter", command="true", after=["flaky"])
+    run_once(root)
+    assert state(root, "waiter") == "canceled"
+    flag.touch()
+    rw("jobs", "retry", "flaky")
+    write_job(root, "late", command="true", after=["flaky"])
+    run_once(root)
+    assert state(root, "flaky") == "succeeded" and state(root, "late") == "succeeded"
+
+
+def test_priority_then_age_orders_the_queue(root):
+    log = root / "order.txt"
+    for name, priority in (("low", 0), ("high", 5), ("mid", 2)):
+        rw(
+            "jobs",
+            "create",
+            name,
+            "--command",
+            f"echo {name} >> {log}",
+            "--id",
+            name,
+            "--priority",
+            str(priority),
+        )
+    from runner_helpers import run_once as once
+
+    once(root, max_concurrency=1)
+    assert _order(root) == ["high", "mid", "low"]
+
+
+def test_labels_filter_jobs_and_templates(root):
+    rw("jobs", "create", "a", "--command", "true", "--id", "a", "--label", "docs")
+    rw("jobs", "create", "b", "--command", "true", "--id", "b", "--label", "ops")
+    rw("jobs", "create", "t", "--cron", "@daily", "--command", "true", "--label", "docs")
+    data = json.loads(rw("jobs", "list", "--label", "docs", "--json").stdout)
+    assert [j["id"] for j in data["jobs"]] == ["a"] and [t["id"] for t in data["templates"]] == [
+        "t"
+    ]
+    run_id = rw("jobs", "run", "t").stdout.strip()
+    assert read(root, run_id)["labels"] == ["docs"]  # runs inherit them
+    ready = json.loads(rw("jobs", "list", "--ready", "--json").stdout)["jobs"]
+    assert {j["id"] for j in ready} == {"a", "b", run_id}
+
+
+def test_bad_input(root):
+    rw("jobs", "create", "a", "--command", "true", "--id", "a")
+    for args, says in (
+        (["--after", "nosuch"], "no job nosuch"),
+        (["--after", "self", "--id", "self"], "cannot wait for itself"),
+        (["--priority", "-1"], ""),
+        (["--priority", "high"], ""),
+        (["--after", "a", "--after", "a"], "more than once"),
+    ):
+        code = 1 if says and "priority" not in args[0] else 2
+        result = rw("jobs", "create", "x", "--command", "true", *args, ok=False)
+        assert_clean_error(result, code=code, says=says)
+    assert not any(p.stem != "a" for p in (root / ".repowire/jobs").glob("*.yaml"))
+    write_job(root, "p", command="true", after=["q"])
+    write_job(root, "q", command="true", after=["p"])
+    write_job(root, "r", command="true", after=["missing"])
+    write_job(root, "s", command="true", priority=-3)
+    problems = rw("validate", ok=False).stderr
+    assert "a cycle, p -> q -> p" in problems or "a cycle, q -> p -> q" in problems
+    assert "r.yaml: after: no job missing" in problems and "s.yaml: priority:" in problems
+
+
+def test_once_does_not_wait_for_work_that_cannot_start(root):
+    write_job(root, "orphan", command="true", after=["missing"])
+    write_job(root, "later", command="true", due_at="2099-01-01T00:00:00Z")
+    write_job(root, "behind", command="true", after=["later"])
+    run_once(root)  # returns: nothing here can start in this run
+    assert state(root, "orphan") == "queued" and state(root, "behind") == "queued"
