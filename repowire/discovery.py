@@ -56,7 +56,9 @@ def workers(store: Store, now: datetime) -> list[dict[str, Any]]:
             )
             continue
         state = read_state(store, item.name)
-        nxt = next_fires(item.cron, zone(item.timezone), now, 1)[0] if item.enabled else None
+        later = now - item.offset
+        nxt = next_fires(item.cron, zone(item.timezone), later, 1)[0] if item.enabled else None
+        nxt = nxt + item.offset if nxt else None
         rows.append(
             {
                 "name": item.name,

@@ -97,6 +97,7 @@ TEMPLATE: dict[str, dict[str, Any]] = {
     "catchup": {"enum": ["latest", "none", "all"]},
     "starting_deadline": _DURATION,
     "keep_runs": {"type": "integer", "minimum": 1},
+    "jitter": _DURATION,
 }
 _BACKEND = {
     "type": "object",

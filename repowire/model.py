@@ -6,8 +6,9 @@ Pure: no I/O. Parsing and validation of files live in schema.py.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -44,6 +45,7 @@ TEMPLATE_FIELDS = (
     "catchup",
     "starting_deadline",
     "keep_runs",
+    "jitter",
 )
 EXECUTORS = ("local", "slurm")
 SLURM_OPTIONS = ("partition", "time_limit", "cpus", "memory", "extra_args")
@@ -208,6 +210,22 @@ class Template:
     catchup: str = "latest"
     starting_deadline: str | float | None = None
     keep_runs: int = 100
+    jitter: str | float | None = None
+
+    @property
+    def offset_span(self) -> float:
+        """The jitter in seconds (0 without one)."""
+        return 0.0 if self.jitter is None else parse_duration(self.jitter)
+
+    @property
+    def offset(self) -> timedelta:
+        """Where in [0, jitter) this template fires after each slot: derived from its name, so
+        it is the same at every fire (and a fleet of @hourly templates spreads out)."""
+        if self.jitter is None:
+            return timedelta(0)
+        span_ms = int(parse_duration(self.jitter) * 1000)
+        digest = int(hashlib.sha256(self.name.encode()).hexdigest()[:12], 16)
+        return timedelta(milliseconds=digest % span_ms) if span_ms else timedelta(0)
 
 
 @dataclass

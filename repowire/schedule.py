@@ -125,6 +125,17 @@ def check_schedule(expr: str, timezone: str | None, now: datetime) -> None:
     next_fires(expr, zone(timezone), now, 1)  # also refuses 0 0 30 2 * (February 30th)
 
 
+def check_jitter(expr: str, tz: tzinfo, jitter: float, now: datetime) -> None:
+    """A jitter shorter than the shortest interval between the expression's next fires."""
+    fires = next_fires(expr, tz, now, 6)
+    gaps = [(b - a).total_seconds() for a, b in zip(fires, fires[1:], strict=False)]
+    if gaps and jitter >= min(gaps):
+        raise ValidationError(
+            f"jitter: {jitter:g}s is not shorter than the interval between fires "
+            f"({min(gaps):g}s); fires would run into each other"
+        )
+
+
 def next_fires(expr: str, tz: tzinfo, after: datetime, count: int = 5) -> list[datetime]:
     """The next `count` slots strictly after `after`, as aware datetimes in UTC."""
     return list(itertools.islice(iter_slots(expr, tz, after), count))

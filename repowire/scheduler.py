@@ -93,6 +93,8 @@ class Scheduler:
         self, template: Template, jobs: dict[str, Job | Invalid], now: datetime
     ) -> tuple[datetime | None, bool]:
         tz = zone(template.timezone)
+        offset = template.offset  # jitter: each slot fires this long after its time
+        now = now - offset  # from here on, the schedule's own clock
         with self.store.lock(f"state.{template.name}"):
             state = read_state(self.store, template.name)
             before = dict(state)
@@ -105,7 +107,7 @@ class Scheduler:
             else:
                 last = self._unless_future(template.name, state, last, now)
                 fired = self._fire_due(template, jobs, state, last, now)
-            nxt = next_fires(template.cron, tz, now, 1)[0] if template.enabled else None
+            nxt = next_fires(template.cron, tz, now, 1)[0] + offset if template.enabled else None
             state["next_fire"] = nxt
             if state != before:  # an unchanged state is not rewritten: each write is an event
                 write_state(self.store, template.name, state)

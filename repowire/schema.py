@@ -242,6 +242,7 @@ TEMPLATE_KEYS: dict[str, Callable[[Any], Any]] = {  # the names of model.TEMPLAT
     "catchup": _choice("latest", "none", "all"),
     "starting_deadline": _duration,
     "keep_runs": _positive,
+    "jitter": _duration,
 }
 _JOB_KEYS = {**DEFINITION_KEYS, **_RUN_KEYS, **_STATE_KEYS}
 

@@ -14,7 +14,7 @@ from . import clock
 from .errors import JobNotFound, ValidationError, problems_of
 from .files import atomic_write, create_exclusive, dump_yaml, load_yaml, read_text
 from .model import Invalid, Template, template_to_dict
-from .schedule import next_fires, zone
+from .schedule import check_jitter, next_fires, zone
 from .schema import parse_template
 from .store import Store
 from .values import parse_time, validate_template_name
@@ -23,6 +23,7 @@ __all__ = [
     "template_dir",
     "template_names",
     "read_template",
+    "check_timing",
     "load_template",
     "list_templates",
     "create_template",
@@ -73,10 +74,19 @@ def read_template(store: Store, name: str) -> Template:
         raise JobNotFound(f"no job or template named {name} in {store.base}") from None
     template = parse_template(name, data, where=str(path))
     try:
-        next_fires(template.cron, zone(template.timezone), clock.now(), 1)  # also never-matching
+        check_timing(template)
     except ValidationError as exc:
         raise ValidationError(f"{path}: {exc}") from None
     return template
+
+
+def check_timing(template: Template) -> None:
+    """Its expression matches some date in a known zone, and its jitter is shorter than the
+    interval between fires; a ValidationError says which is not so."""
+    tz = zone(template.timezone)
+    next_fires(template.cron, tz, clock.now(), 1)  # also refuses never-matching expressions
+    if template.jitter is not None:
+        check_jitter(template.cron, tz, template.offset_span, clock.now())
 
 
 def load_template(store: Store, name: str) -> Template | Invalid:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import clock
 from .backends import read_prompt, resolve_backend
 from .config import load_config
 from .deps import find_cycle
@@ -12,10 +11,9 @@ from .errors import Problems, RepowireError, ValidationError, problems_of
 from .files import load_yaml
 from .launch import worker_folder
 from .model import SHELL
-from .schedule import next_fires, zone
 from .schema import parse_job, parse_template
 from .store import Store
-from .templates import template_names
+from .templates import check_timing, template_names
 
 __all__ = ["validate_paths"]
 
@@ -45,7 +43,7 @@ def _check_job(root: Path, path: Path) -> None:
 def _check_template(path: Path) -> None:
     template = parse_template(path.parent.name, load_yaml(path), where=str(path))
     try:
-        next_fires(template.cron, zone(template.timezone), clock.now(), 1)
+        check_timing(template)
     except RepowireError as exc:
         raise RepowireError(f"{path}: {exc}") from None
 

@@ -181,7 +181,9 @@ def template_view(
     from .templates import read_state, template_dir
 
     tz = zone(template.timezone)
-    fires = next_fires(template.cron, tz, clock.now(), 5) if template.enabled else []
+    shift = template.offset  # jitter: the real fire times
+    fires = next_fires(template.cron, tz, clock.now() - shift, 5) if template.enabled else []
+    fires = [f + shift for f in fires]
     if runs is None:
         runs = [j for j in store.list_records() if j.get("template") == template.name]
     state = read_state(store, template.name)
@@ -250,7 +252,8 @@ def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict
         if isinstance(item, Invalid):
             invalid.append(item.to_dict())
         elif item.enabled:
-            at = next_fires(item.cron, zone(item.timezone), clock.now(), 1)[0]
+            at = next_fires(item.cron, zone(item.timezone), clock.now() - item.offset, 1)[0]
+            at += item.offset
             fires.append({"template": item.name, "at": format_time(at)})
     return {
         "root": str(store.root),

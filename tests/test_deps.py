@@ -155,3 +155,31 @@ def test_once_does_not_wait_for_work_that_cannot_start(root):
     write_job(root, "behind", command="true", after=["later"])
     run_once(root)  # returns: nothing here can start in this run
     assert state(root, "orphan") == "queued" and state(root, "behind") == "queued"
+
+
+def test_jitter_spreads_fires_by_a_stable_offset(root):
+    from datetime import datetime, timedelta, timezone
+
+    from repowire.scheduler import Scheduler
+    from repowire.store import Store
+    from repowire.templates import read_template
+
+    folder = root / ".repowire/agents/spread"
+    folder.mkdir(parents=True)
+    (folder / "job.yaml").write_text("cron: '@hourly'\ncommand: 'true'\njitter: 10m\n")
+    template = read_template(Store(root), "spread")
+    offset = template.offset
+    assert timedelta(0) <= offset < timedelta(minutes=10)
+    assert read_template(Store(root), "spread").offset == offset  # the same at every read
+    base = datetime(2026, 11, 26, 8, 30, tzinfo=timezone.utc)
+    scheduler = Scheduler(Store(root), lambda line: None)
+    scheduler.step({}, base)  # first seen
+    slot = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+    assert not scheduler.step({}, slot + offset - timedelta(seconds=1))[1]
+    assert scheduler.step({}, slot + offset + timedelta(seconds=1))[1]
+    assert (root / ".repowire/jobs/spread-20261126T090000Z.yaml").exists()
+    shown = json.loads(rw("jobs", "show", "spread", "--json").stdout)
+    first = datetime.fromisoformat(shown["next_fires"][0]["utc"].replace("Z", "+00:00"))
+    assert first.minute * 60 + first.second == int(offset.total_seconds())
+    (folder / "job.yaml").write_text("cron: '@hourly'\ncommand: 'true'\njitter: 2h\n")
+    assert "not shorter than the interval" in rw("validate", ok=False).stderr
