@@ -367,7 +367,7 @@ class Project:
 
     def run_template(self, name: str) -> Job:
         """Fire a template now, paused or not: a queued run named for the current second."""
-        from .scheduler import new_run
+        from .runs import new_run
 
         template = self.template(name, "run")
         slot = clock.now().replace(microsecond=0)

@@ -78,6 +78,7 @@ RECORD: dict[str, dict[str, Any]] = {
     "id": {"type": "string", "pattern": _ID},
     "template": {"type": "string", "pattern": _ID},
     "scheduled_for": _TIME,
+    "triggered_by": {"type": "string", "pattern": _ID},
     "state": _STATE,
     "attempt": {"type": "integer", "minimum": 0},
     **{key: _TIME for key in ("created_at", "updated_at", "started_at", "finished_at")},
@@ -98,6 +99,12 @@ TEMPLATE: dict[str, dict[str, Any]] = {
     "starting_deadline": _DURATION,
     "keep_runs": {"type": "integer", "minimum": 1},
     "jitter": _DURATION,
+    "then": {"type": "array", "items": {"type": "string", "pattern": _ID}, "minItems": 1},
+    "then_on_failure": {
+        "type": "array",
+        "items": {"type": "string", "pattern": _ID},
+        "minItems": 1,
+    },
 }
 _BACKEND = {
     "type": "object",

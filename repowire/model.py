@@ -46,6 +46,8 @@ TEMPLATE_FIELDS = (
     "starting_deadline",
     "keep_runs",
     "jitter",
+    "then",
+    "then_on_failure",
 )
 EXECUTORS = ("local", "slurm")
 SLURM_OPTIONS = ("partition", "time_limit", "cpus", "memory", "extra_args")
@@ -144,6 +146,7 @@ class Job:
     continuity: str | None = None
     template: str | None = None
     scheduled_for: datetime | None = None
+    triggered_by: str | None = None  # the run whose end fired this one (a template's `then`)
     state: State = State.QUEUED
     attempt: int = 0
     created_at: datetime | None = None
@@ -211,6 +214,8 @@ class Template:
     starting_deadline: str | float | None = None
     keep_runs: int = 100
     jitter: str | float | None = None
+    then: list[str] = field(default_factory=list)  # templates fired when a run succeeds
+    then_on_failure: list[str] = field(default_factory=list)  # ... when a run fails
 
     @property
     def offset_span(self) -> float:

@@ -11,39 +11,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import clock
+from .chains import fire_chained
+from .deps import find_cycle
 from .errors import RepowireError, TransitionRefused
-from .model import TERMINAL, Invalid, Job, Note, State, Template, enter_state, split_executor
+from .model import TERMINAL, Invalid, Job, State, Template, enter_state
+from .runs import new_run, run_id_for
 from .schedule import CATCHUP_CAP, next_fires, plan_catchup, slots_between, zone
 from .store import Store
 from .templates import list_templates, read_state, read_template, write_state
 from .values import format_time, parse_duration, parse_time
 
-__all__ = ["Scheduler", "run_id_for", "new_run", "SKIPPED_KEPT"]
+__all__ = ["Scheduler", "SKIPPED_KEPT"]
 
 SKIPPED_KEPT = 50  # skipped-slot entries kept in state.yaml (neighbours with one reason merge)
 SLOT_SCAN_LIMIT = 1000  # slots looked at after an outage; older ones are counted as one entry
-
-
-def run_id_for(name: str, slot: datetime) -> str:
-    """The run of a slot: <template>-<YYYYMMDDTHHMMSSZ>."""
-    return f"{name}-{format_time(slot).replace('-', '').replace(':', '')}"
-
-
-def new_run(template: Template, slot: datetime, note: str) -> Job:
-    """The queued run of a template for one slot (its definition, path defaulting to the folder)."""
-    definition = dict(template.definition)
-    definition.setdefault("path", f".repowire/agents/{template.name}")
-    definition.setdefault("name", template.name)
-    definition.pop("due_at", None)
-    definition.update(split_executor(definition.pop("executor", None)))
-    return Job(
-        id=run_id_for(template.name, slot),
-        **definition,
-        template=template.name,
-        scheduled_for=slot,
-        continuity=template.continuity,
-        notes=[Note(clock.now(), note)],
-    )
 
 
 def _time(value: Any) -> datetime | None:
@@ -61,6 +42,8 @@ class Scheduler:
         self.log = log
         self.told: dict[str, str] = {}
         self.templates: dict[str, Template] = {}
+        self.chained: set[str] = set()  # runs whose chain this runner has looked at
+        self.looping: set[str] = set()  # templates on a `then` loop: no chain is fired
 
     def step(self, jobs: dict[str, Job | Invalid], now: datetime) -> tuple[float | None, bool]:
         """Fire every due slot; return seconds until the next slot, and whether anything fired."""
@@ -78,10 +61,38 @@ class Scheduler:
                 self._tell(item.name, f"error template {item.name}: {exc}")
                 continue
             self.told.pop(item.name, None)
+            if item.then or item.then_on_failure:
+                self._chain_after_a_crash(item, jobs, now)
             fired = fired or any_fired
             if next_at is not None:
                 waits.append(max(0.0, (next_at - now).total_seconds()))
+        self._find_loops()
         return (min(waits) if waits else None), fired
+
+    def _find_loops(self) -> None:
+        """Templates whose `then` chains loop back fire no chain (validate reports them)."""
+        graph = {t.name: [*t.then, *t.then_on_failure] for t in self.templates.values()}
+        cycle = find_cycle(graph) or []
+        self.looping = set(cycle)
+        if cycle:
+            self._tell(f"loop.{cycle[0]}", f"chain not fired: it loops back, {' -> '.join(cycle)}")
+
+    def _chain(self, template: Template, run: Job) -> None:
+        if template.name not in self.looping:
+            fire_chained(self.store, template, run, self.log)
+
+    def _chain_after_a_crash(
+        self, template: Template, jobs: dict[str, Job | Invalid], now: datetime
+    ) -> None:
+        """Fire the chain of the newest run that ended in the last ten minutes, in case a runner
+        stopped between that run's end and its chain (firing it twice makes nothing new)."""
+        ended = [j for j in self.runs(template.name, jobs) if j.is_terminal and j.finished_at]
+        newest = max(ended, key=lambda j: j.finished_at or now, default=None)
+        if newest is None or newest.id in self.chained:
+            return
+        if now - (newest.finished_at or now) < timedelta(minutes=10):
+            self._chain(template, newest)
+        self.chained.add(newest.id)
 
     def _tell(self, name: str, text: str) -> None:
         """Log a template's problem once, until it changes or the template is served again."""
@@ -246,7 +257,7 @@ class Scheduler:
         if not job.template or job.state == State.QUEUED:
             return
         try:
-            read_template(self.store, job.template)
+            template = read_template(self.store, job.template)
         except RepowireError:
             return  # the template is gone or broken; its state is of no use
         with self.store.lock(f"state.{job.template}"):
@@ -260,6 +271,7 @@ class Scheduler:
                 state.pop("session_id", None)
                 state["session_cleared"] = f"resuming session {job.session_id} failed in {job.id}"
             write_state(self.store, job.template, state)
+        self._chain(template, job)
 
 
 def _skip(state: dict[str, Any], slot: datetime, reason: str, now: datetime) -> None:

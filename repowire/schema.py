@@ -106,6 +106,12 @@ def _ids(value: Any) -> list[str]:
     return ids
 
 
+def _template_names(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise ValidationError(f"expected a list of template names, got {_kind(value)}")
+    return [validate_template_name(item) for item in value]
+
+
 def _labels(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ValidationError(f"expected a list of labels, got {_kind(value)}")
@@ -218,7 +224,11 @@ DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
     "priority": _count,
     "labels": _labels,
 }
-_RUN_KEYS: dict[str, Callable[[Any], Any]] = {"template": validate_id, "scheduled_for": parse_time}
+_RUN_KEYS: dict[str, Callable[[Any], Any]] = {
+    "template": validate_id,
+    "scheduled_for": parse_time,
+    "triggered_by": validate_id,
+}
 _STATE_KEYS: dict[str, Callable[[Any], Any]] = {
     "state": _state,
     "attempt": _count,
@@ -243,6 +253,8 @@ TEMPLATE_KEYS: dict[str, Callable[[Any], Any]] = {  # the names of model.TEMPLAT
     "starting_deadline": _duration,
     "keep_runs": _positive,
     "jitter": _duration,
+    "then": _template_names,
+    "then_on_failure": _template_names,
 }
 _JOB_KEYS = {**DEFINITION_KEYS, **_RUN_KEYS, **_STATE_KEYS}
 

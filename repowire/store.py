@@ -352,7 +352,16 @@ def _record_of(item: Job | Invalid) -> dict[str, Any]:
     return job_to_dict(item, with_id=True) if isinstance(item, Job) else item.to_dict()
 
 
-_SLIM_KEYS = ("id", "state", "template", "scheduled_for", "executor", "created_at", "attempt")
+_SLIM_KEYS = (
+    "id",
+    "state",
+    "template",
+    "scheduled_for",
+    "executor",
+    "created_at",
+    "finished_at",
+    "attempt",
+)
 
 
 def _job_of(job_id: str, record: dict[str, Any], slim_terminal: bool) -> Job | Invalid:

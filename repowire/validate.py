@@ -10,10 +10,10 @@ from .deps import find_cycle
 from .errors import Problems, RepowireError, ValidationError, problems_of
 from .files import load_yaml
 from .launch import worker_folder
-from .model import SHELL
+from .model import SHELL, Template
 from .schema import parse_job, parse_template
 from .store import Store
-from .templates import check_timing, template_names
+from .templates import check_timing, list_templates, template_names
 
 __all__ = ["validate_paths"]
 
@@ -90,8 +90,26 @@ def validate_paths(root: Path, paths: list[Path]) -> tuple[int, list[str]]:
             shown_as = _relative(root, path)
             lines += [f"{shown_as}: {problem}" for problem in problems_of(exc, path)]
     if not paths:
-        lines += _dependency_problems(root)
+        lines += _dependency_problems(root) + _chain_problems(root)
     return len(targets), lines
+
+
+def _chain_problems(root: Path) -> list[str]:
+    """`then` naming a template that does not exist, and chains that loop back."""
+    templates = [t for t in list_templates(Store(root)) if isinstance(t, Template)]
+    graph = {t.name: [*t.then, *t.then_on_failure] for t in templates}
+    lines = []
+    for name, targets in graph.items():
+        for target in targets:
+            if target not in graph:
+                lines.append(f".repowire/agents/{name}/job.yaml: then: no template {target}")
+    cycle = find_cycle(graph)
+    if cycle:
+        lines.append(
+            f".repowire/agents/{cycle[0]}/job.yaml: then: a chain that loops back, "
+            f"{' -> '.join(cycle)}"
+        )
+    return lines
 
 
 def _dependency_problems(root: Path) -> list[str]:

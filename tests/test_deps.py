@@ -183,3 +183,45 @@ def test_jitter_spreads_fires_by_a_stable_offset(root):
     assert first.minute * 60 + first.second == int(offset.total_seconds())
     (folder / "job.yaml").write_text("cron: '@hourly'\ncommand: 'true'\njitter: 2h\n")
     assert "not shorter than the interval" in rw("validate", ok=False).stderr
+
+
+def _template(root, name, text):
+    folder = root / ".repowire/agents" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "job.yaml").write_text(text)
+
+
+def test_a_template_chain_fires_on_success_and_on_failure(root):
+    log = root / "order.txt"
+    _template(
+        root,
+        "build",
+        f"cron: '@daily'\ncommand: echo build >> {log}\nthen: [deploy]\nthen_on_failure: [alert]\n",
+    )
+    _template(root, "deploy", f"cron: '@yearly'\ncommand: echo deploy >> {log}\n")
+    _template(root, "alert", f"cron: '@yearly'\ncommand: echo alert >> {log}\n")
+    first = rw("jobs", "run", "build").stdout.strip()
+    run_once(root)
+    assert _order(root) == ["build", "deploy"]
+    deploy = [p.stem for p in (root / ".repowire/jobs").glob("deploy-*.yaml")]
+    assert len(deploy) == 1 and read(root, deploy[0])["triggered_by"] == first
+    (root / ".repowire/agents/build/job.yaml").write_text(
+        "cron: '@daily'\ncommand: exit 1\nthen: [deploy]\nthen_on_failure: [alert]\n"
+    )
+    rw("jobs", "run", "build")
+    run_once(root)
+    assert _order(root) == ["build", "deploy", "alert"]
+    run_once(root)  # a second runner fires no chain again
+    assert len(list((root / ".repowire/jobs").glob("deploy-*.yaml"))) == 1
+
+
+def test_chains_that_loop_or_name_nothing_are_reported_and_not_fired(root):
+    _template(root, "a", "cron: '@yearly'\ncommand: 'true'\nthen: [b]\n")
+    _template(root, "b", "cron: '@yearly'\ncommand: 'true'\nthen: [a]\n")
+    _template(root, "c", "cron: '@yearly'\ncommand: 'true'\nthen: [nosuch]\n")
+    problems = rw("validate", ok=False).stderr
+    assert "a chain that loops back" in problems and "then: no template nosuch" in problems
+    rw("jobs", "run", "a")
+    log = run_once(root)
+    assert "loops back" in log
+    assert not list((root / ".repowire/jobs").glob("b-*.yaml"))

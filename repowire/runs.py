@@ -1,0 +1,33 @@
+"""The runs of a template: one queued job per fired slot, named after the slot."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from . import clock
+from .model import Job, Note, Template, split_executor
+from .values import format_time
+
+__all__ = ["run_id_for", "new_run"]
+
+
+def run_id_for(name: str, slot: datetime) -> str:
+    """The run of a slot: <template>-<YYYYMMDDTHHMMSSZ>."""
+    return f"{name}-{format_time(slot).replace('-', '').replace(':', '')}"
+
+
+def new_run(template: Template, slot: datetime, note: str) -> Job:
+    """The queued run of a template for one slot (its definition, path defaulting to the folder)."""
+    definition = dict(template.definition)
+    definition.setdefault("path", f".repowire/agents/{template.name}")
+    definition.setdefault("name", template.name)
+    definition.pop("due_at", None)
+    definition.update(split_executor(definition.pop("executor", None)))
+    return Job(
+        id=run_id_for(template.name, slot),
+        **definition,
+        template=template.name,
+        scheduled_for=slot,
+        continuity=template.continuity,
+        notes=[Note(clock.now(), note)],
+    )
