@@ -65,6 +65,8 @@ DEFINITION: dict[str, dict[str, Any]] = {
     },
     "on_dependency_failure": {"enum": ["cancel", "run"]},
     "priority": {"type": "integer", "minimum": 0},
+    "run_if": _TEXT,
+    "run_if_timeout": _DURATION,
     "labels": {"type": "array", "items": {"type": "string", "pattern": "\\S"}},
 }
 _STATE: dict[str, Any] = {"enum": ["queued", "running", "succeeded", "failed", "canceled"]}

@@ -18,7 +18,7 @@ from .slurm import merge_options
 from .store import Store
 from .values import format_time
 
-__all__ = ["prepare_launch", "worker_folder", "log_header", "HEADER"]
+__all__ = ["prepare_launch", "worker_folder", "environment", "log_header", "HEADER"]
 
 HEADER = "=== repowire: "  # starts the line that heads each attempt in <id>.log
 
@@ -38,7 +38,9 @@ def worker_folder(store: Store, config: Config, job: Job) -> Path:
     return folder
 
 
-def _environment(store: Store, job: Job, backend: Backend | None, resume: bool) -> dict[str, str]:
+def environment(store: Store, job: Job, backend: Backend | None, resume: bool) -> dict[str, str]:
+    """What an executor (or a job's precondition) sees: ours, the backend's and the job's
+    variables, and the REPOWIRE_* ones."""
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)  # so `repowire` works inside the executor
     if bin_dir not in env.get("PATH", "").split(os.pathsep):
@@ -64,7 +66,7 @@ def prepare_launch(store: Store, config: Config, job: Job, resume_session: str |
     name = job.effective_backend
     backend = None if name == SHELL else resolve_backend(str(name), config)
     resume = bool(resume_session) and (backend is None or backend.resume_command is not None)
-    env = _environment(store, job, backend, resume)
+    env = environment(store, job, backend, resume)
     stdin = None
     chosen = None if resume or not chooses_session_id(backend) else str(uuid.uuid4())
     values = {

@@ -166,6 +166,8 @@ class Job:
     on_dependency_failure: str | None = None  # cancel (default) or run
     priority: int = 0  # higher starts first; equal priorities, oldest first
     labels: list[str] = field(default_factory=list)
+    run_if: str | None = None  # a shell command; the job starts only when it exits 0
+    run_if_timeout: str | float | None = None
 
     @property
     def runs_on(self) -> str:

@@ -60,6 +60,7 @@ class Runner:
         self.scheduler = Scheduler(self.store, self.log)
         self.supervisor = Supervisor(self.store, executors, self.scheduler, identity, self.log)
         self.supervisor.config = self.config
+        self.scheduler.precondition = self.supervisor.precondition
         self.recovery = Recovery(self.store, self.supervisor, self.log)
         self.settings = LiveSettings(root, self.log, self.config)
         self.presence = Presence(root, os.getpid(), HOST, process_identity(os.getpid()))

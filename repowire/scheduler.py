@@ -14,7 +14,8 @@ from . import clock
 from .chains import fire_chained
 from .deps import find_cycle
 from .errors import RepowireError, TransitionRefused
-from .model import TERMINAL, Invalid, Job, State, Template, enter_state
+from .model import TERMINAL, Invalid, Job, Note, State, Template, enter_state
+from .preconditions import Verdict
 from .runs import new_run, run_id_for
 from .schedule import CATCHUP_CAP, next_fires, plan_catchup, slots_between, zone
 from .store import Store
@@ -44,6 +45,8 @@ class Scheduler:
         self.templates: dict[str, Template] = {}
         self.chained: set[str] = set()  # runs whose chain this runner has looked at
         self.looping: set[str] = set()  # templates on a `then` loop: no chain is fired
+        self.precondition: Callable[[Job, str | None], Verdict] | None = None  # run_if, set by
+        # the runner (it knows the config the precondition runs under)
 
     def step(self, jobs: dict[str, Job | Invalid], now: datetime) -> tuple[float | None, bool]:
         """Fire every due slot; return seconds until the next slot, and whether anything fired."""
@@ -192,6 +195,8 @@ class Scheduler:
             for job in active:
                 self._cancel(job.id, f"replaced by {run_id} (overlap: replace)")
         run = new_run(template, slot, f"fired for slot {format_time(slot)}")
+        if run.run_if and not self._precondition_met(run, slot, state, now):
+            return False
         if not self.store.try_create(run):
             return False
         jobs[run.id] = run  # a later slot of this step sees it as the active run
@@ -199,6 +204,26 @@ class Scheduler:
         state["last_run"] = run_id
         self.log(f"fired {run_id}")
         self.prune(template, jobs)
+        return True
+
+    def _precondition_met(
+        self, run: Job, slot: datetime, state: dict[str, Any], now: datetime
+    ) -> bool:
+        """A run's `run_if`, checked at its fire: not met skips the slot (no run, no spend);
+        one that cannot answer makes the run a failed one."""
+        if self.precondition is None:
+            return True
+        last = state.get("last_success")
+        verdict = self.precondition(run, format_time(last) if isinstance(last, datetime) else None)
+        if verdict.met:
+            return True
+        if verdict.met is False:
+            _skip(state, slot, verdict.reason, now)
+            self.log(f"skipped {run.id}: {verdict.reason}")
+            return False
+        run.state, run.error, run.finished_at = State.FAILED, verdict.reason, now
+        run.notes.append(Note(now, f"not started: {verdict.reason}", State.FAILED))
+        self.log(f"failed {run.id}: {verdict.reason}")
         return True
 
     def _cancel(self, job_id: str, reason: str) -> None:
@@ -264,6 +289,8 @@ class Scheduler:
             state = read_state(self.store, job.template)
             state["last_run"] = job.id
             state["last_state"] = job.state.value
+            if job.state == State.SUCCEEDED:
+                state["last_success"] = job.finished_at or clock.now()
             if job.state == State.SUCCEEDED and job.session_id:
                 state["session_id"] = job.session_id
                 state.pop("session_cleared", None)

@@ -223,6 +223,8 @@ DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
     "on_dependency_failure": _choice("cancel", "run"),
     "priority": _count,
     "labels": _labels,
+    "run_if": _nonempty_text,
+    "run_if_timeout": _duration,
 }
 _RUN_KEYS: dict[str, Callable[[Any], Any]] = {
     "template": validate_id,

@@ -20,6 +20,7 @@ from .handles import Handle, RootRef
 from .launch import log_header, prepare_launch
 from .model import SHELL, Job, Note, State, enter_state
 from .outcome import record_outcome
+from .preconditions import Verdict, check
 from .scheduler import Scheduler
 from .store import Store
 from .values import format_duration
@@ -107,6 +108,8 @@ class Supervisor:
         if record is None or record.handle is None:
             return
         self.started.add(record.id)
+        if record.run_if and not record.template and not self._precondition_met(record, now):
+            return  # a template's run had its precondition checked when it was fired
         try:
             handle, chosen = self._launch(record, record.handle, session, now)
         except Exception as exc:  # it never started, whatever the record held: end it
@@ -119,6 +122,30 @@ class Supervisor:
         self.active[record.id] = Attempt(record.id, handle, timeout, False, chosen)
         self.log(f"started {record.id} (attempt {record.attempt}, {handle.describe()})")
         self._record(record.id)
+
+    def precondition(self, job: Job, last_success: str | None = None) -> Verdict:
+        """A job's `run_if`, run in its worker folder with its environment."""
+        return check(self.store, self.config, job, last_success)
+
+    def _precondition_met(self, record: Job, now: datetime) -> bool:
+        """A claimed one-off job's precondition: not met cancels it, unanswered fails it."""
+        verdict = self.precondition(record)
+        if verdict.met:
+            return True
+        if verdict.met is None:
+            self._fail_unstarted(record, verdict.reason, now)
+            return False
+
+        def change(job: Job) -> bool:
+            if job.state != State.RUNNING or job.attempt != record.attempt:
+                return False
+            enter_state(job, State.CANCELED, f"skipped: {verdict.reason}", now)
+            job.error = f"skipped: {verdict.reason}"
+            return True
+
+        self.store.transition(record.id, change)
+        self.log(f"skipped {record.id}: {verdict.reason}")
+        return False
 
     def _launch(
         self, record: Job, claim: Handle, session: str | None, now: datetime

@@ -148,7 +148,7 @@ def set_enabled(store: Store, name: str, enabled: bool) -> Template:
     return template
 
 
-_STATE_TIMES = ("first_seen", "last_slot", "next_fire", "last_fire", "paused_at")
+_STATE_TIMES = ("first_seen", "last_slot", "next_fire", "last_fire", "paused_at", "last_success")
 _STATE_TEXTS = ("last_run", "last_state", "session_id", "session_cleared", "paused_reason")
 
 

@@ -225,3 +225,45 @@ def test_chains_that_loop_or_name_nothing_are_reported_and_not_fired(root):
     log = run_once(root)
     assert "loops back" in log
     assert not list((root / ".repowire/jobs").glob("b-*.yaml"))
+
+
+def test_run_if_skips_a_slot_starts_on_zero_and_fails_when_it_cannot_answer(root):
+    from datetime import datetime, timedelta, timezone
+
+    import yaml
+
+    from repowire.runner import Runner
+
+    flag = root / "changed"
+    _template(root, "digest", f"cron: '@hourly'\ncommand: 'true'\nrun_if: test -f {flag}\n")
+    runner = Runner(root, log=__import__("io").StringIO())
+    base = datetime(2026, 11, 26, 8, 30, tzinfo=timezone.utc)
+    runner.scheduler.precondition = runner.supervisor.precondition
+    runner.scheduler.step({}, base)
+    assert not runner.scheduler.step({}, base + timedelta(minutes=31))[1]  # 09:00 skipped
+    state_file = yaml.safe_load((root / ".repowire/agents/digest/state.yaml").read_text())
+    assert state_file["skipped"][-1]["reason"] == "run_if exited 1"
+    assert not list((root / ".repowire/jobs").glob("digest-*.yaml"))  # no run, no spend
+    flag.touch()
+    assert runner.scheduler.step({}, base + timedelta(minutes=91))[1]  # 10:00 fires
+    assert (root / ".repowire/jobs/digest-20261126T100000Z.yaml").exists()
+    (root / ".repowire/agents/digest/job.yaml").write_text(
+        "cron: '@hourly'\ncommand: 'true'\nrun_if: no-such-check-xyz\n"
+    )
+    runner.scheduler.step({}, base + timedelta(minutes=151))
+    failed = read(root, "digest-20261126T110000Z")
+    assert failed["state"] == "failed" and "could not be run" in failed["error"]
+
+
+def test_run_if_on_a_one_off_job_and_its_timeout(root):
+    write_job(root, "no", command="echo ran > ran.txt", run_if="false")
+    write_job(root, "yes", command="true", run_if='test -z "$REPOWIRE_LAST_SUCCESS"')
+    write_job(root, "hangs", command="true", run_if="sleep 30", run_if_timeout="0.5s")
+    run_once(root)
+    assert (
+        state(root, "no") == "canceled" and read(root, "no")["error"] == "skipped: run_if exited 1"
+    )
+    assert not (root / "ran.txt").exists()
+    assert state(root, "yes") == "succeeded"
+    hung = read(root, "hangs")
+    assert hung["state"] == "failed" and "did not answer within 0.5s" in hung["error"]
