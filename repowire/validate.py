@@ -98,35 +98,27 @@ def _chain_problems(root: Path) -> list[str]:
     """`then` naming a template that does not exist, and chains that loop back."""
     templates = [t for t in list_templates(Store(root)) if isinstance(t, Template)]
     graph = {t.name: [*t.then, *t.then_on_failure] for t in templates}
-    lines = []
-    for name, targets in graph.items():
-        for target in targets:
-            if target not in graph:
-                lines.append(f".repowire/agents/{name}/job.yaml: then: no template {target}")
-    cycle = find_cycle(graph)
-    if cycle:
-        lines.append(
-            f".repowire/agents/{cycle[0]}/job.yaml: then: a chain that loops back, "
-            f"{' -> '.join(cycle)}"
-        )
-    return lines
+    return _graph_problems(graph, ".repowire/agents/{}/job.yaml: then", "template", "a loop")
 
 
 def _dependency_problems(root: Path) -> list[str]:
     """`after` naming a job that does not exist, and cycles of jobs waiting for each other."""
     records = [r for r in Store(root).list_records() if r["state"] != "invalid"]
     graph = {str(r["id"]): list(r.get("after") or []) for r in records}
-    lines = []
-    for job_id, deps in graph.items():
-        for dep in deps:
-            if dep not in graph:
-                lines.append(f".repowire/jobs/{job_id}.yaml: after: no job {dep}")
+    return _graph_problems(graph, ".repowire/jobs/{}.yaml: after", "job", "a cycle")
+
+
+def _graph_problems(graph: dict[str, list[str]], where: str, what: str, loop: str) -> list[str]:
+    """A line for each name the graph points at but does not hold, and one for a cycle."""
+    lines = [
+        f"{where.format(name)}: no {what} {target}"
+        for name, targets in graph.items()
+        for target in targets
+        if target not in graph
+    ]
     cycle = find_cycle(graph)
     if cycle:
-        lines.append(
-            f".repowire/jobs/{cycle[0]}.yaml: after: a cycle, {' -> '.join(cycle)}; "
-            "none of these can ever start"
-        )
+        lines.append(f"{where.format(cycle[0])}: {loop}, {' -> '.join(cycle)}; none of it runs")
     return lines
 
 

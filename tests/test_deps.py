@@ -145,7 +145,7 @@ def test_bad_input(root):
     write_job(root, "r", command="true", after=["missing"])
     write_job(root, "s", command="true", priority=-3)
     problems = rw("validate", ok=False).stderr
-    assert "a cycle, p -> q -> p" in problems or "a cycle, q -> p -> q" in problems
+    assert "after: a cycle, p -> q -> p" in problems or "after: a cycle, q -> p -> q" in problems
     assert "r.yaml: after: no job missing" in problems and "s.yaml: priority:" in problems
 
 
@@ -220,7 +220,7 @@ def test_chains_that_loop_or_name_nothing_are_reported_and_not_fired(root):
     _template(root, "b", "cron: '@yearly'\ncommand: 'true'\nthen: [a]\n")
     _template(root, "c", "cron: '@yearly'\ncommand: 'true'\nthen: [nosuch]\n")
     problems = rw("validate", ok=False).stderr
-    assert "a chain that loops back" in problems and "then: no template nosuch" in problems
+    assert "then: a loop, a -> b -> a" in problems and "then: no template nosuch" in problems
     rw("jobs", "run", "a")
     log = run_once(root)
     assert "loops back" in log

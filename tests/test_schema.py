@@ -87,33 +87,26 @@ def test_the_pre_commit_hook_runs_validate(tmp_path):
     )
     (scratch / ".repowire/jobs/good.yaml").write_text("command: 'true'\n")
     (scratch / ".repowire/jobs/bad.yaml").write_text("command: 'true'\nretries: many\n")
-    subprocess.run([*git, "add", "-A"], cwd=scratch, check=True)
     env = {
         "PRE_COMMIT_HOME": str(tmp_path / "cache"),
         "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
         "HOME": str(tmp_path),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "run", "--all-files"],
-        cwd=scratch,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+
+    def run_hooks() -> subprocess.CompletedProcess[str]:
+        subprocess.run([*git, "add", "-A"], cwd=scratch, check=True)
+        return subprocess.run(
+            [sys.executable, "-m", "pre_commit", "run", "--all-files"],
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )
+
+    done = run_hooks()
     assert done.returncode == 1, done.stdout + done.stderr
-    assert (
-        "bad.yaml: retries:" in done.stdout
-        and "good.yaml" not in done.stdout.split("bad.yaml")[0].split("repowire validate")[-1]
-    )
+    assert "bad.yaml: retries:" in done.stdout and "good.yaml:" not in done.stdout
     (scratch / ".repowire/jobs/bad.yaml").unlink()
-    subprocess.run([*git, "add", "-A"], cwd=scratch, check=True)
-    again = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "run", "--all-files"],
-        cwd=scratch,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
+    again = run_hooks()
     assert again.returncode == 0, again.stdout + again.stderr

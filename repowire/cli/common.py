@@ -9,6 +9,7 @@ import click
 import click.shell_completion
 
 from ..errors import RepowireError, UsageProblem
+from .render import NO_RUNNER
 
 __all__ = [
     "RepowireGroup",
@@ -18,9 +19,8 @@ __all__ = [
     "project",
     "warn_unserved",
     "complete_names",
+    "print_new",
 ]
-
-NO_RUNNER = "no runner is serving this root; start one with 'repowire runner'"
 
 
 class RepowireGroup(click.Group):
@@ -79,6 +79,18 @@ def project() -> Any:
     from ..api import Project
 
     return Project(get_root())
+
+
+def print_new(here: Any, name: str, as_json: bool) -> None:
+    """A new job's (or template's) id, or with --json its record; then say when no runner
+    will start it."""
+    if as_json:
+        from .render import print_json
+
+        print_json(here.show(name))
+    else:
+        click.echo(name)
+    warn_unserved(here)
 
 
 def warn_unserved(here: Any) -> None:

@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from .common import RepowireGroup, complete_names, json_option, project, root_option, warn_unserved
+from .common import (
+    RepowireGroup,
+    complete_names,
+    json_option,
+    print_new,
+    project,
+    root_option,
+    warn_unserved,
+)
 from .render import print_job, print_json, print_listing, print_template, safe
 
 STATES = ["queued", "running", "succeeded", "failed", "canceled"]
@@ -92,12 +100,7 @@ def create(
     )
     from ..api import name_of
 
-    name_or_id = name_of(item)
-    if as_json:
-        print_json(here.show(name_or_id))
-    else:
-        click.echo(name_or_id)
-    warn_unserved(here)
+    print_new(here, name_of(item), as_json)
 
 
 def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -322,12 +325,7 @@ def run(name: str, as_json: bool) -> None:
       repowire jobs run daily-brief
     """
     here = project()
-    job = here.run_template(name)
-    if as_json:
-        print_json(here.show(job.id))
-    else:
-        click.echo(job.id)
-    warn_unserved(here)
+    print_new(here, here.run_template(name).id, as_json)
 
 
 @jobs.command()

@@ -16,6 +16,7 @@ from ..values import format_duration, parse_time
 
 __all__ = ["ago", "safe", "table", "print_json", "print_job", "print_template", "print_listing"]
 
+NO_RUNNER = "no runner is serving this root; start one with 'repowire runner'"
 STATE_COLOURS = {
     "queued": "blue",
     "running": "yellow",
@@ -256,8 +257,6 @@ def print_backends(rows: list[dict[str, Any]]) -> None:
 
 def print_overview(data: dict[str, Any]) -> None:
     """`repowire status`: the root, its runners, counts, running jobs, next fires, problems."""
-    from .common import NO_RUNNER
-
     data = safe(data)
     rows = [
         ("root", data["root"]),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import complete_names, json_option, project, root_option, warn_unserved
-from .render import print_json
+from .common import complete_names, json_option, print_new, project, root_option
 
 __all__ = ["rm", "prune", "rerun"]
 
@@ -85,9 +84,4 @@ def rerun(job_id: str, as_json: bool) -> None:
       repowire jobs rerun job-20261126-021530-a1b2
     """
     here = project()
-    job = here.rerun(job_id)
-    if as_json:
-        print_json(here.show(job.id))
-    else:
-        click.echo(job.id)
-    warn_unserved(here)
+    print_new(here, here.rerun(job_id).id, as_json)
