@@ -37,6 +37,7 @@ class Config:
     allowed_paths: list[str] = field(default_factory=lambda: ["."])
     backends: dict[str, dict[str, Any]] = field(default_factory=dict)
     slurm: dict[str, Any] = field(default_factory=dict)  # defaults for executor: slurm
+    stall_timeout: float | None = None  # a default for jobs without their own
 
     @property
     def slurm_max_jobs(self) -> int:
@@ -154,6 +155,8 @@ def _apply_setting(config: Config, key: Any, value: Any, where: str) -> None:
         config.max_concurrency = value
     elif key == "kill_grace":
         config.kill_grace = parse_duration(value)
+    elif key == "stall_timeout":
+        config.stall_timeout = parse_duration(value)
     elif key == "allowed_paths":
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             raise ValidationError("expected a list of folders relative to the root")

@@ -67,6 +67,7 @@ DEFINITION: dict[str, dict[str, Any]] = {
     "priority": {"type": "integer", "minimum": 0},
     "run_if": _TEXT,
     "run_if_timeout": _DURATION,
+    "stall_timeout": _DURATION,
     "labels": {"type": "array", "items": {"type": "string", "pattern": "\\S"}},
 }
 _STATE: dict[str, Any] = {"enum": ["queued", "running", "succeeded", "failed", "canceled"]}
@@ -123,6 +124,7 @@ _BACKEND = {
 CONFIG: dict[str, dict[str, Any]] = {
     "max_concurrency": {"type": "integer", "minimum": 1},
     "kill_grace": _DURATION,
+    "stall_timeout": _DURATION,
     "allowed_paths": {"type": "array", "items": {"type": "string"}, "minItems": 1},
     "backends": {
         "type": "object",

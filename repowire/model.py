@@ -168,6 +168,7 @@ class Job:
     labels: list[str] = field(default_factory=list)
     run_if: str | None = None  # a shell command; the job starts only when it exits 0
     run_if_timeout: str | float | None = None
+    stall_timeout: str | float | None = None  # fail it when its log has not grown this long
 
     @property
     def runs_on(self) -> str:

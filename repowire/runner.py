@@ -19,12 +19,12 @@ from typing import Any, TextIO
 
 from . import clock
 from .config import Config, is_trusted, load_config, require_repowire
-from .deps import readiness
+from .deps import Readiness, readiness
 from .errors import NotTrusted, RepowireError
 from .executor import HOST, Executor
 from .live import LiveSettings
 from .local import LocalExecutor, process_identity
-from .model import Invalid, Job, State
+from .model import Invalid, Job, State, enter_state
 from .presence import Presence
 from .recovery import Recovery
 from .scheduler import Scheduler
@@ -306,8 +306,24 @@ class Runner:
         """Whether the jobs it waits for let it start; one that failed cancels it (by policy)."""
         found = readiness(job.after, job.on_dependency_failure, states)
         if found.cancel:
-            self._guard(job.id, self.supervisor.cancel_for, job, found, states, now)
+            self._guard(job.id, self._cancel_for, job, found, states, now)
         return found.ready
+
+    def _cancel_for(
+        self, job: Job, found: Readiness, states: dict[str, str], now: datetime
+    ) -> None:
+        """Cancel a queued job whose dependency failed or was canceled, naming it."""
+        reason = f"dependency {found.failed} {states.get(str(found.failed))}"
+
+        def change(record: Job) -> bool:
+            if record.state != State.QUEUED:
+                return False
+            enter_state(record, State.CANCELED, f"canceled: {reason}", now)
+            record.error = reason
+            return True
+
+        self.store.transition(job.id, change)
+        self.log(f"canceled {job.id}: {reason}")
 
     def _overlap_holds(self, name: str, busy: set[str]) -> bool:
         template = self.scheduler.templates.get(name)

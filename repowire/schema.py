@@ -225,6 +225,7 @@ DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
     "labels": _labels,
     "run_if": _nonempty_text,
     "run_if_timeout": _duration,
+    "stall_timeout": _duration,
 }
 _RUN_KEYS: dict[str, Callable[[Any], Any]] = {
     "template": validate_id,

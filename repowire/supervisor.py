@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from .backends import Backend, resolve_backend
 from .config import Config
-from .deps import Readiness
 from .errors import RepowireError
 from .executor import HOST, Executor, read_exit_file
 from .files import open_file
@@ -21,9 +20,10 @@ from .launch import log_header, prepare_launch
 from .model import SHELL, Job, Note, State, enter_state
 from .outcome import record_outcome
 from .preconditions import Verdict, check
+from .progress import Progress
 from .scheduler import Scheduler
 from .store import Store
-from .values import format_duration
+from .values import format_duration, parse_duration
 
 __all__ = ["Attempt", "Supervisor"]
 
@@ -66,6 +66,7 @@ class Supervisor:
         self.started: set[str] = set()  # jobs this runner claimed in this life
         self.unrecorded: set[str] = set()  # attempts whose handle write failed, logged once
         self.ending: dict[str, datetime] = {}  # attempts whose status is written, since when
+        self.progress = Progress()  # when each attempt's log last grew (stalled runs)
 
     @property
     def here(self) -> RootRef:
@@ -244,20 +245,6 @@ class Supervisor:
         self.store.transition(job.id, change)
         self.log(f"failed {job.id}: {error}")
 
-    def cancel_for(self, job: Job, found: Readiness, states: dict[str, str], now: datetime) -> None:
-        """Cancel a queued job whose dependency failed or was canceled, naming it."""
-        reason = f"dependency {found.failed} {states.get(str(found.failed))}"
-
-        def change(record: Job) -> bool:
-            if record.state != State.QUEUED:
-                return False
-            enter_state(record, State.CANCELED, f"canceled: {reason}", now)
-            record.error = reason
-            return True
-
-        self.store.transition(job.id, change)
-        self.log(f"canceled {job.id}: {reason}")
-
     # --- watching and finishing ---------------------------------------------------------------
 
     def adopt(self, job: Job, handle: Handle, now: datetime) -> None:
@@ -294,6 +281,20 @@ class Supervisor:
         elif attempt.deadline is not None and now >= attempt.deadline:
             limit = format_duration(item.timeout_seconds or 0)
             self.finish(item, handle, None, f"timed out after {limit}", now)
+        elif self._stalled(item, now):
+            limit = format_duration(self._stall_limit(item) or 0)
+            self.finish(item, handle, None, f"stalled: no output for {limit}", now)
+
+    def _stall_limit(self, job: Job) -> float | None:
+        own = job.stall_timeout
+        return parse_duration(own) if own is not None else self.config.stall_timeout
+
+    def _stalled(self, job: Job, now: datetime) -> bool:
+        """Whether the job's log has not grown for its stall_timeout (or config.yaml's)."""
+        limit = self._stall_limit(job)
+        if not limit:
+            return False
+        return self.progress.quiet_for(job.id, self.store.sibling(job.id, ".log"), now) >= limit
 
     def watch_unreadable(self, job_id: str, now: datetime) -> None:
         """An attempt whose record cannot be read (a hand edit under way): it is still timed
@@ -360,6 +361,7 @@ class Supervisor:
     def release(self, job_id: str, handle: Handle, now: datetime) -> None:
         """SIGTERM to what still runs of the attempt now, SIGKILL after kill_grace."""
         self.active.pop(job_id, None)
+        self.progress.forget(job_id)
         executor = self.executor_for(handle)
         if executor.alive(handle):
             executor.release(handle, force=False)

@@ -498,3 +498,29 @@ def test_step_takes_the_time_it_works_at(quick):
     pgid = record["executor"]["pgid"]
     wait_for(lambda: runner.step(later) is not None and not runner.supervisor.busy, what="release")
     assert not group_alive(pgid)
+
+
+def test_a_run_whose_log_stops_growing_is_failed_as_stalled(quick):
+    """stall_timeout, judged at the step's `now` against the log's real growth."""
+    import io
+    from datetime import timedelta
+
+    from repowire import clock
+    from repowire.runner import Runner
+
+    write_job(quick, "quiet", command="echo start; sleep 60", stall_timeout="10m", retries=1)
+    chatty = "while true; do echo tick; sleep 0.05; done"
+    write_job(quick, "chatty", command=chatty, stall_timeout="10m")
+    runner = Runner(quick, log=io.StringIO())
+    start = clock.now()
+    runner.step(start)
+    wait_for(lambda: "tick" in (quick / ".repowire/jobs/chatty.log").read_text(), what="output")
+    runner.step(start + timedelta(minutes=5))
+    size = (quick / ".repowire/jobs/chatty.log").stat().st_size
+    wait_for(lambda: (quick / ".repowire/jobs/chatty.log").stat().st_size > size, what="more")
+    runner.step(start + timedelta(minutes=16))
+    quiet = read(quick, "quiet")
+    assert quiet["state"] == "queued" and "stalled: no output for 10m" in quiet["notes"][-1]["text"]
+    assert state(quick, "chatty") == "running"  # its log kept growing
+    rw("jobs", "cancel", "chatty")
+    wait_for(lambda: runner.step() is not None and not runner.supervisor.busy, what="release")
