@@ -19,14 +19,8 @@ from .files import open_file
 from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
-from .values import (
-    format_time,
-    new_job_id,
-    parse_due,
-    shown,
-    validate_id,
-)
-from .views import Listing, as_dict, listing, version_of, with_waits
+from .values import format_time, new_job_id, parse_due, shown, validate_id
+from .views import Listing, as_dict, dependency_states, listing, version_of, with_waits
 
 __all__ = ["Project", "Listing", "name_of", "LOG_CHUNK"]
 
@@ -105,8 +99,11 @@ class Project:
     def show(self, name: str) -> dict[str, Any]:
         """The JSON form of a job record (a queued one with `after` also says what it waits
         for), or of a template with its fires, runs and skips."""
-        data = as_dict(self.store, self.find(name))
-        return with_waits([data], self.store)[0] if data.get("after") else data
+        item = self.find(name)
+        data = as_dict(self.store, item)
+        if isinstance(item, Job) and item.after:
+            data = with_waits(data, dependency_states(self.store, item.after))
+        return data
 
     def listing(
         self,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from .errors import JobNotFound, TransitionRefused
 from .model import TERMINAL, Job, Note, State
 from .store import Store
-from .values import new_job_id
+from .values import format_time, new_job_id
 
 __all__ = ["remove", "remove_jobs", "prune", "rerun_of"]
 
@@ -48,13 +48,7 @@ class Selection:
         if self.state is not None and record.get("state") != self.state:
             return False
         finished = record.get("finished_at") or record.get("updated_at")
-        return isinstance(finished, str) and finished <= _text(self.finished_before)
-
-
-def _text(moment: datetime) -> str:
-    from .values import format_time
-
-    return format_time(moment)
+        return isinstance(finished, str) and finished <= format_time(self.finished_before)
 
 
 def prune(

@@ -187,13 +187,10 @@ class Runner:
         seen.add(job.id)
         for dep_id in job.after:
             dep = jobs.get(dep_id)
-            if (
-                dep is None
-                or dep.state == State.QUEUED
-                and not self._will_run(dep, jobs, now, seen)
-            ):
-                if job.on_dependency_failure != "run" or dep is None:
-                    return False
+            if dep is None:
+                return False
+            if dep.state == State.QUEUED and not self._will_run(dep, jobs, now, seen):
+                return False
         return True
 
     # --- one step ---------------------------------------------------------------------------

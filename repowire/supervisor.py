@@ -274,7 +274,6 @@ class Supervisor:
         if code is not None and status is None and self._still_ending(job_id, handle, now):
             return  # the wrapper wrote its status and is ending; a SIGTERM now would be noise
         if code is not None:
-            self.ending.pop(job_id, None)
             self.finish(item, handle, code, None, now)
         elif not executor.alive(handle):
             self.finish_dead(item, handle, now)
@@ -362,6 +361,7 @@ class Supervisor:
         """SIGTERM to what still runs of the attempt now, SIGKILL after kill_grace."""
         self.active.pop(job_id, None)
         self.progress.forget(job_id)
+        self.ending.pop(job_id, None)
         executor = self.executor_for(handle)
         if executor.alive(handle):
             executor.release(handle, force=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ __all__ = [
     "changes",
     "result_of",
     "with_waits",
+    "dependency_states",
 ]
 
 
@@ -88,6 +89,7 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
     if state is not None and state not in ("invalid", "enabled", "paused"):
         State(state)  # the faces check choices; scripts get a ValueError
     jobs = store.list_records()
+    states = {str(j["id"]): str(j["state"]) for j in jobs}  # before any filter: for `after`
     runs: dict[str, list[dict[str, Any]]] = {}
     for job in jobs:
         if job.get("template"):
@@ -101,33 +103,30 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
     if state is not None:  # both tables: a template's state is enabled, paused or invalid
         jobs = [j for j in jobs if j["state"] == state]
         templates = [t for t in templates if _template_state(t) == state]
-    jobs = with_waits(jobs, store)
+    jobs = [with_waits(j, states) for j in jobs]
     jobs.sort(key=lambda record: store.age_key(record["id"], _created(record)))
     return Listing(templates, jobs, runs)
 
 
 def _ready(record: dict[str, Any], now: datetime) -> bool:
-    if record.get("waiting_for"):
-        return False
-    times = [parse_time(record[k]) for k in ("due_at", "retry_at") if record.get(k)]
-    return all(t <= now for t in times)
+    return not record.get("waiting_for") and job_from_record(record).is_due(now)
 
 
-def with_waits(jobs: list[dict[str, Any]], store: Store) -> list[dict[str, Any]]:
-    """Queued jobs with `after` get `waiting_for`: the jobs they still wait for."""
+def dependency_states(store: Store, job_ids: list[str]) -> dict[str, str]:
+    """The states of the named jobs that exist (for one job's `waiting_for`)."""
+    loaded = (store.load(job_id) for job_id in job_ids)
+    return {job.id: job.state.value for job in loaded if isinstance(job, Job)}
+
+
+def with_waits(record: dict[str, Any], states: Mapping[str, str]) -> dict[str, Any]:
+    """A queued job's record with `after` gains `waiting_for`: the jobs it still waits for
+    (from the states of the jobs it names)."""
     from .deps import readiness
 
-    waiting = [j for j in jobs if j["state"] == "queued" and j.get("after")]
-    if not waiting:
-        return jobs
-    states = {str(r["id"]): str(r["state"]) for r in store.list_records()}
-    out = []
-    for job in jobs:
-        if job in waiting:
-            found = readiness(job["after"], job.get("on_dependency_failure"), states)
-            job = {**job, "waiting_for": list(found.waiting_for)}
-        out.append(job)
-    return out
+    if record["state"] != "queued" or not record.get("after"):
+        return record
+    found = readiness(record["after"], record.get("on_dependency_failure"), states)
+    return {**record, "waiting_for": list(found.waiting_for)}
 
 
 def _changed_at(store: Store, record: dict[str, Any]) -> datetime:

@@ -20,6 +20,7 @@ __all__ = [
     "warn_unserved",
     "complete_names",
     "print_new",
+    "duration",
 ]
 
 
@@ -111,3 +112,15 @@ def complete_names(
     except Exception:  # completion never fails loudly; it just offers nothing
         return []
     return [click.shell_completion.CompletionItem(n) for n in found if n.startswith(incomplete)]
+
+
+def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A click callback: an option's duration (30s, 10m, 2h) in seconds; a bad one is a usage
+    error."""
+    from ..errors import ValidationError
+    from ..values import parse_duration
+
+    try:
+        return parse_duration(value) if value is not None else None
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc)) from None

@@ -10,6 +10,7 @@ import click
 from .common import (
     RepowireGroup,
     complete_names,
+    duration,
     json_option,
     print_new,
     project,
@@ -103,16 +104,6 @@ def create(
     print_new(here, name_of(item), as_json)
 
 
-def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from ..errors import ValidationError
-    from ..values import parse_duration
-
-    try:
-        return parse_duration(value) if value is not None else None
-    except ValidationError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @jobs.command(name="list", short_help="List templates and jobs.")
 @root_option
 @click.option(
@@ -122,7 +113,9 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> flo
 )
 @click.option("--template", metavar="T", help="Only this template and its runs.")
 @click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Only the newest N jobs.")
-@click.option("--since", metavar="D", callback=_since, help="Only jobs changed in the last D (1h).")
+@click.option(
+    "--since", metavar="D", callback=duration, help="Only jobs changed in the last D (1h)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Job ids only, one a line (for shell loops).")
 @click.option("--watch", is_flag=True, help="Redraw whenever a job or template changes.")
 @click.option("--utc", is_flag=True, help="Times in UTC instead of local time.")

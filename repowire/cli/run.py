@@ -11,7 +11,15 @@ import click
 if TYPE_CHECKING:
     from ..api import Project
 
-from .common import RepowireGroup, complete_names, get_root, project, root_option, warn_unserved
+from .common import (
+    RepowireGroup,
+    complete_names,
+    duration,
+    get_root,
+    project,
+    root_option,
+    warn_unserved,
+)
 
 __all__ = ["runner", "logs", "wait"]
 
@@ -163,25 +171,13 @@ def _copy_from(here: Project, job_id: str, offset: int) -> int:
         sys.stdout.flush()
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    from ..errors import ValidationError
-    from ..values import parse_duration
-
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValidationError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @click.command()
 @root_option
 @click.argument("job_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete_names)
 @click.option(
     "--timeout",
     metavar="D",
-    callback=_duration,
+    callback=duration,
     help="Give up after this long (exit 124): 30s, 10m.",
 )
 def wait(job_ids: tuple[str, ...], timeout: float | None) -> None:

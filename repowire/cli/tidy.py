@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .common import complete_names, json_option, print_new, project, root_option
+from .common import complete_names, duration, json_option, print_new, project, root_option
 
 __all__ = ["rm", "prune", "rerun"]
 
 FINISHED = ["succeeded", "failed", "canceled"]
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
-    from ..errors import ValidationError
-    from ..values import parse_duration
-
-    try:
-        return parse_duration(value) if value is not None else 0.0
-    except ValidationError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.command(short_help="Remove finished jobs and their files.")
@@ -48,12 +38,12 @@ def rm(job_ids: tuple[str, ...], force: bool, dry_run: bool) -> None:
 @click.option(
     "--older-than",
     metavar="D",
-    callback=_duration,
+    callback=duration,
     help="Only jobs finished longer ago than this: 7d, 12h (default: every finished job).",
 )
 @click.option("--state", type=click.Choice(FINISHED), help="Only jobs that ended this way.")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
-def prune(older_than: float, state: str | None, dry_run: bool) -> None:
+def prune(older_than: float | None, state: str | None, dry_run: bool) -> None:
     """Remove finished jobs, one-off and template runs alike, with their files.
 
     Queued and running jobs are never removed.
@@ -63,7 +53,7 @@ def prune(older_than: float, state: str | None, dry_run: bool) -> None:
       repowire jobs prune --older-than 7d --dry-run
       repowire jobs prune --state succeeded --older-than 1d
     """
-    removed = project().prune(older_than, state, dry_run)
+    removed = project().prune(older_than or 0.0, state, dry_run)
     verb = "would remove" if dry_run else "removed"
     for job_id in removed:
         click.echo(f"{verb} {job_id}")

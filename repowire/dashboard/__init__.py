@@ -126,14 +126,15 @@ def _log_from(project: api.Project, request: Request) -> dict[str, Any]:
     return _log(project, request.path_params["id"], offset)
 
 
-def _version(project: api.Project) -> str:
+def _version(project: api.Project, runners: list[dict[str, Any]] | None = None) -> str:
     """Changes when a record, a template or the set of live runners does."""
-    runners = ",".join(f"{r['host']}-{r['pid']}" for r in project.runners())
-    return f"{project.version()}:{runners}"
+    alive = project.runners() if runners is None else runners
+    return f"{project.version()}:" + ",".join(f"{r['host']}-{r['pid']}" for r in alive)
 
 
 def _state(project: api.Project, request: Request) -> dict[str, Any]:
-    return {**project.listing(), "runners": project.runners(), "version": _version(project)}
+    runners = project.runners()
+    return {**project.listing(), "runners": runners, "version": _version(project, runners)}
 
 
 def _log(project: api.Project, job_id: str, offset: int) -> dict[str, Any]:
