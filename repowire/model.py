@@ -343,8 +343,11 @@ def job_from_record(record: dict[str, Any]) -> Job:
     return Job(**values)
 
 
-def split_executor(value: str | dict[str, Any] | None) -> dict[str, Any]:
-    """`executor:` as the Job's fields: where it runs (text), or the handle (a mapping)."""
+def split_executor(value: str | dict[str, Any] | Handle | None) -> dict[str, Any]:
+    """`executor:` as the Job's fields: where it runs (text), or the handle (a mapping, or one
+    already parsed)."""
+    if isinstance(value, Handle):
+        return {"handle": value}
     if isinstance(value, dict):
         return {"handle": handle_from_dict(value)}
     return {"where": value} if value is not None else {}

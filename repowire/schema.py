@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from .errors import Problems, ValidationError
-from .handles import handle_from_dict
+from .handles import Handle, handle_from_dict
 from .model import EXECUTORS, SHELL, SLURM_OPTIONS, Job, Note, State, Template, split_executor
 from .values import parse_duration, parse_time, shown, validate_id, validate_template_name
 
@@ -151,13 +151,11 @@ def _where(value: Any) -> str:
     return str(value)
 
 
-def _executor(value: Any) -> str | dict[str, Any]:
+def _executor(value: Any) -> str | Handle:
     """`executor:` is where a job runs (local, slurm) until it is claimed, then its handle."""
     if isinstance(value, str):
         return _where(value)
-    mapping = _scalar_mapping(value)
-    handle_from_dict(mapping)  # checks every field
-    return mapping
+    return handle_from_dict(_scalar_mapping(value))  # checks every field
 
 
 def slurm_options(value: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:

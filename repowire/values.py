@@ -146,15 +146,15 @@ def parse_time(value: object) -> datetime:
             ) from None
     else:
         raise ValidationError(f"expected an ISO-8601 time, got {shown(value)}")
-    out_of_range = ValidationError(f"{shown(value)} is not a time between 1970 and the year 9000")
+    utc: datetime | None
     try:
-        moment = moment.astimezone() if moment.tzinfo is None else moment  # naive: local, as cron
-        moment = moment.astimezone(timezone.utc)
+        local = moment.astimezone() if moment.tzinfo is None else moment  # naive: local, as cron
+        utc = local.astimezone(timezone.utc)
     except (OverflowError, ValueError, OSError):
-        raise out_of_range from None
-    if not EARLIEST <= moment < LATEST:
-        raise out_of_range
-    return moment
+        utc = None  # outside the calendar once converted
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValidationError(f"{shown(value)} is not a time between 1970 and the year 9000")
+    return utc
 
 
 def parse_due(value: str, now: datetime | None = None) -> datetime:

@@ -134,7 +134,12 @@ def _version(project: api.Project, runners: list[dict[str, Any]] | None = None) 
 
 def _state(project: api.Project, request: Request) -> dict[str, Any]:
     runners = project.runners()
-    return {**project.listing(), "runners": runners, "version": _version(project, runners)}
+    # The fingerprint is taken before the listing is read: a record that changes in between
+    # leaves the page a fingerprint older than what it shows, so its next poll reads again.
+    # (Taken after, it could name the newer files beside the older listing, and the page
+    # would never ask again: the dashboard tests' rare stale page.)
+    version = _version(project, runners)
+    return {**project.listing(), "runners": runners, "version": version}
 
 
 def _log(project: api.Project, job_id: str, offset: int) -> dict[str, Any]:
