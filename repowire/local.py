@@ -153,7 +153,9 @@ class LocalExecutor:
             proc.poll()
 
     def forget(self, handle: Handle) -> None:
-        self.children.pop(handle.pid or 0, None)
+        proc = self.children.pop(handle.pid or 0, None)
+        if proc is not None:
+            proc.poll()  # collect it: it may have ended just after the last look
 
     def lost_reason(self, handle: Handle) -> str | None:
         return None  # a local process that vanished leaves no account of itself
