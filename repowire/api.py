@@ -19,7 +19,7 @@ from .files import open_file
 from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
-from .values import format_time, new_job_id, parse_due, shown, validate_id
+from .values import new_job_id, parse_due, shown, validate_id
 from .views import Listing, as_dict, dependency_states, listing, version_of, with_waits
 
 __all__ = ["Project", "Listing", "name_of", "LOG_CHUNK"]
@@ -209,7 +209,9 @@ class Project:
         self._check_backend(definition.get("backend"))
         chosen = validate_id(job_id) if job_id else new_job_id()
         job = parse_job(chosen, {**definition, "state": "queued"}, where="the new job")
-        self._check_after(job.after, chosen)
+        from .validate import check_after
+
+        check_after(self.store, job.after, chosen)
         return self.store.create_job(job, generated_id=job_id is None)
 
     def create_template(
@@ -241,16 +243,6 @@ class Project:
         from .workers import create_worker
 
         return create_worker(self.store, name, cron, self.create_template, **options)
-
-    def _check_after(self, after: list[str], own_id: str | None) -> None:
-        """The jobs a new job waits for exist (so no cycle can form), and are not itself."""
-        for dep in after:
-            if dep == own_id:
-                raise ValidationError(f"job {dep} cannot wait for itself")
-            if not self.store.job_file(dep).exists():
-                raise ValidationError(
-                    f"after: no job {dep} (a job can wait only for jobs that exist)"
-                )
 
     def _check_folder(self, path: str) -> None:
         if not (self.root / path).is_dir():
@@ -340,21 +332,39 @@ class Project:
 
         return self._transition(job_id, change)
 
-    def remove(self, job_ids: list[str], force: bool = False, dry_run: bool = False) -> list[str]:
-        """Remove finished jobs and their files; force cancels unfinished ones first."""
-        from .housekeeping import remove_jobs
+    def remove(
+        self, job_ids: list[str], force: bool = False, dry_run: bool = False, branches: bool = False
+    ) -> tuple[list[str], list[str]]:
+        """Remove finished jobs and their files (force cancels unfinished ones first); with
+        branches, their worktree runs' branches too. The ids, and the branches deleted."""
+        from .housekeeping import branches_of, remove_jobs
 
         for job_id in job_ids:
             self.job(job_id)  # every id is checked before anything is removed
-        return remove_jobs(self.store, job_ids, force, dry_run, self.cancel)
+        removed = remove_jobs(self.store, job_ids, force, dry_run, self.cancel)
+        deleted = branches_of(self.store, removed, dry_run) if branches else []
+        return [job.id for job in removed], deleted
 
     def prune(
-        self, older_than: float = 0, state: str | None = None, dry: bool = False
-    ) -> list[str]:
-        """Remove finished jobs (one-off and template runs) older than `older_than` seconds."""
-        from .housekeeping import prune
+        self,
+        older_than: float = 0,
+        state: str | None = None,
+        dry: bool = False,
+        branches: bool = False,
+    ) -> tuple[list[str], list[str]]:
+        """Remove finished jobs (one-off and template runs) older than `older_than` seconds;
+        with branches, their worktree runs' branches too."""
+        from .housekeeping import branches_of, prune
 
-        return prune(self.store, older_than, state, dry, clock.now())
+        removed = prune(self.store, older_than, state, dry, clock.now())
+        deleted = branches_of(self.store, removed, dry) if branches else []
+        return [job.id for job in removed], deleted
+
+    def diff(self, job_id: str, stat: bool = False) -> str:
+        """A worktree run's changes against its base, as `git diff` prints them."""
+        from .workspace import diff
+
+        return diff(self.store, self.job(job_id), stat)
 
     def rerun(self, job_id: str) -> Job:
         """A new queued job with the definition of a finished one."""
@@ -364,17 +374,9 @@ class Project:
 
     def run_template(self, name: str) -> Job:
         """Fire a template now, paused or not: a queued run named for the current second."""
-        from .runs import new_run
+        from .runs import fire_now
 
-        template = self.template(name, "run")
-        slot = clock.now().replace(microsecond=0)
-        run = new_run(template, slot, "fired by hand (jobs run)")
-        first = run.id
-        for number in range(2, 100):  # a second run in the same second: <slot id>-2, -3, ...
-            if self.store.try_create(run):
-                return run
-            run.id = f"{first}-{number}"
-        raise ValidationError(f"{name} was fired 99 times at {format_time(slot)}; try again")
+        return fire_now(self.store, self.template(name, "run"), clock.now())
 
     def pause(self, name: str, reason: str | None = None) -> Template:
         """Pause a template (enabled: false in its job.yaml), saying why."""

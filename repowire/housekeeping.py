@@ -12,27 +12,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .errors import JobNotFound, TransitionRefused
-from .model import TERMINAL, Job, Note, State
+from .model import TERMINAL, Job, Note, State, job_from_record
+from .schema import DEFINITION_KEYS
 from .store import Store
 from .values import format_time, new_job_id
+from .workspace import delete_branch, is_shared
 
-__all__ = ["remove", "remove_jobs", "prune", "rerun_of"]
+__all__ = ["remove", "remove_jobs", "prune", "branches_of", "rerun_of"]
 
 
-def remove(store: Store, job_id: str) -> bool:
-    """Remove a terminal job's record and its sibling files; False if it was gone already."""
+def remove(store: Store, job_id: str) -> Job | None:
+    """Remove a terminal job's record and its sibling files; None if it was gone already."""
     with store.lock(job_id):
         try:
             job = store.read_job(job_id)
         except JobNotFound:
-            return False
+            return None
         if job.state not in TERMINAL:
             raise TransitionRefused(
                 f"job {job_id} is {job.state}; only finished jobs are removed "
                 "(cancel it first, or use --force)"
             )
         store.remove_job_files(job_id)
-    return True
+    return job
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,26 @@ class Selection:
 
 def prune(
     store: Store, older_than: float, state: str | None, dry_run: bool, now: datetime
-) -> list[str]:
+) -> list[Job]:
     """Remove (or, dry, name) the finished jobs older than `older_than` seconds."""
     selection = Selection(now - timedelta(seconds=older_than), state)
-    chosen = [str(r["id"]) for r in store.list_records() if selection.takes(r)]
-    return chosen if dry_run else [job_id for job_id in chosen if remove(store, job_id)]
+    chosen = [job_from_record(r) for r in store.list_records() if selection.takes(r)]
+    if dry_run:
+        return chosen
+    return [job for job in (remove(store, job.id) for job in chosen) if job is not None]
+
+
+def branches_of(store: Store, removed: list[Job], dry_run: bool) -> list[str]:
+    """Delete (or, dry, name) the branches of removed worktree runs, with any kept worktree;
+    a template's shared branch stays, as later runs go on from it."""
+    if dry_run:
+        return [
+            job.worktree.branch
+            for job in removed
+            if job.worktree is not None and job.worktree.head and not is_shared(job)
+        ]
+    deleted = (delete_branch(store, job) for job in removed if job.worktree is not None)
+    return [branch for branch in deleted if branch]
 
 
 def remove_jobs(
@@ -66,7 +83,7 @@ def remove_jobs(
     force: bool,
     dry_run: bool,
     cancel: Callable[[str, str], object],
-) -> list[str]:
+) -> list[Job]:
     """Remove each job (all checked first); with force, an unfinished one is canceled first."""
     jobs = [store.read_job(job_id) for job_id in job_ids]
     unfinished = [job for job in jobs if job.state not in TERMINAL]
@@ -75,33 +92,23 @@ def remove_jobs(
             f"job {unfinished[0].id} is {unfinished[0].state}; only finished jobs are removed "
             "(cancel it first, or use --force)"
         )
-    if not dry_run:
-        for job in unfinished:
-            cancel(job.id, "removed (jobs rm --force)")
-        for job in jobs:
-            remove(store, job.id)
-    return [job.id for job in jobs]
+    if dry_run:
+        return jobs
+    for job in unfinished:
+        cancel(job.id, "removed (jobs rm --force)")
+    return [job for job in (remove(store, job.id) for job in jobs) if job is not None]
 
 
 def rerun_of(store: Store, job: Job, now: datetime) -> Job:
     """A new queued job with the definition of a finished one, saying where it came from."""
     if job.state not in TERMINAL:
         raise TransitionRefused(f"job {job.id} is {job.state}; only finished jobs are run again")
+    definition = {key: getattr(job, key) for key in DEFINITION_KEYS if key != "executor"}
+    definition.update(due_at=None, after=[])  # due now; what it waited for has run
     copy = Job(
         id=new_job_id(now),
-        name=job.name,
-        backend=job.backend,
-        command=job.command,
-        prompt=job.prompt,
-        prompt_file=job.prompt_file,
-        path=job.path,
-        env=dict(job.env),
-        timeout=job.timeout,
-        retries=job.retries,
-        retry_delay=job.retry_delay,
-        continuity=job.continuity,
+        **definition,
         where=job.runs_on if job.runs_on != "local" else job.where,
-        slurm=job.slurm,
         state=State.QUEUED,
         notes=[Note(now, f"rerun of {job.id} (which {job.state})")],
     )

@@ -69,6 +69,9 @@ DEFINITION: dict[str, dict[str, Any]] = {
     "run_if_timeout": _DURATION,
     "stall_timeout": _DURATION,
     "labels": {"type": "array", "items": {"type": "string", "pattern": "\\S"}},
+    "workspace": {"enum": ["inplace", "worktree"]},
+    "base": _TEXT,
+    "keep_worktree": {"type": "boolean"},
 }
 _STATE: dict[str, Any] = {"enum": ["queued", "running", "succeeded", "failed", "canceled"]}
 _NOTE: dict[str, Any] = {
@@ -92,6 +95,18 @@ RECORD: dict[str, dict[str, Any]] = {
     "exit_code": {"type": "integer"},
     "session_id": _TEXT,
     "executor": {"oneOf": [DEFINITION["executor"], {"type": "object"}]},
+    "worktree": {
+        "type": "object",
+        "properties": {
+            "branch": _TEXT,
+            "base": _TEXT,
+            "path": _TEXT,
+            "head": {"type": "string"},
+            "files_changed": {"type": "integer", "minimum": 0},
+        },
+        "required": ["branch", "base", "path"],
+        "additionalProperties": False,
+    },
 }
 TEMPLATE: dict[str, dict[str, Any]] = {
     "cron": _TEXT,

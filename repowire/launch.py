@@ -11,20 +11,28 @@ from pathlib import Path
 
 from .backends import Backend, build_argv, chooses_session_id, read_prompt, resolve_backend
 from .config import Config
-from .errors import ValidationError
+from .errors import RepowireError, ValidationError
 from .executor import Launch
 from .model import SHELL, Job
 from .slurm import merge_options
 from .store import Store
 from .values import format_time
 
-__all__ = ["prepare_launch", "worker_folder", "environment", "log_header", "HEADER"]
+__all__ = [
+    "prepare_launch",
+    "worker_folder",
+    "environment",
+    "log_header",
+    "start_error",
+    "HEADER",
+]
 
 HEADER = "=== repowire: "  # starts the line that heads each attempt in <id>.log
 
 
-def worker_folder(store: Store, config: Config, job: Job) -> Path:
-    """The job's path, checked against allowed_paths; a ValidationError names path and policy."""
+def worker_folder(store: Store, config: Config, job: Job, tree: Path | None = None) -> Path:
+    """The job's path, checked against allowed_paths; a ValidationError names path and policy.
+    With `tree` (the root's place in a worktree run's tree), the same path inside the tree."""
     root = store.root.resolve()
     folder = (root / (job.path or ".")).resolve()
     allowed = [(root / a).resolve() for a in config.allowed_paths]
@@ -33,12 +41,22 @@ def worker_folder(store: Store, config: Config, job: Job) -> Path:
             f"path {job.path or '(the root)'} is outside the allowed paths "
             f"({', '.join(config.allowed_paths)}; config.yaml allowed_paths)"
         )
+    if tree is not None:
+        folder = tree / folder.relative_to(root)
+        if not folder.is_dir():
+            branch = job.worktree.branch if job.worktree else "?"
+            raise ValidationError(
+                f"path {job.path or '.'} is not in the worktree of branch {branch} "
+                "(commit it, or choose a path that is)"
+            )
     if not folder.is_dir():
         raise ValidationError(f"path {job.path} does not exist or is not a folder")
     return folder
 
 
-def environment(store: Store, job: Job, backend: Backend | None, resume: bool) -> dict[str, str]:
+def environment(
+    store: Store, job: Job, backend: Backend | None, resume: bool, tree: Path | None = None
+) -> dict[str, str]:
     """What an executor (or a job's precondition) sees: ours, the backend's and the job's
     variables, and the REPOWIRE_* ones."""
     env = dict(os.environ)
@@ -55,18 +73,24 @@ def environment(store: Store, job: Job, backend: Backend | None, resume: bool) -
         REPOWIRE_ATTEMPT=str(job.attempt),
     )
     env.pop("REPOWIRE_SESSION_ID", None)
+    env.pop("REPOWIRE_WORKTREE", None)
+    if tree is not None:
+        env["REPOWIRE_WORKTREE"] = str(tree)
     if resume and job.session_id:
         env["REPOWIRE_SESSION_ID"] = job.session_id
     return env
 
 
-def prepare_launch(store: Store, config: Config, job: Job, resume_session: str | None) -> Launch:
-    """Everything needed to start this attempt; ValidationError when it cannot start."""
-    cwd = worker_folder(store, config, job)
+def prepare_launch(
+    store: Store, config: Config, job: Job, resume_session: str | None, tree: Path | None = None
+) -> Launch:
+    """Everything needed to start this attempt (in `tree`, the root's place in its worktree,
+    for a worktree run); ValidationError when it cannot start."""
+    cwd = worker_folder(store, config, job, tree)
     name = job.effective_backend
     backend = None if name == SHELL else resolve_backend(str(name), config)
     resume = bool(resume_session) and (backend is None or backend.resume_command is not None)
-    env = environment(store, job, backend, resume)
+    env = environment(store, job, backend, resume, tree)
     stdin = None
     chosen = None if resume or not chooses_session_id(backend) else str(uuid.uuid4())
     values = {
@@ -105,3 +129,14 @@ def log_header(job: Job, argv: list[str], at: datetime) -> str:
     """The line that heads each attempt's output in <id>.log."""
     shown = " ".join(argv)
     return f"{HEADER}{job.id} attempt {job.attempt} started {format_time(at)}: {shown[:300]}\n"
+
+
+def start_error(exc: Exception) -> str:
+    """Why an attempt could not start, as one sentence."""
+    if isinstance(exc, FileNotFoundError) and not exc.filename:
+        return str(exc)  # "codex: command not found on PATH"
+    if isinstance(exc, OSError):
+        return f"could not start: {exc.strerror or exc}"
+    if isinstance(exc, RepowireError):
+        return str(exc)
+    return f"could not start: {exc}".splitlines()[0][:500]

@@ -19,13 +19,17 @@ __all__ = [
 ]
 
 GITIGNORE = """\
-# Runtime files stay out of git; job records and templates can be committed.
+# Runtime files stay out of git; one-off job records and templates can be committed.
 locks/
 cache/
+worktrees/
 *.log
 *.exit
 agents/*/state.yaml
 .tmp-*
+# A template's runs (<template>-<YYYYMMDDTHHMMSSZ>, a new record every fire) and their files.
+jobs/*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z.*
+jobs/*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z-*
 """
 
 SCHEMA_LINE = "# yaml-language-server: $schema={}\n"  # editors complete and check the keys
@@ -49,11 +53,30 @@ def init_root(root: Path) -> bool:
     store = Store(root)
     existed = store.base.is_dir()
     store.ensure_layout()
-    created = create_exclusive(store.base / ".gitignore", GITIGNORE)
+    created = create_exclusive(store.base / ".gitignore", GITIGNORE) or _complete_gitignore(store)
     created = create_exclusive(store.base / "config.yaml", CONFIG_TEMPLATE) or created
     write_schemas(store)
     set_trusted(root)
     return created or not existed
+
+
+def _complete_gitignore(store: Store) -> bool:
+    """Add the lines of GITIGNORE an older .repowire/.gitignore lacks; True if any were."""
+    path = store.base / ".gitignore"
+    if path.is_symlink() or not path.is_file():
+        return False
+    text = path.read_text(encoding="utf-8", errors="replace")
+    have = {line.strip() for line in text.splitlines()}
+    missing = [
+        line for line in GITIGNORE.splitlines() if line and not line.startswith("#")
+    ]
+    missing = [line for line in missing if line not in have]
+    if not missing:
+        return False
+    lead = "" if text.endswith("\n") or not text else "\n"
+    added = "# Added by repowire init (worktree runs, template runs):\n" + "\n".join(missing)
+    atomic_write(path, f"{text}{lead}{added}\n")
+    return True
 
 
 def write_schemas(store: Store) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "AGENT_PRESETS",
     "EXECUTORS",
     "SLURM_OPTIONS",
+    "Worktree",
 ]
 
 SHELL = "shell"
@@ -169,6 +170,10 @@ class Job:
     run_if: str | None = None  # a shell command; the job starts only when it exits 0
     run_if_timeout: str | float | None = None
     stall_timeout: str | float | None = None  # fail it when its log has not grown this long
+    workspace: str | None = None  # inplace (default) or worktree: a git worktree per run
+    base: str | None = None  # the commit a worktree run starts from (default: HEAD)
+    keep_worktree: bool = False  # keep a worktree run's folder when it ends
+    worktree: Worktree | None = None  # where a worktree run works, and what it left
 
     @property
     def runs_on(self) -> str:
@@ -200,6 +205,27 @@ class Job:
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL
+
+
+@dataclass(frozen=True)
+class Worktree:
+    """Where a `workspace: worktree` run works and what it left: its branch, the commit it
+    started from, the branch's commit when it ended ("" when it changed nothing; None while
+    it runs), its folder from the root, and how many files it changed."""
+
+    branch: str
+    base: str
+    path: str
+    head: str | None = None
+    files_changed: int | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether the run's work is not yet committed and its folder not yet let go of."""
+        return self.head is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 @dataclass
@@ -264,7 +290,7 @@ def _plain(value: Any, times_as_text: bool = True) -> Any:
     return value
 
 
-_ZERO_DEFAULTS = ("retries", "priority")  # left out of a record when 0, their default
+_ZERO_DEFAULTS = ("retries", "priority", "keep_worktree")  # left out when 0 or false
 
 
 def job_to_dict(job: Job, *, with_id: bool = False, times_as_text: bool = True) -> dict[str, Any]:
@@ -279,12 +305,9 @@ def job_to_dict(job: Job, *, with_id: bool = False, times_as_text: bool = True) 
             value = [_note_dict(n) for n in value]
         elif key in ("where", "handle"):
             key, value = "executor", value.to_dict() if isinstance(value, Handle) else value
-        if (
-            value is None
-            or value == {}
-            or value == []
-            or (key in ("retries", "priority") and value == 0)
-        ):
+        elif isinstance(value, Worktree):
+            value = value.to_dict()
+        if value is None or value == {} or value == [] or (key in _ZERO_DEFAULTS and not value):
             continue
         out[key] = _plain(value, times_as_text)
     out.setdefault("state", State.QUEUED.value)
@@ -340,6 +363,8 @@ def job_from_record(record: dict[str, Any]) -> Job:
         for n in values.get("notes", [])
     ]
     values.update(split_executor(values.pop("executor", None)))
+    if "worktree" in values:
+        values["worktree"] = Worktree(**values["worktree"])
     return Job(**values)
 
 

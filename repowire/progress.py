@@ -7,6 +7,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from .values import format_duration
+
 __all__ = ["Progress"]
 
 
@@ -27,6 +29,12 @@ class Progress:
             self.seen[job_id] = (size, now)
             return 0.0
         return (now - last[1]).total_seconds()
+
+    def stalled(self, job_id: str, log: Path, limit: float | None, now: datetime) -> str | None:
+        """ "stalled: no output for <limit>" when the log has not grown for `limit` seconds."""
+        if not limit or self.quiet_for(job_id, log, now) < limit:
+            return None
+        return f"stalled: no output for {format_duration(limit)}"
 
     def forget(self, job_id: str) -> None:
         self.seen.pop(job_id, None)

@@ -34,8 +34,24 @@ class Recovery:
 
     def recover(self, job: Job, now: datetime) -> None:
         handle = job.handle
-        if handle is None:
-            return  # tracked by hand, or not claimed yet
+        if handle is not None:
+            self._recover_attempt(job, handle, now)
+        trees = self.supervisor.trees
+        if job.state != State.RUNNING and trees.unsettled(job) and self._over(job):
+            trees.settle(job, now)
+
+    def _over(self, job: Job) -> bool:
+        """Whether nothing of the job's last attempt runs here: its worktree can be settled."""
+        handle = job.handle
+        if job.id in self.supervisor.releasing or job.id in self.supervisor.active:
+            return False
+        if handle is None or not handle.started:
+            return True
+        if not handle.started_for(self.supervisor.here, HOST):
+            return False  # a copy of another root's record: that root settles it
+        return not self.supervisor.executor_for(handle).alive(handle)
+
+    def _recover_attempt(self, job: Job, handle: Handle, now: datetime) -> None:
         if not handle.started_for(self.supervisor.here, HOST):
             self._settle_foreign(job, handle, now)
         elif not self.supervisor.executor_for(handle).owns(handle):

@@ -32,6 +32,7 @@ from .slurm import SlurmExecutor
 from .store import Store
 from .supervisor import Supervisor
 from .values import format_time
+from .workspace import folder_for, remove_leftovers
 
 __all__ = ["Runner", "RESCAN_SECONDS"]
 
@@ -98,6 +99,7 @@ class Runner:
         self.store.ensure_layout()
         for path in self.store.remove_stale_temp_files():
             self.log(f"removed {path.name}, left by a writer that crashed")
+        remove_leftovers(self.store)
         watcher = Watcher([self.store.jobs_dir, self.store.agents_dir], self.wake)
         if not watcher.start():
             self.log(str(watcher.error))
@@ -172,6 +174,9 @@ class Runner:
         now = clock.now()
         jobs = {j.id: j for j in self.store.list_jobs(slim_terminal=True) if isinstance(j, Job)}
         for item in jobs.values():
+            if item.worktree and item.worktree.pending and item.state != State.RUNNING:
+                if item.id not in self.supervisor.trees.failing:
+                    return False  # its worktree is settled at the next step
             if item.state == State.QUEUED and self._runnable(item):
                 if item.id in self.failing:
                     continue  # e.g. its lock cannot be taken: a person must look at it
@@ -279,6 +284,7 @@ class Runner:
         }
         states = {j.id: j.state.value for j in jobs.values() if isinstance(j, Job)}
         queued = [j for j in jobs.values() if isinstance(j, Job) and j.state == State.QUEUED]
+        trees = {_tree_in_use(j) for j in jobs.values() if isinstance(j, Job)}
         for item in sorted(queued, key=self._order):
             if not self._runnable(item):
                 if item.id not in self.told:
@@ -290,6 +296,8 @@ class Runner:
                 continue  # waits for the jobs it names, or was canceled for their failure
             elif item.template and self._overlap_holds(item.template, busy):
                 continue  # waits for the template's running run (overlap: skip or queue)
+            elif item.workspace == "worktree" and folder_for(self.store, item) in trees:
+                continue  # a template's shared worktree: one run at a time works in it
             else:
                 due.append(item)
                 if item.template:
@@ -325,6 +333,13 @@ class Runner:
     def _overlap_holds(self, name: str, busy: set[str]) -> bool:
         template = self.scheduler.templates.get(name)
         return name in busy and (template is None or template.overlap not in ("allow", "replace"))
+
+
+def _tree_in_use(job: Job) -> str | None:
+    """The worktree a run works in, or whose settling is still to come."""
+    tree = job.worktree
+    busy = tree is not None and tree.pending and job.state != State.QUEUED
+    return tree.path if busy and tree is not None else None
 
 
 def _sentence(exc: Exception) -> str:

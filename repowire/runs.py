@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import clock
+from .errors import ValidationError
 from .model import Job, Note, Template, split_executor
+from .store import Store
 from .values import format_time
 
-__all__ = ["run_id_for", "new_run"]
+__all__ = ["run_id_for", "new_run", "fire_now"]
 
 
 def run_id_for(name: str, slot: datetime) -> str:
@@ -31,3 +33,16 @@ def new_run(template: Template, slot: datetime, note: str) -> Job:
         continuity=template.continuity,
         notes=[Note(clock.now(), note)],
     )
+
+
+def fire_now(store: Store, template: Template, now: datetime) -> Job:
+    """A run of the template named for the current second (`jobs run`); a second run in the
+    same second is <slot id>-2, -3, ..."""
+    slot = now.replace(microsecond=0)
+    run = new_run(template, slot, "fired by hand (jobs run)")
+    first = run.id
+    for number in range(2, 100):
+        if store.try_create(run):
+            return run
+        run.id = f"{first}-{number}"
+    raise ValidationError(f"{template.name} was fired 99 times at {format_time(slot)}; try again")

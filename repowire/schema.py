@@ -8,7 +8,17 @@ from typing import Any
 
 from .errors import Problems, ValidationError
 from .handles import Handle, handle_from_dict
-from .model import EXECUTORS, SHELL, SLURM_OPTIONS, Job, Note, State, Template, split_executor
+from .model import (
+    EXECUTORS,
+    SHELL,
+    SLURM_OPTIONS,
+    Job,
+    Note,
+    State,
+    Template,
+    Worktree,
+    split_executor,
+)
 from .values import parse_duration, parse_time, shown, validate_id, validate_template_name
 
 __all__ = [
@@ -185,6 +195,26 @@ def _bool(value: Any) -> bool:
     return value
 
 
+def _worktree(value: Any) -> Worktree:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValidationError(f"expected a mapping, got {_kind(value)}")
+    unknown = sorted(set(value) - {"branch", "base", "path", "head", "files_changed"})
+    if unknown:
+        raise ValidationError(f"unknown key {shown(unknown[0])}")
+    missing = [k for k in ("branch", "base", "path") if value.get(k) is None]
+    if missing:
+        raise ValidationError(f"{missing[0]} is missing")
+    head = value.get("head")
+    files = value.get("files_changed")
+    return Worktree(
+        branch=_nonempty_text(value["branch"]),
+        base=_nonempty_text(value["base"]),
+        path=_nonempty_text(value["path"]),
+        head=None if head is None else _text(head),
+        files_changed=None if files is None else _count(files),
+    )
+
+
 def _notes(value: Any) -> list[Note]:
     if not isinstance(value, list):
         raise ValidationError(f"expected a list of notes, got {_kind(value)}")
@@ -224,6 +254,9 @@ DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
     "run_if": _nonempty_text,
     "run_if_timeout": _duration,
     "stall_timeout": _duration,
+    "workspace": _choice("inplace", "worktree"),
+    "base": _nonempty_text,
+    "keep_worktree": _bool,
 }
 _RUN_KEYS: dict[str, Callable[[Any], Any]] = {
     "template": validate_id,
@@ -244,6 +277,7 @@ _STATE_KEYS: dict[str, Callable[[Any], Any]] = {
     "exit_code": _optional_int,
     "session_id": _nonempty_text,
     "executor": _executor,
+    "worktree": _worktree,
 }
 TEMPLATE_KEYS: dict[str, Callable[[Any], Any]] = {  # the names of model.TEMPLATE_FIELDS
     "cron": _nonempty_text,
@@ -287,6 +321,8 @@ def _definition_problems(values: dict[str, Any], keys_seen: set[str]) -> list[st
         problems.append("the shell backend needs a command")
     if not keys_seen & {"command", "prompt", "prompt_file"}:
         problems.append("a job needs a command or a prompt")
+    if keys_seen & {"base", "keep_worktree"} and values.get("workspace") != "worktree":
+        problems.append("base and keep_worktree apply only with workspace: worktree")
     prompt_file = values.get("prompt_file")
     if prompt_file is not None and _escapes(prompt_file):
         problems.append(f"prompt_file {shown(prompt_file)} must stay inside the worker folder")

@@ -16,14 +16,15 @@ from .errors import RepowireError
 from .executor import HOST, Executor, read_exit_file
 from .files import open_file
 from .handles import Handle, RootRef
-from .launch import log_header, prepare_launch
-from .model import SHELL, Job, Note, State, enter_state
+from .launch import log_header, prepare_launch, start_error
+from .model import SHELL, Job, Note, State, Worktree, enter_state
 from .outcome import record_outcome
 from .preconditions import Verdict, check
 from .progress import Progress
 from .scheduler import Scheduler
 from .store import Store
 from .values import format_duration, parse_duration
+from .worktree_runs import WorktreeRuns
 
 __all__ = ["Attempt", "Supervisor"]
 
@@ -67,6 +68,7 @@ class Supervisor:
         self.unrecorded: set[str] = set()  # attempts whose handle write failed, logged once
         self.ending: dict[str, datetime] = {}  # attempts whose status is written, since when
         self.progress = Progress()  # when each attempt's log last grew (stalled runs)
+        self.trees = WorktreeRuns(store, log)
 
     @property
     def here(self) -> RootRef:
@@ -105,16 +107,20 @@ class Supervisor:
         backend = self.backend_of(job)
         has_form = backend is not None and backend.resume_command is not None
         session, why = self.scheduler.resume_for(job, has_form, job.effective_backend != SHELL)
-        record = self._claim(job, session, why, now)
+        tree, problem = self.trees.plan(job)
+        record = self._claim(job, session, why, now, tree)
         if record is None or record.handle is None:
             return
         self.started.add(record.id)
+        if problem:
+            self._fail_unstarted(record, problem, now)
+            return
         if record.run_if and not record.template and not self._precondition_met(record, now):
             return  # a template's run had its precondition checked when it was fired
         try:
             handle, chosen = self._launch(record, record.handle, session, now)
         except Exception as exc:  # it never started, whatever the record held: end it
-            self._fail_unstarted(record, _start_error(exc), now)
+            self._fail_unstarted(record, start_error(exc), now)
             return
         # Held from the moment it runs: if the handle cannot be written yet (a full disk, a
         # lock held too long), the attempt is still watched, timed and released, and the write
@@ -153,7 +159,8 @@ class Supervisor:
     ) -> tuple[Handle, str | None]:
         launch = None
         try:
-            launch = prepare_launch(self.store, self.config, record, session)
+            workdir = self.trees.open(record)
+            launch = prepare_launch(self.store, self.config, record, session, workdir)
             with open_file(launch.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as log:
                 log.write(log_header(record, launch.argv, now).encode("utf-8"))
             return self.executors[claim.kind].start(launch, claim), launch.session_id
@@ -162,8 +169,11 @@ class Supervisor:
                 with contextlib.suppress(OSError):
                     launch.stdin.unlink()
 
-    def _claim(self, job: Job, session: str | None, why: str | None, now: datetime) -> Job | None:
-        """queued -> running under the job's lock; None if another writer got there first."""
+    def _claim(
+        self, job: Job, session: str | None, why: str | None, now: datetime, tree: Worktree | None
+    ) -> Job | None:
+        """queued -> running under the job's lock; None if another writer got there first. A
+        worktree run's branch and folder are named in the claim, before either is made."""
         here = self.here
         claimed = False
 
@@ -185,6 +195,7 @@ class Supervisor:
                 claimed_at=now,
             )
             record.error = record.exit_code = record.retry_at = None
+            record.worktree = tree or record.worktree
             claimed = True
             return True
 
@@ -268,6 +279,7 @@ class Supervisor:
             return
         executor = self.executor_for(handle)
         code = read_exit_file(self.store.sibling(item.id, ".exit"))
+        log = self.store.sibling(item.id, ".log")
         status = executor.exit_status(handle)
         if code is None:
             code = status
@@ -280,20 +292,12 @@ class Supervisor:
         elif attempt.deadline is not None and now >= attempt.deadline:
             limit = format_duration(item.timeout_seconds or 0)
             self.finish(item, handle, None, f"timed out after {limit}", now)
-        elif self._stalled(item, now):
-            limit = format_duration(self._stall_limit(item) or 0)
-            self.finish(item, handle, None, f"stalled: no output for {limit}", now)
+        elif stalled := self.progress.stalled(job_id, log, self._stall_limit(item), now):
+            self.finish(item, handle, None, stalled, now)
 
     def _stall_limit(self, job: Job) -> float | None:
         own = job.stall_timeout
         return parse_duration(own) if own is not None else self.config.stall_timeout
-
-    def _stalled(self, job: Job, now: datetime) -> bool:
-        """Whether the job's log has not grown for its stall_timeout (or config.yaml's)."""
-        limit = self._stall_limit(job)
-        if not limit:
-            return False
-        return self.progress.quiet_for(job.id, self.store.sibling(job.id, ".log"), now) >= limit
 
     def watch_unreadable(self, job_id: str, now: datetime) -> None:
         """An attempt whose record cannot be read (a hand edit under way): it is still timed
@@ -335,12 +339,16 @@ class Supervisor:
         """Record how the attempt ended, if the record still names this attempt."""
         applied = False
         attempt = self.active.get(job.id) or Attempt(job.id, handle, None)
+        over = job.worktree is not None and not self.executor_for(handle).alive(handle)
+        settled = self.trees.finalize(job) if over else None  # else settled once it is over
 
         def change(record: Job) -> bool:
             nonlocal applied
             if record.state != State.RUNNING or not self._names(record, attempt):
                 return False
             record.handle = handle
+            if settled is not None:
+                self.trees.apply(record, job.worktree, settled, now)
             record_outcome(self.store, record, code, reason, self.backend_of(record), now)
             applied = True
             return True
@@ -348,6 +356,7 @@ class Supervisor:
         record = self.store.transition(job.id, change)
         if not applied:
             return
+        self.trees.tidy(record)
         with contextlib.suppress(FileNotFoundError):
             self.store.sibling(job.id, ".exit").unlink()
         self.scheduler.run_finished(record)
@@ -381,13 +390,3 @@ class Supervisor:
                 executor.release(handle, force=True)
                 self.log(f"released {job_id}: SIGKILL to {handle.describe()} and its group")
                 self.releasing[job_id] = (handle, now + timedelta(seconds=1))
-
-
-def _start_error(exc: Exception) -> str:
-    if isinstance(exc, FileNotFoundError) and not exc.filename:
-        return str(exc)  # "codex: command not found on PATH"
-    if isinstance(exc, OSError):
-        return f"could not start: {exc.strerror or exc}"
-    if isinstance(exc, RepowireError):
-        return str(exc)
-    return f"could not start: {exc}".splitlines()[0][:500]

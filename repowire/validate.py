@@ -15,7 +15,7 @@ from .schema import parse_job, parse_template
 from .store import Store
 from .templates import check_timing, list_templates, template_names
 
-__all__ = ["validate_paths"]
+__all__ = ["validate_paths", "check_after"]
 
 
 def _check_job(root: Path, path: Path) -> None:
@@ -140,3 +140,12 @@ def _relative(root: Path, path: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def check_after(store: Store, after: list[str], own_id: str | None) -> None:
+    """The jobs a new job waits for exist (so no cycle can form), and are not itself."""
+    for dep in after:
+        if dep == own_id:
+            raise ValidationError(f"job {dep} cannot wait for itself")
+        if not store.job_file(dep).exists():
+            raise ValidationError(f"after: no job {dep} (a job can wait only for jobs that exist)")

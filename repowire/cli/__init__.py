@@ -11,7 +11,7 @@ from .agents import agents, backends, cron, dashboard, mcp
 from .common import RepowireGroup, get_root, json_option, project, root_option
 from .jobs import jobs
 from .run import logs, runner, wait
-from .tidy import prune, rerun, rm
+from .tidy import diff, prune, rerun, rm
 
 __all__ = ["main", "cli"]
 
@@ -155,7 +155,7 @@ cli.add_command(
         hidden=True,
     )
 )
-for command in (logs, rm, prune, rerun):
+for command in (logs, rm, prune, rerun, diff):
     jobs.add_command(command)
 jobs.add_command(wait)
 

@@ -74,6 +74,18 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--priority", type=click.IntRange(min=0), help="Higher starts first (default 0).")
 @click.option("--label", "labels", metavar="L", multiple=True, help="A label (repeat).")
+@click.option(
+    "--workspace",
+    type=click.Choice(["inplace", "worktree"]),
+    help="worktree: each run works in a git worktree, on a branch of its own (default inplace).",
+)
+@click.option("--base", metavar="REF", help="The commit a worktree run starts from (default HEAD).")
+@click.option(
+    "--keep-worktree",
+    is_flag=True,
+    default=None,
+    help="Keep a worktree run's folder when it ends (default: removed, the branch kept).",
+)
 @json_option
 def create(
     name: str,
@@ -92,6 +104,8 @@ def create(
       repowire jobs create "Daily brief" --path .repowire/agents/daily-brief \\
           --backend codex --cron "@daily" --prompt "Prepare the brief."
       repowire jobs create "Deploy" --command ./deploy.sh --after job-build --priority 5
+      repowire jobs create "Fix lint" --backend claude --path . --workspace worktree \\
+          --prompt "Fix the lint errors and commit."
     """
     options["after"] = list(options.pop("after") or ()) or None
     options["labels"] = list(options.pop("labels") or ()) or None

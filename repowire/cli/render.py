@@ -191,7 +191,9 @@ def _field_lines(data: dict[str, Any], skip: set[str]) -> None:
     for key, value in data.items():
         if key in skip or value in (None, [], {}):
             continue
-        if isinstance(value, dict):  # the executor handle, env, slurm options
+        if key == "worktree" and isinstance(value, dict):
+            value = _worktree(data.get("id"), value)
+        elif isinstance(value, dict):  # the executor handle, env, slurm options
             value = "  ".join(f"{k} {v}" for k, v in value.items())
         elif isinstance(value, list):
             value = json.dumps(value, ensure_ascii=False)
@@ -203,6 +205,21 @@ def _field_lines(data: dict[str, Any], skip: set[str]) -> None:
         click.echo(f"{key.ljust(width)}  {lines[0]}")
         for line in lines[1:]:
             click.echo(f"{'':{width}}  {line}")
+
+
+def _worktree(job_id: object, tree: dict[str, Any]) -> str:
+    """branch, base, head and files changed of a worktree run, in words."""
+    base = str(tree.get("base", ""))[:12]
+    head = tree.get("head")
+    if head is None:
+        what = f"from {base}; working in {tree.get('path')}"
+    elif head:
+        count = tree.get("files_changed", 0)
+        what = f"{base}..{str(head)[:12]}, {count} file{'s' if count != 1 else ''} changed"
+        what += f" (repowire jobs diff {job_id})"
+    else:
+        what = f"from {base}; no changes"
+    return f"{tree.get('branch')}  {what}"
 
 
 def print_job(data: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""`repowire jobs rm`, `jobs prune` and `jobs rerun`: clearing finished work, running it again."""
+"""`repowire jobs rm`, `jobs prune`, `jobs rerun` and `jobs diff`: clearing finished work,
+running it again, reading what a worktree run changed."""
 
 from __future__ import annotations
 
@@ -6,9 +7,23 @@ import click
 
 from .common import complete_names, duration, json_option, print_new, project, root_option
 
-__all__ = ["rm", "prune", "rerun"]
+__all__ = ["rm", "prune", "rerun", "diff"]
 
 FINISHED = ["succeeded", "failed", "canceled"]
+
+branches_option = click.option(
+    "--branches",
+    is_flag=True,
+    help="Delete the branches of removed worktree runs too (a template's shared branch stays).",
+)
+
+
+def _say(removed: list[str], branches: list[str], dry_run: bool) -> None:
+    verb = "would remove" if dry_run else "removed"
+    for job_id in removed:
+        click.echo(f"{verb} {job_id}")
+    for branch in branches:
+        click.echo(f"{'would delete' if dry_run else 'deleted'} branch {branch}")
 
 
 @click.command(short_help="Remove finished jobs and their files.")
@@ -16,21 +31,22 @@ FINISHED = ["succeeded", "failed", "canceled"]
 @click.argument("job_ids", metavar="ID...", nargs=-1, required=True, shell_complete=complete_names)
 @click.option("--force", is_flag=True, help="Cancel a queued or running job first.")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
-def rm(job_ids: tuple[str, ...], force: bool, dry_run: bool) -> None:
+@branches_option
+def rm(job_ids: tuple[str, ...], force: bool, dry_run: bool, branches: bool) -> None:
     """Remove finished jobs: each record with its log, result and exit files.
 
     Every id is checked before anything is removed; a queued or running job is refused unless
-    --force, which cancels it first (its executor is then released by the runner).
+    --force, which cancels it first (its executor is then released by the runner). A worktree
+    run's branch stays unless --branches.
 
     \\b
     Examples:
       repowire jobs rm job-20261126-021530-a1b2
       repowire jobs rm job-a job-b --dry-run
+      repowire jobs rm job-a --branches
     """
-    removed = project().remove(list(job_ids), force=force, dry_run=dry_run)
-    verb = "would remove" if dry_run else "removed"
-    for job_id in removed:
-        click.echo(f"{verb} {job_id}")
+    removed, deleted = project().remove(list(job_ids), force, dry_run, branches)
+    _say(removed, deleted, dry_run)
 
 
 @click.command(short_help="Remove finished jobs older than a time.")
@@ -43,20 +59,19 @@ def rm(job_ids: tuple[str, ...], force: bool, dry_run: bool) -> None:
 )
 @click.option("--state", type=click.Choice(FINISHED), help="Only jobs that ended this way.")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
-def prune(older_than: float | None, state: str | None, dry_run: bool) -> None:
+@branches_option
+def prune(older_than: float | None, state: str | None, dry_run: bool, branches: bool) -> None:
     """Remove finished jobs, one-off and template runs alike, with their files.
 
-    Queued and running jobs are never removed.
+    Queued and running jobs are never removed. Worktree runs' branches stay unless --branches.
 
     \\b
     Examples:
       repowire jobs prune --older-than 7d --dry-run
       repowire jobs prune --state succeeded --older-than 1d
     """
-    removed = project().prune(older_than or 0.0, state, dry_run)
-    verb = "would remove" if dry_run else "removed"
-    for job_id in removed:
-        click.echo(f"{verb} {job_id}")
+    removed, deleted = project().prune(older_than or 0.0, state, dry_run, branches)
+    _say(removed, deleted, dry_run)
     if not removed:
         click.echo("nothing to remove")
 
@@ -75,3 +90,20 @@ def rerun(job_id: str, as_json: bool) -> None:
     """
     here = project()
     print_new(here, here.rerun(job_id).id, as_json)
+
+
+@click.command(short_help="Show what a worktree run changed.")
+@root_option
+@click.argument("job_id", metavar="ID", shell_complete=complete_names)
+@click.option("--stat", is_flag=True, help="Files and line counts only (git diff --stat).")
+def diff(job_id: str, stat: bool) -> None:
+    """Print a worktree run's changes against the commit it started from, as git diff does:
+    its branch's head once it ended, its worktree while it runs. Nothing when it changed
+    nothing.
+
+    \b
+    Examples:
+      repowire jobs diff job-20261126-021530-a1b2
+      repowire jobs diff job-20261126-021530-a1b2 --stat
+    """
+    click.echo(project().diff(job_id, stat), nl=False)

@@ -167,9 +167,18 @@ async function refresh(force) {
 }
 
 function definition(data) {
-  const skip = new Set(["notes", "log", "result", "recent_runs", "next_fires", "skipped", "executor"]);
+  const skip = new Set(["notes", "log", "result", "recent_runs", "next_fires", "skipped", "executor", "worktree"]);
   return `<dl>${Object.entries(data).filter(([k, v]) => !skip.has(k) && v !== null && v !== "")
     .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${k === "state" ? badge(v) : esc(typeof v === "object" ? JSON.stringify(v) : v)}</dd>`).join("")}</dl>`;
+}
+
+function worktree(tree) {
+  if (!tree) return "";
+  const head = tree.head === undefined ? "(still working)" : tree.head || "(no changes)";
+  const rows = [["branch", tree.branch], ["base", tree.base], ["head", head],
+    ["files changed", tree.files_changed ?? "-"], ["folder", tree.path]];
+  return `<h3>Worktree</h3><dl class="worktree">${rows.map(([k, v]) =>
+    `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>`;
 }
 
 async function showDetail(id, reset) {
@@ -186,7 +195,7 @@ async function showDetail(id, reset) {
     `<li><span class="muted">${esc(n.at)}</span> ${n.state ? badge(n.state) : ""} ${esc(n.text)}</li>`).join("");
   let html = `<h2>${esc(data.name || data.id)}</h2>`;
   html += data.kind === "template" ? templateActions(data) : jobActions(data);
-  html += definition(data);
+  html += definition(data) + worktree(data.worktree);
   if (data.kind === "template") {
     html += `<h3>Next fires</h3><ul>${(data.next_fires || []).map((f) => `<li>${esc(f.local)} <span class="muted">${esc(f.utc)}</span></li>`).join("")}</ul>`;
     html += `<h3>Skipped slots</h3><ul>${(data.skipped || []).map((s) => `<li>${esc(s.slot)} ${esc(s.reason)}${s.count ? ` (×${esc(s.count)})` : ""}</li>`).join("") || "<li class=muted>none</li>"}</ul>`;
