@@ -20,6 +20,17 @@ _IDENTITY = {
     "GIT_COMMITTER_NAME": "repowire",
     "GIT_COMMITTER_EMAIL": "repowire@localhost",
 }
+# Variables that would point git at another repository, index or tree than the one asked for.
+_ELSEWHERE = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+)
 _LOCKED = ("index.lock", ".lock': File exists", "cannot lock ref", "Unable to create")
 
 
@@ -30,7 +41,7 @@ class GitError(RepowireError):
 def _environment() -> dict[str, str]:
     """The runner's environment without what would point git elsewhere, in plain English
     (so a lock can be told from other failures), never asking for a password."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = {k: v for k, v in os.environ.items() if k not in _ELSEWHERE}
     env.update(_IDENTITY, LC_ALL="C", GIT_TERMINAL_PROMPT="0")
     return env
 

@@ -67,9 +67,7 @@ def _complete_gitignore(store: Store) -> bool:
         return False
     text = path.read_text(encoding="utf-8", errors="replace")
     have = {line.strip() for line in text.splitlines()}
-    missing = [
-        line for line in GITIGNORE.splitlines() if line and not line.startswith("#")
-    ]
+    missing = [line for line in GITIGNORE.splitlines() if line and not line.startswith("#")]
     missing = [line for line in missing if line not in have]
     if not missing:
         return False

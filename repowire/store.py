@@ -361,6 +361,9 @@ _SLIM_KEYS = (
     "created_at",
     "finished_at",
     "attempt",
+    "continuity",
+    "worktree",  # a worktree run's settling and tidying go on after it ends
+    "keep_worktree",
 )
 
 
