@@ -359,7 +359,7 @@ def test_bad_worktree_options_are_refused_before_anything_is_written(repo):
     assert_clean_error(rw("jobs", "diff", "plain", ok=False), says="did not run in a worktree")
 
 
-# --- what cannot start, and what goes wrong on the way ---------------------------------------------
+# --- what cannot start, and what goes wrong on the way ---------------------------------------
 
 
 def _fails_unstarted(root: Path, job_id: str, says: str) -> dict[str, object]:
