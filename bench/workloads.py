@@ -226,3 +226,49 @@ def cold_start(repeat: int) -> dict[str, Any]:
             out[name] = summary(samples)
     out["ratio_to_import_floor"] = out["jobs status ID"]["p50"] / out["import yaml, click"]["p50"]
     return out
+
+
+def _repository(root: Path, files: int) -> None:
+    """A git repository of `files` small files in 100-file folders, committed."""
+    for n in range(files):
+        folder = root / "src" / f"d{n // 100:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{n:05d}.txt").write_text(f"line {n}\n" * 8)
+    quiet = {"capture_output": True, "check": True, "cwd": root}
+    subprocess.run(["git", "init", "-q"], **quiet)  # type: ignore[call-overload]
+    subprocess.run(["git", "add", "-A"], **quiet)  # type: ignore[call-overload]
+    subprocess.run(
+        ["git", "-c", "user.name=b", "-c", "user.email=b@x", "commit", "-q", "-m", "files"],
+        **quiet,  # type: ignore[call-overload]
+    )
+
+
+def worktree_start(count: int, files: int) -> dict[str, Any]:
+    """7: drop -> executor running for an in-place run and a worktree run, taken in turns by
+    an idle runner in a repository of `files` files; the difference is the worktree's cost."""
+    samples: dict[str, list[float]] = {"inplace": [], "worktree": []}
+    with scratch_root() as root:
+        _repository(root, files)
+        runner = Runner(root)
+        try:
+            for n in range(count):
+                for kind, extra in (("inplace", ""), ("worktree", "workspace: worktree\n")):
+                    job_id = f"{kind}{n}"
+                    dropped = drop(root, job_id, record_text("date +%s.%N") + extra)
+                    log = root / f".repowire/jobs/{job_id}.log"
+                    started = wait_until(lambda log=log: _stamp(log), 30)
+                    samples[kind].append((started - dropped) * 1000)
+                    done = root / f".repowire/jobs/{job_id}.yaml"
+                    wait_until(lambda done=done: b"succeeded" in done.read_bytes(), 30)
+                    trees = root / ".repowire/worktrees"
+                    wait_until(lambda t=trees: len(list(t.glob("*"))) <= 1, 30)  # all removed
+                    time.sleep(0.2)  # and written back, so one sample does not slow the next
+        finally:
+            runner.stop()
+    inplace, worktree = summary(samples["inplace"]), summary(samples["worktree"])
+    return {
+        "files": files,
+        "inplace_ms": inplace,
+        "worktree_ms": worktree,
+        "added_ms": worktree["p50"] - inplace["p50"],
+    }

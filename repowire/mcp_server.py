@@ -125,6 +125,11 @@ Env = Annotated[dict[str, str] | None, Field(description="Extra environment vari
 After = Annotated[list[str] | None, Field(description="Start only when these jobs have succeeded.")]
 Priority = Annotated[int | None, Field(ge=0, description="Higher starts first (default 0).")]
 Labels = Annotated[list[str] | None, Field(description="Labels, to filter jobs by.")]
+Workspace = Annotated[
+    Literal["inplace", "worktree"] | None,
+    Field(description="worktree: each run works in a git worktree, on a branch of its own."),
+]
+Base = Annotated[Text, Field(description="The commit a worktree run starts from (default HEAD).")]
 NewState = Annotated[State | None, Field(description="The new state.")]
 Note = Annotated[Text, Field(description="A progress note for the timeline.")]
 Summary = Annotated[Text, Field(description="A short result.")]
@@ -157,26 +162,13 @@ class JobTools:
         after: After = None,
         priority: Priority = None,
         labels: Labels = None,
+        workspace: Workspace = None,
+        base: Base = None,
     ) -> dict[str, Any]:
         """Create a queued job, or with cron a recurring template; returns the record."""
-        item = self.project.create(
-            name,
-            cron=cron,
-            timezone=timezone,
-            command=command,
-            backend=backend,
-            path=path,
-            prompt=prompt,
-            prompt_file=prompt_file,
-            continuity=continuity,
-            timeout=timeout,
-            retries=retries,
-            due_at=due_at,
-            env=env or {},
-            after=after,
-            priority=priority,
-            labels=labels,
-        )
+        options = {key: value for key, value in locals().items() if key != "self"}
+        options["env"] = env or {}  # every argument is a definition key of the same name
+        item = self.project.create(**options)
         return self.project.show(api.name_of(item))
 
     @_refusals

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
+import threading
 import uuid
 from pathlib import Path
 
@@ -57,15 +58,22 @@ def folder_for(store: Store, job: Job) -> str:
     return str(Path(store.base.name, FOLDER, str(name)))
 
 
+_TOPS: dict[Path, Path] = {}  # root -> the top of its repository, once found
+
+
 def repository(root: Path) -> Path:
     """The top of the git work tree that holds the root."""
+    top = _TOPS.get(root)
+    if top is not None and (top / ".git").exists():
+        return top
     done = run_git(["rev-parse", "--show-toplevel"], root)
     if done.returncode != 0:
         raise WorkspaceError(
             f"the root {root} is not in a git repository, and a worktree run needs one "
             "(git init, then commit)"
         )
-    return Path(done.stdout.strip())
+    _TOPS[root] = Path(done.stdout.strip())
+    return _TOPS[root]
 
 
 def plan(store: Store, job: Job) -> Worktree:
@@ -104,12 +112,13 @@ def ensure(store: Store, tree: Worktree) -> Path:
         _prepare_parent(folder.parent)
         if folder.exists() or folder.is_symlink():
             _discard(folder)  # a half-made or half-removed tree of a runner that was killed
-        run_git(["worktree", "prune"], repo)
-        add = ["-c", "checkout.workers=0", "worktree", "add", "--quiet"]
-        if commit_of(repo, f"refs/heads/{tree.branch}") is not None:
-            git_output([*add, str(folder), tree.branch], repo)
-        else:
-            git_output([*add, "-b", tree.branch, str(folder), tree.base], repo)
+            run_git(["worktree", "prune"], repo)
+        add = ["-c", "checkout.workers=0", "worktree", "add", "--quiet", str(folder)]
+        exists = commit_of(repo, f"refs/heads/{tree.branch}") is not None
+        add += [tree.branch] if exists else ["-b", tree.branch, tree.base]
+        if run_git(add, repo).returncode != 0:
+            run_git(["worktree", "prune"], repo)  # an entry of a folder deleted by hand
+            git_output(add, repo)
     return folder / store.root.resolve().relative_to(repo.resolve())
 
 
@@ -163,10 +172,13 @@ def clean(store: Store, job: Job, tree: Worktree) -> None:
 
 def _discard(folder: Path) -> None:
     """Remove a folder whole or not at all as far as git can tell: renamed aside first (one
-    atomic step), then deleted; a leftover aside is removed by remove_leftovers."""
+    atomic step), then deleted by a thread of its own, so a big tree does not hold up the
+    runner's loop; an aside a crash left is removed by remove_leftovers."""
     aside = folder.with_name(f".trash-{folder.name}-{uuid.uuid4().hex[:8]}")
     folder.rename(aside)
-    shutil.rmtree(aside, ignore_errors=True)
+    threading.Thread(
+        target=shutil.rmtree, args=(aside,), kwargs={"ignore_errors": True}, daemon=True
+    ).start()
 
 
 def remove_leftovers(store: Store) -> None:

@@ -236,3 +236,30 @@ def test_live_log_and_screenshot(root, board, page):
     page.click("#close")
     assert page.is_visible("#jobs tbody tr[data-id=flaky]")
     assert read(root, "flaky")["state"] == "failed"
+
+
+@needs_chromium
+def test_detail_of_a_worktree_run_shows_branch_base_head_and_files_changed(root, board, page):
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-c", "user.name=T", "-c", "user.email=t@x", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "start")
+    base = git("rev-parse", "HEAD")
+    write_job(root, "agent-fix", command="echo a > a.txt; echo b > b.txt", workspace="worktree")
+    run_once(root)
+    head = read(root, "agent-fix")["worktree"]["head"]
+    page.wait_for_selector("#jobs tbody tr[data-id=agent-fix] .state.succeeded")
+    page.click("#jobs tbody tr[data-id=agent-fix] td")
+    page.wait_for_selector("#detail:not([hidden]) dl.worktree")
+    shown = page.inner_text("dl.worktree")
+    for text in ("repowire/agent-fix", base, head, "files changed\n2"):
+        assert text in shown, (text, shown)

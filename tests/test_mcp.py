@@ -60,9 +60,18 @@ def test_whole_lifecycle(root):
         out["show"] = payload(await call("job_show", {"job_id": job_id}))
         other = payload(
             await call(
-                "job_create", {"name": "B", "command": "true", "timeout": "1m", "retries": 1}
+                "job_create",
+                {
+                    "name": "B",
+                    "command": "true",
+                    "timeout": "1m",
+                    "retries": 1,
+                    "workspace": "worktree",
+                    "base": "main",
+                },
             )
         )
+        out["other"] = other
         out["canceled"] = payload(
             await call("job_cancel", {"job_id": other["id"], "reason": "not needed"})
         )
@@ -84,6 +93,7 @@ def test_whole_lifecycle(root):
     assert out["done"]["state"] == "succeeded" and out["result"]["result_summary"] == "Docs written"
     assert out["show"]["notes"][0]["text"] == "Started"
     assert out["canceled"]["state"] == "canceled" and out["retried"]["state"] == "queued"
+    assert out["other"]["workspace"] == "worktree" and out["other"]["base"] == "main"
     assert out["template"]["kind"] == "template" and len(out["template"]["next_fires"]) == 5
     assert out["run"]["template"] == "daily-brief" and out["run"]["state"] == "queued"
     assert {t["id"] for t in out["list"]["templates"]} == {"daily-brief"}
