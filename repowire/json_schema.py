@@ -160,6 +160,10 @@ _WORK: list[dict[str, Any]] = [
         "if": {"properties": {"backend": {"const": "shell"}}, "required": ["backend"]},
         "then": {"required": ["command"]},
     },
+    {  # base and keep_worktree belong to worktree runs
+        "if": {"anyOf": [{"required": ["base"]}, {"required": ["keep_worktree"]}]},
+        "then": {"required": ["workspace"], "properties": {"workspace": {"const": "worktree"}}},
+    },
 ]
 
 

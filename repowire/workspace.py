@@ -175,7 +175,10 @@ def _discard(folder: Path) -> None:
     atomic step), then deleted by a thread of its own, so a big tree does not hold up the
     runner's loop; an aside a crash left is removed by remove_leftovers."""
     aside = folder.with_name(f".trash-{folder.name}-{uuid.uuid4().hex[:8]}")
-    folder.rename(aside)
+    try:
+        folder.rename(aside)
+    except FileNotFoundError:
+        return  # another runner of the root set it aside first
     threading.Thread(
         target=shutil.rmtree, args=(aside,), kwargs={"ignore_errors": True}, daemon=True
     ).start()

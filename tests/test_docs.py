@@ -11,7 +11,7 @@ from conftest import REPO
 
 from repowire.handles import Handle
 from repowire.launch import prepare_launch
-from repowire.model import TRANSITIONS, State
+from repowire.model import TRANSITIONS, State, Worktree
 from repowire.schema import _JOB_KEYS, TEMPLATE_KEYS
 
 FORMAT = (REPO / "docs" / "file-format.md").read_text()
@@ -25,6 +25,7 @@ def test_cli_page_is_the_programs_help():
 def test_file_format_names_every_key():
     keys = [*_JOB_KEYS, *TEMPLATE_KEYS, *CONFIG_KEYS]
     keys += [f.name for f in dataclasses.fields(Handle)]
+    keys += [f"worktree.{f.name}" for f in dataclasses.fields(Worktree)]
     missing = [key for key in keys if f"`{key}`" not in FORMAT]
     assert not missing, missing
 
