@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from . import clock
 from .config import Config, load_config, require_repowire
 from .errors import JobNotFound, TransitionRefused, UsageProblem, ValidationError
-from .files import open_file
 from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
@@ -130,6 +130,15 @@ class Project:
         """Templates and jobs, optionally only jobs in one state or of one template."""
         return listing(self.store, state, template)
 
+    def usage(self, since: float | None = None, by: str = "template") -> dict[str, Any]:
+        """`repowire usage`: tokens and cost of the runs that ended in the last `since`
+        seconds (all when None), grouped by template, backend or local day."""
+        from .schedule import zone
+        from .usage import report
+
+        start = clock.now() - timedelta(seconds=since) if since is not None else None
+        return report(self.store.list_records(), start, by, zone(None))
+
     def result(self, job_id: str) -> dict[str, Any]:
         """The result summary and the result file's text, with the state they belong to."""
         from .views import result_of
@@ -139,16 +148,9 @@ class Project:
     def log(self, job_id: str, offset: int = 0, limit: int = LOG_CHUNK) -> tuple[bytes, int]:
         """The job's log from offset (negative: that many bytes from the end), and the offset
         where the bytes returned end."""
-        self.job(job_id)
-        try:
-            with open_file(self.store.sibling(job_id, ".log")) as handle:
-                size = handle.seek(0, 2)
-                start = max(0, size + offset) if offset < 0 else min(offset, size)
-                handle.seek(start)
-                data = handle.read(limit)
-        except FileNotFoundError:
-            return b"", 0
-        return data, start + len(data)
+        from .views import log_chunk
+
+        return log_chunk(self.store, self.job(job_id).id, offset, limit)
 
     def runners(self) -> list[dict[str, Any]]:
         """The runners serving this root now (pid, host, since, heartbeat, version)."""

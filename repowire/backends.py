@@ -28,6 +28,7 @@ __all__ = [
     "find_session_id",
     "final_message",
     "json_value",
+    "json_objects",
     "read_prompt",
 ]
 
@@ -44,6 +45,7 @@ class Backend:
     session_id_pattern: str | None = None
     final_message_key: str | None = None  # dotted key of the final message in JSON output
     env: dict[str, str] = field(default_factory=dict)
+    usage_keys: dict[str, str] = field(default_factory=dict)  # our usage key -> dotted key
 
 
 # The agent CLIs' non-interactive modes, checked against their --help (codex-cli 0.169.0,
@@ -110,6 +112,7 @@ def resolve_backend(name: str, config: Config) -> Backend:
     if merged.get("resume_command") is not None:
         merged["resume_command"] = tuple(merged["resume_command"])
     merged["env"] = {k: str(v) for k, v in (merged.get("env") or {}).items()}
+    merged["usage_keys"] = dict(merged.get("usage_keys") or {})
     return Backend(**merged)
 
 
@@ -181,7 +184,7 @@ def final_message(backend: Backend | None, output: str) -> str | None:
 def json_value(output: str, key: str) -> str | None:
     """The text at a dotted key in the last JSON object of the output that has it."""
     path = key.split(".")
-    for value in reversed(list(_json_objects(output))):
+    for value in reversed(list(json_objects(output))):
         for key in path:
             value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, str) and value.strip():
@@ -189,7 +192,7 @@ def json_value(output: str, key: str) -> str | None:
     return None
 
 
-def _json_objects(output: str) -> list[Any]:
+def json_objects(output: str) -> list[Any]:
     """JSON objects in the output: one per line (JSONL), or one spread over many lines."""
     decoder = json.JSONDecoder()
     found = []

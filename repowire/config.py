@@ -38,6 +38,7 @@ class Config:
     backends: dict[str, dict[str, Any]] = field(default_factory=dict)
     slurm: dict[str, Any] = field(default_factory=dict)  # defaults for executor: slurm
     stall_timeout: float | None = None  # a default for jobs without their own
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)  # USD per million tokens
 
     @property
     def slurm_max_jobs(self) -> int:
@@ -90,6 +91,7 @@ def _backend_config(name: str, spec: Any, where: str) -> dict[str, Any]:
         "session_id_pattern": _regex,
         "final_message_key": _key,
         "env": _str_mapping,
+        "usage_keys": _usage_keys,
     }
     for key, value in spec.items():
         if key not in checks:
@@ -99,6 +101,34 @@ def _backend_config(name: str, spec: Any, where: str) -> dict[str, Any]:
         except ValidationError as exc:
             raise ConfigError(f"{where}: backends: {name}: {key}: {exc}") from None
     return dict(spec)
+
+
+_USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "cost_usd", "model")
+_PRICE_KEYS = ("input", "cached_input", "output")
+
+
+def _usage_keys(value: Any) -> None:
+    if not isinstance(value, dict) or not value:
+        raise ValidationError(f"expected a mapping of {', '.join(_USAGE_KEYS)} to dotted keys")
+    for key, dotted in value.items():
+        if key not in _USAGE_KEYS:
+            raise ValidationError(f"unknown usage key {shown(key)} ({', '.join(_USAGE_KEYS)})")
+        _key(dotted)
+
+
+def _prices(value: Any) -> dict[str, dict[str, float]]:
+    """prices: {model or backend: {input, cached_input, output}}, USD per million tokens."""
+    if not isinstance(value, dict):
+        raise ValidationError("expected a mapping of model names to prices per million tokens")
+    out: dict[str, dict[str, float]] = {}
+    for name, price in value.items():
+        if not isinstance(price, dict) or not price or set(price) - set(_PRICE_KEYS):
+            raise ValidationError(f"{name}: expected a mapping of {', '.join(_PRICE_KEYS)}")
+        for key, amount in price.items():
+            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+                raise ValidationError(f"{name}: {key}: expected a number 0 or more")
+        out[str(name)] = {k: float(v) for k, v in price.items()}
+    return out
 
 
 def _argv(value: Any) -> None:
@@ -157,6 +187,8 @@ def _apply_setting(config: Config, key: Any, value: Any, where: str) -> None:
         config.kill_grace = parse_duration(value)
     elif key == "stall_timeout":
         config.stall_timeout = parse_duration(value)
+    elif key == "prices":
+        config.prices = _prices(value)
     elif key == "allowed_paths":
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             raise ValidationError("expected a list of folders relative to the root")

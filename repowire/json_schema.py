@@ -107,6 +107,18 @@ RECORD: dict[str, dict[str, Any]] = {
         "required": ["branch", "base", "path"],
         "additionalProperties": False,
     },
+    "usage": {
+        "type": "object",
+        "properties": {
+            "input_tokens": {"type": "integer", "minimum": 0},
+            "cached_input_tokens": {"type": "integer", "minimum": 0},
+            "output_tokens": {"type": "integer", "minimum": 0},
+            "cost_usd": {"type": "number", "minimum": 0},
+            "cost_estimated": {"type": "boolean"},
+            "model": _TEXT,
+        },
+        "additionalProperties": False,
+    },
 }
 TEMPLATE: dict[str, dict[str, Any]] = {
     "cron": _TEXT,
@@ -123,6 +135,16 @@ TEMPLATE: dict[str, dict[str, Any]] = {
         "items": {"type": "string", "pattern": _ID},
         "minItems": 1,
     },
+    "budget": {
+        "type": "object",
+        "properties": {
+            "cost_usd": {"type": "number", "minimum": 0},
+            "tokens": {"type": "integer", "minimum": 1},
+            "per": {"enum": ["day", "week", "month"]},
+        },
+        "anyOf": [{"required": ["cost_usd"]}, {"required": ["tokens"]}],
+        "additionalProperties": False,
+    },
 }
 _BACKEND = {
     "type": "object",
@@ -133,13 +155,28 @@ _BACKEND = {
         "session_id_pattern": {"type": "string"},
         "final_message_key": _TEXT,
         "env": {"type": "object", "additionalProperties": _WORDS},
+        "usage_keys": {
+            "type": "object",
+            "propertyNames": {
+                "enum": ["input_tokens", "cached_input_tokens", "output_tokens", "cost_usd", "model"]
+            },
+            "additionalProperties": _TEXT,
+            "minProperties": 1,
+        },
     },
     "additionalProperties": False,
+}
+_PRICE: dict[str, Any] = {
+    "type": "object",
+    "properties": {k: {"type": "number", "minimum": 0} for k in ("input", "cached_input", "output")},
+    "additionalProperties": False,
+    "minProperties": 1,
 }
 CONFIG: dict[str, dict[str, Any]] = {
     "max_concurrency": {"type": "integer", "minimum": 1},
     "kill_grace": _DURATION,
     "stall_timeout": _DURATION,
+    "prices": {"type": "object", "additionalProperties": _PRICE},
     "allowed_paths": {"type": "array", "items": {"type": "string"}, "minItems": 1},
     "backends": {
         "type": "object",

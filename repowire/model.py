@@ -49,6 +49,7 @@ TEMPLATE_FIELDS = (
     "jitter",
     "then",
     "then_on_failure",
+    "budget",
 )
 EXECUTORS = ("local", "slurm")
 SLURM_OPTIONS = ("partition", "time_limit", "cpus", "memory", "extra_args")
@@ -174,6 +175,7 @@ class Job:
     base: str | None = None  # the commit a worktree run starts from (default: HEAD)
     keep_worktree: bool = False  # keep a worktree run's folder when it ends
     worktree: Worktree | None = None  # where a worktree run works, and what it left
+    usage: dict[str, Any] | None = None  # tokens and cost its attempts used (usage.py)
 
     @property
     def runs_on(self) -> str:
@@ -245,6 +247,7 @@ class Template:
     jitter: str | float | None = None
     then: list[str] = field(default_factory=list)  # templates fired when a run succeeds
     then_on_failure: list[str] = field(default_factory=list)  # ... when a run fails
+    budget: dict[str, Any] | None = None  # {cost_usd, tokens, per}: pause when reached
 
     @property
     def offset_span(self) -> float:

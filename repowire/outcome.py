@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from .backends import Backend, final_message, find_session_id, json_value
+from .backends import PRESETS, Backend, final_message, find_session_id, json_value
 from .errors import ValidationError
 from .executor import describe_status
 from .files import atomic_write, read_tail
 from .launch import HEADER
 from .model import Job, Note, State, enter_state
 from .store import Store
+from .usage import add_usage, priced, read_usage
 from .values import format_duration
 
 __all__ = ["Facts", "Decision", "gather", "decide", "apply", "record_outcome", "SUMMARY_LIMIT"]
@@ -37,6 +40,7 @@ class Facts:
     result_text: str | None = None  # the start of <id>.result.md, None when there is none
     last_line: str | None = None  # the attempt's last line of output
     agent_error: str | None = None  # an `error.message` in the agent's JSON output
+    usage: dict[str, Any] | None = None  # tokens and cost the agent CLI reported (usage.py)
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,15 @@ def _attempt_output(store: Store, job: Job) -> str:
 
 
 def gather(
-    store: Store, job: Job, code: int | None, reason: str | None, backend: Backend | None
+    store: Store,
+    job: Job,
+    code: int | None,
+    reason: str | None,
+    backend: Backend | None,
+    prices: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Facts:
-    """Read what the attempt left: its output, final message, session id and result file."""
+    """Read what the attempt left: its output, final message, session id, result file, and
+    what the agent used (priced from config.yaml's prices when its CLI gives no cost)."""
     output = _attempt_output(store, job)
     result_file = store.sibling(job.id, ".result.md")
     try:
@@ -131,13 +141,24 @@ def gather(
         result_text=result_text,
         last_line=lines[-1] if lines else None,
         agent_error=json_value(output, "error.message") if backend is not None else None,
+        usage=_usage_of(backend, output, prices or {}),
     )
+
+
+def _usage_of(
+    backend: Backend | None, output: str, prices: Mapping[str, Mapping[str, float]]
+) -> dict[str, Any] | None:
+    if backend is None:
+        return None
+    preset = backend.name if backend.name in PRESETS else None
+    return priced(read_usage(preset, backend.usage_keys, output), prices, backend.name)
 
 
 def apply(store: Store, job: Job, facts: Facts, decision: Decision, now: datetime) -> None:
     """Change the record (and write the result file) as the decision says."""
     if facts.session_id:
         job.session_id = facts.session_id
+    job.usage = add_usage(job.usage, facts.usage)
     if decision.write_message and facts.message:
         text = facts.message
         atomic_write(
@@ -161,9 +182,10 @@ def record_outcome(
     reason: str | None,
     backend: Backend | None,
     now: datetime,
+    prices: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Decision:
     """Gather, decide and apply: how an attempt ended becomes the record's next state."""
-    facts = gather(store, job, code, reason, backend)
+    facts = gather(store, job, code, reason, backend, prices)
     decision = decide(job, facts, now)
     apply(store, job, facts, decision, now)
     return decision

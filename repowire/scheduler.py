@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import clock
+from .budgets import budget_paused, budget_step
 from .chains import fire_chained
 from .deps import find_cycle
 from .errors import RepowireError, TransitionRefused
@@ -44,6 +45,7 @@ class Scheduler:
         self.told: dict[str, str] = {}
         self.templates: dict[str, Template] = {}
         self.chained: set[str] = set()  # runs whose chain this runner has looked at
+        self.jobs: dict[str, Job | Invalid] = {}  # the records of the last step
         self.looping: set[str] = set()  # templates on a `then` loop: no chain is fired
         self.precondition: Callable[[Job, str | None], Verdict] | None = None  # run_if, set by
         # the runner (it knows the config the precondition runs under)
@@ -51,6 +53,7 @@ class Scheduler:
     def step(self, jobs: dict[str, Job | Invalid], now: datetime) -> tuple[float | None, bool]:
         """Fire every due slot; return seconds until the next slot, and whether anything fired."""
         self.templates = {}
+        self.jobs = jobs
         waits: list[float] = []
         fired = False
         for item in list_templates(self.store):
@@ -108,20 +111,24 @@ class Scheduler:
     ) -> tuple[datetime | None, bool]:
         tz = zone(template.timezone)
         offset = template.offset  # jitter: each slot fires this long after its time
-        now = now - offset  # from here on, the schedule's own clock
         with self.store.lock(f"state.{template.name}"):
             state = read_state(self.store, template.name)
             before = dict(state)
+            told = budget_step(template, self.runs(template.name, jobs), state, now)
+            if told:
+                self.log(told)
+            paused = not template.enabled or budget_paused(state, now)
+            now = now - offset  # from here on, the schedule's own clock
             last = _time(state.get("last_slot"))
             fired = False
             if last is None:  # a new template first fires at its first slot after it was seen
                 state["first_seen"] = state["last_slot"] = now
-            elif not template.enabled:  # paused: its slots pass unfired and are not caught up
+            elif paused:  # its slots pass unfired and are not caught up
                 state["last_slot"] = max(last, now)
             else:
                 last = self._unless_future(template.name, state, last, now)
                 fired = self._fire_due(template, jobs, state, last, now)
-            nxt = next_fires(template.cron, tz, now, 1)[0] + offset if template.enabled else None
+            nxt = None if paused else next_fires(template.cron, tz, now, 1)[0] + offset
             state["next_fire"] = nxt
             if state != before:  # an unchanged state is not rewritten: each write is an event
                 write_state(self.store, template.name, state)
@@ -297,7 +304,11 @@ class Scheduler:
             elif job.session_id and job.session_id == state.get("session_id"):
                 state.pop("session_id", None)
                 state["session_cleared"] = f"resuming session {job.session_id} failed in {job.id}"
+            runs = [j for j in self.runs(template.name, self.jobs) if j.id != job.id] + [job]
+            told = budget_step(template, runs, state, clock.now())  # its spend may reach it
             write_state(self.store, job.template, state)
+        if told:
+            self.log(told)
         self._chain(template, job)
 
 

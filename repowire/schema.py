@@ -6,20 +6,16 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
+from . import checks as c
+from .checks import slurm_options
 from .errors import Problems, ValidationError
-from .handles import Handle, handle_from_dict
 from .model import (
-    EXECUTORS,
     SHELL,
-    SLURM_OPTIONS,
     Job,
-    Note,
-    State,
     Template,
-    Worktree,
     split_executor,
 )
-from .values import parse_duration, parse_time, shown, validate_id, validate_template_name
+from .values import parse_time, shown, validate_id, validate_template_name
 
 __all__ = [
     "DEFINITION_KEYS",
@@ -30,233 +26,31 @@ __all__ = [
 ]
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return _clean(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise ValidationError(f"expected text, got {_kind(value)}")
-
-
-def _clean(text: str) -> str:
-    """Text that can be written back and passed to a process: UTF-8, with no NUL byte."""
-    if "\0" in text:
-        raise ValidationError("holds a NUL byte, which no file name, argument or variable can")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError("is not valid UTF-8 text") from None
-    return text
-
-
-def _nonempty_text(value: Any) -> str:
-    text = _text(value)
-    if not text.strip():
-        raise ValidationError("expected text, got an empty string")
-    return text
-
-
-def _command(value: Any) -> str | list[str]:
-    if isinstance(value, str) and value.strip():
-        return _clean(value)
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return [_clean(v) for v in value]
-    raise ValidationError(f"expected a command string or a list of strings, got {_kind(value)}")
-
-
-def _env(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise ValidationError(f"expected a mapping of names to values, got {_kind(value)}")
-    out: dict[str, str] = {}
-    for key, val in value.items():
-        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise ValidationError(f"{shown(key)} is not a valid environment variable name")
-        if val is None or isinstance(val, (dict, list)):
-            raise ValidationError(f"variable {key} needs a text value, got {_kind(val)}")
-        try:
-            out[_clean(key)] = _text(val)
-        except ValidationError as exc:
-            raise ValidationError(f"variable {shown(key)} {exc}") from None
-    return out
-
-
-def _duration(value: Any) -> str | float:
-    parse_duration(value)  # validates
-    return value if isinstance(value, str) else float(value)
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"expected a whole number 0 or more, got {shown(value)}")
-    return value
-
-
-def _positive(value: Any) -> int:
-    if _count(value) < 1:
-        raise ValidationError(f"expected a whole number 1 or more, got {shown(value)}")
-    return int(value)
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in options:
-            raise ValidationError(f"expected one of {', '.join(options)}, got {shown(value)}")
-        return str(value)
-
-    return check
-
-
-def _ids(value: Any) -> list[str]:
-    """A list of job ids (the jobs this one waits for), each once."""
-    if not isinstance(value, list) or not value:
-        raise ValidationError(f"expected a list of job ids, got {_kind(value)}")
-    ids = [validate_id(item) for item in value]
-    if len(set(ids)) != len(ids):
-        raise ValidationError("names a job more than once")
-    return ids
-
-
-def _template_names(value: Any) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise ValidationError(f"expected a list of template names, got {_kind(value)}")
-    return [validate_template_name(item) for item in value]
-
-
-def _labels(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ValidationError(f"expected a list of labels, got {_kind(value)}")
-    return [_clean(v) for v in value]
-
-
-def _backend(value: Any) -> str:
-    return validate_id(value, "backend name")
-
-
-def _state(value: Any) -> State:
-    try:
-        return State(value)
-    except ValueError:
-        names = ", ".join(s.value for s in State)
-        raise ValidationError(f"expected one of {names}, got {shown(value)}") from None
-
-
-def _optional_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"expected a whole number, got {shown(value)}")
-    return value
-
-
-def _scalar_mapping(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ValidationError(f"expected a mapping, got {_kind(value)}")
-    for key, val in value.items():
-        if isinstance(val, (dict, list)):
-            raise ValidationError(f"{key}: expected a plain value, got {_kind(val)}")
-    return dict(value)
-
-
-def _where(value: Any) -> str:
-    if value not in EXECUTORS:
-        raise ValidationError(f"expected one of {', '.join(EXECUTORS)}, got {shown(value)}")
-    return str(value)
-
-
-def _executor(value: Any) -> str | Handle:
-    """`executor:` is where a job runs (local, slurm) until it is claimed, then its handle."""
-    if isinstance(value, str):
-        return _where(value)
-    return handle_from_dict(_scalar_mapping(value))  # checks every field
-
-
-def slurm_options(value: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A `slurm:` mapping (in a job, a template, or config.yaml with max_jobs)."""
-    if not isinstance(value, dict):
-        raise ValidationError(f"expected a mapping of Slurm options, got {_kind(value)}")
-    known = (*SLURM_OPTIONS, *extra)
-    for key, item in value.items():
-        if key not in known:
-            raise ValidationError(f"unknown Slurm option {shown(key)}; known: {', '.join(known)}")
-        if key in ("cpus", "max_jobs") and (
-            isinstance(item, bool) or not isinstance(item, int) or item < 1
-        ):
-            raise ValidationError(f"{key}: expected a whole number 1 or more, got {shown(item)}")
-        if key == "extra_args" and not (
-            isinstance(item, list) and all(isinstance(a, str) for a in item)
-        ):
-            raise ValidationError("extra_args: expected a list of sbatch arguments")
-        if key in ("partition", "time_limit", "memory") and not isinstance(item, (str, int)):
-            raise ValidationError(f"{key}: expected text, got {_kind(item)}")
-    return dict(value)
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"expected true or false, got {shown(value)}")
-    return value
-
-
-def _worktree(value: Any) -> Worktree:
-    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-        raise ValidationError(f"expected a mapping, got {_kind(value)}")
-    unknown = sorted(set(value) - {"branch", "base", "path", "head", "files_changed"})
-    if unknown:
-        raise ValidationError(f"unknown key {shown(unknown[0])}")
-    missing = [k for k in ("branch", "base", "path") if value.get(k) is None]
-    if missing:
-        raise ValidationError(f"{missing[0]} is missing")
-    head = value.get("head")
-    files = value.get("files_changed")
-    return Worktree(
-        branch=_nonempty_text(value["branch"]),
-        base=_nonempty_text(value["base"]),
-        path=_nonempty_text(value["path"]),
-        head=None if head is None else _text(head),
-        files_changed=None if files is None else _count(files),
-    )
-
-
-def _notes(value: Any) -> list[Note]:
-    if not isinstance(value, list):
-        raise ValidationError(f"expected a list of notes, got {_kind(value)}")
-    notes = []
-    for item in value:
-        if not isinstance(item, dict) or "at" not in item or "text" not in item:
-            raise ValidationError("each note needs 'at' and 'text'")
-        state = _state(item["state"]) if item.get("state") is not None else None
-        notes.append(Note(parse_time(item["at"]), _text(item["text"]), state))
-    return notes
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "a mapping", list: "a list", bool: "true/false", type(None): "nothing"}
-    return names.get(type(value)) or shown(value)
-
-
 DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
-    "name": _nonempty_text,
-    "backend": _backend,
-    "command": _command,
-    "prompt": _nonempty_text,
-    "prompt_file": _nonempty_text,
-    "path": _nonempty_text,
-    "env": _env,
-    "timeout": _duration,
-    "retries": _count,
-    "retry_delay": _duration,
+    "name": c.nonempty_text,
+    "backend": c.backend,
+    "command": c.command,
+    "prompt": c.nonempty_text,
+    "prompt_file": c.nonempty_text,
+    "path": c.nonempty_text,
+    "env": c.env,
+    "timeout": c.duration,
+    "retries": c.count,
+    "retry_delay": c.duration,
     "due_at": parse_time,
-    "continuity": _choice("fresh", "resume"),
-    "executor": _where,
+    "continuity": c.choice("fresh", "resume"),
+    "executor": c.where,
     "slurm": slurm_options,
-    "after": _ids,
-    "on_dependency_failure": _choice("cancel", "run"),
-    "priority": _count,
-    "labels": _labels,
-    "run_if": _nonempty_text,
-    "run_if_timeout": _duration,
-    "stall_timeout": _duration,
-    "workspace": _choice("inplace", "worktree"),
-    "base": _nonempty_text,
-    "keep_worktree": _bool,
+    "after": c.ids,
+    "on_dependency_failure": c.choice("cancel", "run"),
+    "priority": c.count,
+    "labels": c.labels,
+    "run_if": c.nonempty_text,
+    "run_if_timeout": c.duration,
+    "stall_timeout": c.duration,
+    "workspace": c.choice("inplace", "worktree"),
+    "base": c.nonempty_text,
+    "keep_worktree": c.boolean,
 }
 _RUN_KEYS: dict[str, Callable[[Any], Any]] = {
     "template": validate_id,
@@ -264,32 +58,34 @@ _RUN_KEYS: dict[str, Callable[[Any], Any]] = {
     "triggered_by": validate_id,
 }
 _STATE_KEYS: dict[str, Callable[[Any], Any]] = {
-    "state": _state,
-    "attempt": _count,
+    "state": c.state_value,
+    "attempt": c.count,
     "created_at": parse_time,
     "updated_at": parse_time,
     "started_at": parse_time,
     "finished_at": parse_time,
     "retry_at": parse_time,
-    "notes": _notes,
-    "result_summary": _text,
-    "error": _text,
-    "exit_code": _optional_int,
-    "session_id": _nonempty_text,
-    "executor": _executor,
-    "worktree": _worktree,
+    "notes": c.notes,
+    "result_summary": c.text_value,
+    "error": c.text_value,
+    "exit_code": c.optional_int,
+    "session_id": c.nonempty_text,
+    "executor": c.executor,
+    "worktree": c.worktree,
+    "usage": c.usage,
 }
 TEMPLATE_KEYS: dict[str, Callable[[Any], Any]] = {  # the names of model.TEMPLATE_FIELDS
-    "cron": _nonempty_text,
-    "timezone": _nonempty_text,
-    "enabled": _bool,
-    "overlap": _choice("skip", "queue", "allow", "replace"),
-    "catchup": _choice("latest", "none", "all"),
-    "starting_deadline": _duration,
-    "keep_runs": _positive,
-    "jitter": _duration,
-    "then": _template_names,
-    "then_on_failure": _template_names,
+    "cron": c.nonempty_text,
+    "timezone": c.nonempty_text,
+    "enabled": c.boolean,
+    "overlap": c.choice("skip", "queue", "allow", "replace"),
+    "catchup": c.choice("latest", "none", "all"),
+    "starting_deadline": c.duration,
+    "keep_runs": c.positive,
+    "jitter": c.duration,
+    "then": c.template_names,
+    "then_on_failure": c.template_names,
+    "budget": c.budget,
 }
 _JOB_KEYS = {**DEFINITION_KEYS, **_RUN_KEYS, **_STATE_KEYS}
 
@@ -299,7 +95,7 @@ def _validated(
 ) -> dict[str, Any]:
     """The values of the keys that are valid; a sentence in `problems` for each that is not."""
     if not isinstance(data, dict):
-        problems.append(f"expected a mapping of keys to values, got {_kind(data)}")
+        problems.append(f"expected a mapping of keys to values, got {c.kind(data)}")
         return {}
     out: dict[str, Any] = {}
     for key, value in data.items():

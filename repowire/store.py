@@ -364,6 +364,7 @@ _SLIM_KEYS = (
     "continuity",
     "worktree",  # a worktree run's settling and tidying go on after it ends
     "keep_worktree",
+    "usage",  # a template's budget adds up what its finished runs spent
 )
 
 

@@ -349,7 +349,8 @@ class Supervisor:
             record.handle = handle
             if settled is not None:
                 self.trees.apply(record, job.worktree, settled, now)
-            record_outcome(self.store, record, code, reason, self.backend_of(record), now)
+            backend = self.backend_of(record)
+            record_outcome(self.store, record, code, reason, backend, now, self.config.prices)
             applied = True
             return True
 

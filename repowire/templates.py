@@ -148,18 +148,32 @@ def set_enabled(store: Store, name: str, enabled: bool) -> Template:
     return template
 
 
-_STATE_TIMES = ("first_seen", "last_slot", "next_fire", "last_fire", "paused_at", "last_success")
+_STATE_TIMES = (
+    "first_seen",
+    "last_slot",
+    "next_fire",
+    "last_fire",
+    "paused_at",
+    "last_success",
+    "budget_paused_until",  # a budget pause holds it until then (budgets.py)
+    "budget_waived_until",  # resumed by hand: its budget is not applied until then
+)
 _STATE_TEXTS = ("last_run", "last_state", "session_id", "session_cleared", "paused_reason")
 
 
 def set_paused(store: Store, name: str, paused: bool, reason: str | None = None) -> Template:
     """Pause (enabled: false) or resume a template; why and when it was paused are kept in
     its state.yaml, so `jobs show` can say."""
-    template = set_enabled(store, name, not paused)
+    template = read_template(store, name)
+    if paused or not template.enabled:
+        template = set_enabled(store, name, not paused)
     with store.lock(f"state.{name}"):
         state = read_state(store, name)
         state.pop("paused_reason", None)
         state.pop("paused_at", None)
+        budget_pause = state.pop("budget_paused_until", None)
+        if not paused and budget_pause is not None:  # by hand: the budget waits a period
+            state["budget_waived_until"] = budget_pause
         if paused:
             state["paused_at"] = clock.now()
             if reason:

@@ -24,6 +24,7 @@ __all__ = [
     "parse_time",
     "parse_due",
     "format_time",
+    "format_money",
 ]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -181,3 +182,8 @@ def parse_due(value: str, now: datetime | None = None) -> datetime:
 def format_time(moment: datetime) -> str:
     """UTC, ISO-8601 with a Z, to the second: 2026-11-26T02:15:30Z."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_money(amount: float) -> str:
+    """$1.25, $0.0042: cents above a dollar, four places below it."""
+    return f"${amount:,.2f}" if amount >= 1 or amount == 0 else f"${amount:.4f}"

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import clock
+from .budgets import budget_paused
 from .errors import JobNotFound
-from .files import MAX_FILE_BYTES, read_tail
+from .files import MAX_FILE_BYTES, open_file, read_tail
 from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, template_to_dict
 from .store import Store
 from .values import format_time, parse_time
@@ -181,31 +182,59 @@ def template_view(
 
     tz = zone(template.timezone)
     shift = template.offset  # jitter: the real fire times
-    fires = next_fires(template.cron, tz, clock.now() - shift, 5) if template.enabled else []
+    fires = next_fires(template.cron, tz, clock.now() - shift, 5)
     fires = [f + shift for f in fires]
     if runs is None:
         runs = [j for j in store.list_records() if j.get("template") == template.name]
     state = read_state(store, template.name)
+    paused = not template.enabled or budget_paused(state, clock.now())
     return {
         "id": template.name,
         "kind": "template",
         "path": str(template_dir(store, template.name).relative_to(store.root)),
-        "state": "enabled" if template.enabled else "paused",
+        "state": "paused" if paused else "enabled",
         **template_to_dict(template),
         "timezone": template.timezone or str(getattr(tz, "key", None) or tz),
         "schedule": describe(template.cron),
         "next_fires": [
-            {"utc": format_time(f), "local": f.astimezone(tz).isoformat()} for f in fires
+            {"utc": format_time(f), "local": f.astimezone(tz).isoformat()}
+            for f in (fires if not paused else [])
         ],
         "recent_runs": sorted(runs, key=_created_key, reverse=True)[:limit],
         "last_fire": _text_time(state.get("last_fire")),
         "last_run": state.get("last_run"),
         "session_id": state.get("session_id"),
-        "paused_at": _text_time(state.get("paused_at")) if not template.enabled else None,
-        "paused_reason": state.get("paused_reason") if not template.enabled else None,
+        "paused_at": _text_time(state.get("paused_at")) if paused else None,
+        "paused_reason": state.get("paused_reason") if paused else None,
+        "usage": template_spend(template, runs),
         "skipped_total": state.get("skipped_total", 0),
         "skipped": [{k: _text_time(v) for k, v in s.items()} for s in state.get("skipped", [])],
     }
+
+
+def template_spend(template: Template, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a template's runs spent today (in its zone), in the last 7 and 30 days, and in
+    its budget's current period."""
+    from .budgets import spent_in_period
+    from .schedule import zone
+    from .usage import period_bounds, spend_of
+
+    now = clock.now()
+    entries = [(r.get("finished_at"), r.get("usage")) for r in runs]
+    today = period_bounds(now, "day", zone(template.timezone))[0]
+    out = {
+        "today": spend_of(entries, today, now + timedelta(seconds=1)),
+        "last_7_days": spend_of(entries, now - timedelta(days=7), now + timedelta(seconds=1)),
+        "last_30_days": spend_of(entries, now - timedelta(days=30), now + timedelta(seconds=1)),
+    }
+    if template.budget:
+        spent, start, end = spent_in_period(template, entries, now)
+        out["budget"] = {
+            **template.budget,
+            "spent": spent,
+            "period": [_text_time(start), _text_time(end)],
+        }
+    return out
 
 
 def _text_time(value: Any) -> Any:
@@ -310,3 +339,16 @@ def result_of(store: Store, job: Job) -> dict[str, Any]:
         "error": job.error,
         "exit_code": job.exit_code,
     }
+
+
+def log_chunk(store: Store, job_id: str, offset: int, limit: int) -> tuple[bytes, int]:
+    """`limit` bytes of a job's log from offset (negative: from the end), and where they end."""
+    try:
+        with open_file(store.sibling(job_id, ".log")) as handle:
+            size = handle.seek(0, 2)
+            start = max(0, size + offset) if offset < 0 else min(offset, size)
+            handle.seek(start)
+            data = handle.read(limit)
+    except FileNotFoundError:
+        return b"", 0
+    return data, start + len(data)

@@ -11,6 +11,7 @@ from .agents import agents, backends, cron, dashboard, mcp
 from .common import RepowireGroup, get_root, json_option, project, root_option
 from .jobs import jobs
 from .run import logs, runner, wait
+from .spend import usage
 from .tidy import diff, prune, rerun, rm
 
 __all__ = ["main", "cli"]
@@ -140,7 +141,7 @@ def status(utc: bool, as_json: bool) -> None:
     sys.exit(0 if data["served"] else 3)
 
 
-for command in (jobs, agents, runner, backends, mcp, dashboard, cron):
+for command in (jobs, agents, runner, backends, mcp, dashboard, cron, usage):
     cli.add_command(command)
 # The seed page says "start the daemon": `repowire daemon` is the runner by another name.
 cli.add_command(

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .. import clock
-from ..values import format_duration, parse_time
+from ..values import format_duration, format_money, parse_time
 
 __all__ = ["ago", "safe", "table", "print_json", "print_job", "print_template", "print_listing"]
 
@@ -144,22 +144,31 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> str:
     """ID, state, name, when it started, how long it ran, when it is due (when any is), and
     the summary (or error), the summary fitted to the terminal's width."""
     due = any(j.get("due_at") or j.get("retry_at") for j in jobs if j["state"] == "queued")
+    cost = any("cost_usd" in (j.get("usage") or {}) for j in jobs)
     rows = []
     for j in jobs:
         row = [j["id"], j["state"], _short(j.get("name", j["id"]), 30)]
         row += [ago(j.get("started_at")), duration(j.get("started_at"), j.get("finished_at"))]
         if due:
             row.append(ago(j.get("retry_at") or j.get("due_at")) if j["state"] == "queued" else "")
+        if cost:
+            row.append(money((j.get("usage") or {}).get("cost_usd")))
         failed = j["state"] in ("failed", "invalid")
         waits = f"waiting for {', '.join(j['waiting_for'])}" if j.get("waiting_for") else ""
         row.append(j.get("error") if failed else waits or j.get("result_summary") or "")
         rows.append(row)
-    headers = ["ID", "STATE", "NAME", "STARTED", "DURATION", *(["DUE"] if due else []), "SUMMARY"]
+    headers = ["ID", "STATE", "NAME", "STARTED", "DURATION", *(["DUE"] if due else [])]
+    headers += [*(["COST"] if cost else []), "SUMMARY"]
     used = sum(max(len(str(r[i])) for r in [headers, *rows]) + 2 for i in range(len(headers) - 1))
     room = max(20, shutil.get_terminal_size((130, 24)).columns - used)
     for row in rows:
         row[-1] = _short(row[-1], room)
     return table(headers, rows, state_column=1)
+
+
+def money(amount: Any) -> str:
+    """$1.25, $0.0042; empty when there is no amount."""
+    return format_money(amount) if isinstance(amount, (int, float)) else ""
 
 
 def duration(started: Any, finished: Any) -> str:
@@ -237,7 +246,8 @@ def print_job(data: dict[str, Any]) -> None:
 def print_template(data: dict[str, Any]) -> None:
     """A template: its definition, next fire times, recent runs and skipped slots."""
     data = safe(data)
-    _field_lines(data, skip={"next_fires", "recent_runs", "skipped", "kind", "enabled"})
+    _field_lines(data, skip={"next_fires", "recent_runs", "skipped", "kind", "enabled", "usage"})
+    print_spend(data.get("usage") or {})
     if data.get("next_fires"):
         click.echo(f"\nnext fires ({data.get('timezone')} / UTC):")
         for fire in data["next_fires"]:
@@ -298,3 +308,31 @@ def print_overview(data: dict[str, Any]) -> None:
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         click.echo(f"{key.ljust(width)}  {value}")
+
+
+def _line(totals: dict[str, Any]) -> str:
+    runs = totals.get("runs", 0)
+    counted = f"{runs} run{'s' if runs != 1 else ''}, {totals.get('tokens', 0):,} tokens"
+    return f"{money(totals.get('cost_usd', 0.0))}  ({counted})"
+
+
+def print_spend(spend: dict[str, Any]) -> None:
+    """A template's spend today, in the last 7 and 30 days, and against its budget."""
+    if not spend:
+        return
+    click.echo("\nspend:")
+    for key, label in (
+        ("today", "today"),
+        ("last_7_days", "last 7 days"),
+        ("last_30_days", "last 30 days"),
+    ):
+        click.echo(f"  {label:<13} {_line(spend.get(key) or {})}")
+    budget = spend.get("budget")
+    if budget:
+        limits = [money(budget["cost_usd"])] if "cost_usd" in budget else []
+        limits += [f"{budget['tokens']:,} tokens"] if "tokens" in budget else []
+        start, end = budget.get("period") or ["", ""]
+        click.echo(
+            f"  {'budget':<13} {' and '.join(limits)} per {budget['per']}; this {budget['per']}: "
+            f"{_line(budget.get('spent') or {})}, until {when(end)}"
+        )

@@ -91,6 +91,11 @@ function templateActions(t) {
   return out.join("");
 }
 
+function money(amount) {
+  if (typeof amount !== "number") return "-";
+  return amount >= 1 || amount === 0 ? `$${amount.toFixed(2)}` : `$${amount.toFixed(4)}`;
+}
+
 function render() {
   const showTemplates = filter === "all" || filter === "recurring" || filter === "attention";
   const templates = state.templates.filter(matches)
@@ -99,7 +104,7 @@ function render() {
   $("#templates tbody").innerHTML = templates.map((t) => {
     if (t.state === "invalid") {
       return `<tr data-id="${esc(t.id)}"><td data-label="Name">${esc(t.id)}</td>
-        <td colspan="3" class="error" data-label="Error">${esc(t.error)}</td>
+        <td colspan="4" class="error" data-label="Error">${esc(t.error)}</td>
         <td>${badge("invalid")}</td><td></td></tr>`;
     }
     const next = (t.next_fires || [])[0];
@@ -109,6 +114,7 @@ function render() {
       <td data-label="Schedule">${esc(t.schedule)}<div class="muted"><code>${esc(t.cron)}</code> ${esc(t.timezone)}</div></td>
       <td data-label="Next fire">${next ? esc(ago(next.utc)) : "-"}</td>
       <td data-label="Last run">${last ? `${badge(last.state)} <span class="muted">${esc(ago(last.updated_at))}</span>` : "-"}</td>
+      <td data-label="Cost, 30 days" class="cost">${esc(money(t.usage?.last_30_days?.cost_usd))}</td>
       <td data-label="State">${badge(t.state)}</td>
       <td>${templateActions(t)}</td></tr>`;
   }).join("");
@@ -117,7 +123,7 @@ function render() {
   $("#jobs tbody").innerHTML = jobs.map((j) => {
     if (j.state === "invalid") {
       return `<tr data-id="${esc(j.id)}"><td data-label="Name">${esc(j.id)}</td><td>${badge("invalid")}</td>
-        <td colspan="5" class="error" data-label="Error">${esc(j.error)}</td><td></td></tr>`;
+        <td colspan="6" class="error" data-label="Error">${esc(j.error)}</td><td></td></tr>`;
     }
     const waits = (j.waiting_for || []).length ? `<span class="waiting">waiting for ${esc(j.waiting_for.join(", "))}</span>` : "";
     const result = j.state === "failed" || j.state === "canceled" ? `<span class="error">${esc(j.error)}</span>` : waits || esc(j.result_summary);
@@ -128,6 +134,7 @@ function render() {
       <td data-label="Attempt">${esc(j.attempt ?? 0)}</td>
       <td data-label="Started">${esc(ago(j.started_at))}</td>
       <td data-label="Duration">${esc(duration(j))}</td>
+      <td data-label="Cost" class="cost">${esc(j.usage ? money(j.usage.cost_usd) : "-")}</td>
       <td data-label="Result" class="summary">${result || "-"}</td>
       <td>${jobActions(j)}</td></tr>`;
   }).join("");
