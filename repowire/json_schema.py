@@ -25,6 +25,8 @@ _DURATION: dict[str, Any] = {
     ],
     "description": "seconds, or 30s, 10m, 2h, 1d, 1h30m (at most ten years)",
 }
+_USAGE_NAMES = ("input_tokens", "cached_input_tokens", "output_tokens", "cost_usd", "model")
+_PRICE_NAMES = ("input", "cached_input", "output")
 _ARGV: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "minItems": 1}
 _SLURM: dict[str, Any] = {
     "type": "object",
@@ -157,9 +159,7 @@ _BACKEND = {
         "env": {"type": "object", "additionalProperties": _WORDS},
         "usage_keys": {
             "type": "object",
-            "propertyNames": {
-                "enum": ["input_tokens", "cached_input_tokens", "output_tokens", "cost_usd", "model"]
-            },
+            "propertyNames": {"enum": list(_USAGE_NAMES)},
             "additionalProperties": _TEXT,
             "minProperties": 1,
         },
@@ -168,7 +168,7 @@ _BACKEND = {
 }
 _PRICE: dict[str, Any] = {
     "type": "object",
-    "properties": {k: {"type": "number", "minimum": 0} for k in ("input", "cached_input", "output")},
+    "properties": {k: {"type": "number", "minimum": 0} for k in _PRICE_NAMES},
     "additionalProperties": False,
     "minProperties": 1,
 }
