@@ -233,11 +233,14 @@ def budget(value: Any) -> dict[str, Any]:
         raise ValidationError(f"unknown key {shown(unknown[0])} (cost_usd, tokens, per)")
     if "cost_usd" not in values and "tokens" not in values:
         raise ValidationError("give cost_usd, tokens, or both")
-    out: dict[str, Any] = {"per": choice("day", "week", "month")(values.get("per", "day"))}
-    if "cost_usd" in values:
-        out["cost_usd"] = amount(values["cost_usd"])
-    if "tokens" in values:
-        out["tokens"] = positive(values["tokens"])
+    checks = {"per": choice("day", "week", "month"), "cost_usd": amount, "tokens": positive}
+    out: dict[str, Any] = {"per": "day"}
+    for key, check in checks.items():
+        if key in values:
+            try:
+                out[key] = check(values[key])
+            except ValidationError as exc:
+                raise ValidationError(f"{key}: {exc}") from None
     return out
 
 

@@ -124,7 +124,8 @@ def _gemini(objects: list[Any]) -> Usage | None:
     if not per_model:
         return None
     top = max(per_model, key=lambda m: m.pop("_total"))["model"]
-    return {**(_sum(m for m in per_model) or {}), "model": top}
+    total = _sum(per_model)
+    return {**total, "model": top} if total else None
 
 
 def _opencode(objects: list[Any]) -> Usage | None:
@@ -269,22 +270,27 @@ def report(
     """`repowire usage`: runs, tokens and cost of the records that hold usage and ended
     since `since`, one row per template (one-off jobs together), backend, or local day."""
     low = format_time(since) if since is not None else ""
-    rows: dict[str, Usage] = {}
-    total: Usage = {"runs": 0}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         usage, ended = record.get("usage"), record.get("finished_at")
-        if not isinstance(usage, dict) or not isinstance(ended, str) or ended < low:
-            continue
-        key = _group(record, by, ended, tz)
-        for entry in (rows.setdefault(key, {by: key, "runs": 0}), total):
-            entry["runs"] += 1
-            for name in (*TOKEN_KEYS, "cost_usd"):
-                if name in usage:
-                    entry[name] = round(entry.get(name, 0) + usage[name], 6)
-            if usage.get("cost_estimated"):
-                entry["cost_estimated"] = True
-    ordered = sorted(rows.values(), key=lambda r: str(r[by]), reverse=by == "day")
-    return {"since": low or None, "by": by, "rows": ordered, "total": total}
+        if usage and isinstance(ended, str) and ended >= low:
+            groups.setdefault(_group(record, by, ended, tz), []).append(usage)
+    rows = [{by: key, **_added(usages)} for key, usages in groups.items()]
+    rows.sort(key=lambda r: str(r[by]), reverse=by == "day")
+    total = _added([u for usages in groups.values() for u in usages])
+    return {"since": low or None, "by": by, "rows": rows, "total": total}
+
+
+def _added(usages: list[Mapping[str, Any]]) -> Usage:
+    """Runs, tokens and cost of a group of usages, keys present where any run had them."""
+    out: Usage = {"runs": len(usages)}
+    for name in (*TOKEN_KEYS, "cost_usd"):
+        values = [u[name] for u in usages if name in u]
+        if values:
+            out[name] = round(sum(values), 6) if name == "cost_usd" else sum(values)
+    if any(u.get("cost_estimated") for u in usages):
+        out["cost_estimated"] = True
+    return out
 
 
 def _group(record: Mapping[str, Any], by: str, ended: str, tz: tzinfo) -> str:

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -263,3 +264,26 @@ def test_detail_of_a_worktree_run_shows_branch_base_head_and_files_changed(root,
     shown = page.inner_text("dl.worktree")
     for text in ("repowire/agent-fix", base, head, "files changed\n2"):
         assert text in shown, (text, shown)
+
+
+@needs_chromium
+def test_cost_per_run_and_per_template(root, board, page):
+    rw("jobs", "create", "Brief", "--cron", "@daily", "--command", "true")
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    for job_id, cost in (("brief-20260101T000000Z", 0.0123), ("brief-20260102T000000Z", 1.5)):
+        write_job(
+            root,
+            job_id,
+            command="true",
+            template="brief",
+            scheduled_for=at,
+            state="succeeded",
+            finished_at=at,
+            usage={"input_tokens": 10, "cost_usd": cost},
+        )
+    page.wait_for_selector("#jobs tbody tr[data-id=brief-20260101T000000Z] .state.succeeded")
+    assert "$0.0123" in page.inner_text("#jobs tbody tr[data-id=brief-20260101T000000Z]")
+    assert "$1.50" in page.inner_text("#jobs tbody tr[data-id=brief-20260102T000000Z]")
+    page.wait_for_function(
+        "document.querySelector('#templates tr[data-id=brief]').innerText.includes('$1.51')"
+    )

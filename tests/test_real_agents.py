@@ -72,6 +72,9 @@ def test_claude_preset_runs_resumes_and_reports(root, model_api):
     assert one["state"] == "succeeded", (one, (root / f".repowire/jobs/{first}.log").read_text())
     assert one["result_summary"].startswith("Stand-in reply") and one["session_id"]
     assert "the brief is ready" in rw("jobs", "result", first).stdout
+    usage = one["usage"]  # read from the real CLI's JSON: the stand-in's token counts
+    assert usage["input_tokens"] >= 10 and usage["output_tokens"] >= 8, usage
+    assert "cost_usd" in usage and usage["model"], usage
     fresh_messages = _requests(model_api)[-1]["messages"]
     wait_for(lambda: rw("jobs", "run", "daily-brief", ok=False).exit_code == 0, what="a new second")
     second = sorted(p.stem for p in (root / ".repowire/jobs").glob("daily-brief-*.yaml"))[-1]
