@@ -16,7 +16,7 @@ from typing import Any
 from . import clock
 from .config import Config, load_config, require_repowire
 from .errors import JobNotFound, TransitionRefused, UsageProblem, ValidationError
-from .model import AGENT_PRESETS, SHELL, Job, Note, State, Template, enter_state
+from .model import AGENT_PRESETS, SHELL, Job, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
 from .values import new_job_id, parse_due, shown, validate_id
@@ -259,37 +259,30 @@ class Project:
 
     # --- changing ---------------------------------------------------------------------------
 
-    def update(
-        self,
-        job_id: str,
-        *,
-        state: str | State | None = None,
-        note: str | None = None,
-        result_summary: str | None = None,
-        session_id: str | None = None,
-    ) -> Job:
-        """A locked transition and/or note, result summary or session id."""
-        if state is None and note is None and result_summary is None and session_id is None:
-            raise UsageProblem(
-                "give at least one change: a state, a note, a result summary or a session id"
-            )
-        new = State(state) if state is not None else None
-        if session_id is not None:
-            validate_id(session_id, "session id")
+    def update(self, job_id: str, **changes: Any) -> Job:
+        """A locked transition and/or note, result summary, session id or quiet mark; the
+        changes are update.Changes' fields."""
+        from .updates import Changes
 
-        def change(job: Job) -> None:
-            if new is not None:
-                enter_state(job, new, note, clock.now())
-                if new in (State.FAILED, State.CANCELED) and not job.error:
-                    job.error = note or f"{new} by request"  # why it ended, in words
-            elif note:
-                job.notes.append(Note(clock.now(), note))
-            if result_summary is not None:
-                job.result_summary = result_summary
-            if session_id is not None:
-                job.session_id = session_id
+        wanted = Changes(**changes)
+        return self._transition(job_id, lambda job: wanted.apply(job, clock.now()))
 
-        return self._transition(job_id, change)
+    def inbox(self) -> list[dict[str, Any]]:
+        """Finished runs not seen yet, newest first."""
+        from .inbox import unread
+
+        return [dict(r) for r in unread(self.store, self.store.list_records())]
+
+    def mark_read(self, job_ids: list[str] | None = None) -> list[str]:
+        """Mark runs seen (every finished run when job_ids is None); the ids marked."""
+        from .inbox import mark_all_seen, mark_seen
+
+        if job_ids is None:
+            mark_all_seen(self.store, clock.now())
+            return []
+        jobs = [self.job(job_id) for job_id in job_ids]  # every id checked first
+        mark_seen(self.store, [(job.id, job.attempt) for job in jobs])
+        return [job.id for job in jobs]
 
     def _transition(self, job_id: str, change: Callable[[Job], bool | None]) -> Job:
         """A person's locked change of a record (capped in size); a name that is a template's

@@ -11,7 +11,14 @@ from typing import Any
 from .errors import ValidationError
 from .handles import Handle, handle_from_dict
 from .model import EXECUTORS, SLURM_OPTIONS, Note, State, Worktree
-from .values import parse_duration, parse_time, shown, validate_id, validate_template_name
+from .values import (
+    format_time,
+    parse_duration,
+    parse_time,
+    shown,
+    validate_id,
+    validate_template_name,
+)
 
 
 def text_value(value: Any) -> str:
@@ -259,3 +266,78 @@ def notes(value: Any) -> list[Note]:
 def kind(value: Any) -> str:
     names = {dict: "a mapping", list: "a list", bool: "true/false", type(None): "nothing"}
     return names.get(type(value)) or shown(value)
+
+
+_TERMINAL_NAMES = ("succeeded", "failed", "canceled")
+_TARGET_KEYS = ("command", "webhook", "desktop", "when", "secret", "format", "timeout")
+
+
+def notify_targets(value: Any) -> list[dict[str, Any]]:
+    """`notify:` a list of targets, each one of command, webhook or desktop, with `when` (a
+    list of terminal states), and for a webhook `secret` and `format: slack`; `timeout`."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError(f"expected a list of targets, got {kind(value)}")
+    return [_target(n, item) for n, item in enumerate(value, 1)]
+
+
+def _target(number: int, item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise ValidationError(f"target {number}: expected a mapping, got {kind(item)}")
+    unknown = sorted(str(k) for k in set(item) - set(_TARGET_KEYS))
+    if unknown:
+        raise ValidationError(f"target {number}: unknown key {shown(unknown[0])}")
+    kinds = [k for k in ("command", "webhook", "desktop") if item.get(k) is not None]
+    if len(kinds) != 1:
+        raise ValidationError(f"target {number}: give one of command, webhook or desktop")
+    try:
+        return _checked_target(item, kinds[0])
+    except ValidationError as exc:
+        raise ValidationError(f"target {number}: {exc}") from None
+
+
+def _checked_target(item: dict[str, Any], sort: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if sort == "command":
+        out["command"] = nonempty_text(item["command"])
+    elif sort == "desktop":
+        out["desktop"] = boolean(item["desktop"])
+    else:
+        url = nonempty_text(item["webhook"])
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValidationError(f"webhook: expected an http or https URL, got {shown(url)}")
+        out["webhook"] = url
+    if sort != "webhook" and (item.get("secret") is not None or item.get("format") is not None):
+        raise ValidationError("secret and format go with a webhook")
+    if item.get("secret") is not None:
+        out["secret"] = nonempty_text(item["secret"])
+    if item.get("format") is not None:
+        out["format"] = choice("json", "slack")(item["format"])
+    if item.get("when") is not None:
+        states = item["when"] if isinstance(item["when"], list) else [item["when"]]
+        if not states:
+            raise ValidationError("when: expected terminal states (succeeded, failed, canceled)")
+        out["when"] = [choice(*_TERMINAL_NAMES)(s) for s in states]
+    if item.get("timeout") is not None:
+        out["timeout"] = duration(item["timeout"])
+    return out
+
+
+def notified(value: Any) -> list[dict[str, Any]]:
+    """The runner's record of each notification try: target, attempt, at, status, ok, tries."""
+    if not isinstance(value, list):
+        raise ValidationError(f"expected a list, got {kind(value)}")
+    out = []
+    for entry in value:
+        if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
+            raise ValidationError("each entry needs a target")
+        out.append(
+            {
+                "target": text_value(entry["target"]),
+                "attempt": count(entry.get("attempt", 0)),
+                "at": format_time(parse_time(entry["at"])) if entry.get("at") else None,
+                "status": text_value(entry.get("status", "")),
+                "ok": boolean(entry.get("ok", False)),
+                "tries": count(entry.get("tries", 1)),
+            }
+        )
+    return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .checks import notify_targets
 from .errors import ConfigError, ValidationError
 from .files import atomic_write, dump_yaml, load_yaml
 from .model import SHELL
@@ -39,6 +40,7 @@ class Config:
     slurm: dict[str, Any] = field(default_factory=dict)  # defaults for executor: slurm
     stall_timeout: float | None = None  # a default for jobs without their own
     prices: dict[str, dict[str, float]] = field(default_factory=dict)  # USD per million tokens
+    notify: list[dict[str, Any]] = field(default_factory=list)  # for jobs with none of their own
 
     @property
     def slurm_max_jobs(self) -> int:
@@ -189,6 +191,8 @@ def _apply_setting(config: Config, key: Any, value: Any, where: str) -> None:
         config.stall_timeout = parse_duration(value)
     elif key == "prices":
         config.prices = _prices(value)
+    elif key == "notify":
+        config.notify = notify_targets(value)
     elif key == "allowed_paths":
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             raise ValidationError("expected a list of folders relative to the root")

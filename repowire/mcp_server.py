@@ -134,6 +134,10 @@ NewState = Annotated[State | None, Field(description="The new state.")]
 Note = Annotated[Text, Field(description="A progress note for the timeline.")]
 Summary = Annotated[Text, Field(description="A short result.")]
 SessionId = Annotated[Text, Field(description="The agent's runtime session id, for resume.")]
+Quiet = Annotated[
+    bool | None,
+    Field(description="Nothing to report: keep the run out of the inbox and default notices."),
+]
 Reason = Annotated[Text, Field(description="Why; recorded as the job's error.")]
 
 
@@ -202,14 +206,17 @@ class JobTools:
         note: Note = None,
         result_summary: Summary = None,
         session_id: SessionId = None,
+        quiet: Quiet = None,
     ) -> dict[str, Any]:
-        """A locked transition and/or note, result summary or session id; returns the record."""
+        """A locked transition and/or note, result summary or session id; quiet marks a run
+        with nothing to report (no inbox entry); returns the record."""
         job = self.project.update(
             _own_job(job_id),
             state=state,
             note=note,
             result_summary=result_summary,
             session_id=session_id,
+            quiet=quiet,
         )
         return self.project.show(job.id)
 

@@ -176,6 +176,9 @@ class Job:
     keep_worktree: bool = False  # keep a worktree run's folder when it ends
     worktree: Worktree | None = None  # where a worktree run works, and what it left
     usage: dict[str, Any] | None = None  # tokens and cost its attempts used (usage.py)
+    notify: list[dict[str, Any]] = field(default_factory=list)  # where its end is told
+    notified: list[dict[str, Any]] = field(default_factory=list)  # each try to tell it
+    quiet: bool = False  # nothing to report: no inbox entry, only explicit notifications
 
     @property
     def runs_on(self) -> str:
@@ -293,7 +296,7 @@ def _plain(value: Any, times_as_text: bool = True) -> Any:
     return value
 
 
-_ZERO_DEFAULTS = ("retries", "priority", "keep_worktree")  # left out when 0 or false
+_ZERO_DEFAULTS = ("retries", "priority", "keep_worktree", "quiet")  # left out when 0 or false
 
 
 def job_to_dict(job: Job, *, with_id: bool = False, times_as_text: bool = True) -> dict[str, Any]:

@@ -21,7 +21,16 @@ from .store import Store
 from .usage import add_usage, priced, read_usage
 from .values import format_duration
 
-__all__ = ["Facts", "Decision", "gather", "decide", "apply", "record_outcome", "SUMMARY_LIMIT"]
+__all__ = [
+    "Facts",
+    "Decision",
+    "gather",
+    "decide",
+    "apply",
+    "record_outcome",
+    "SUMMARY_LIMIT",
+    "QUIET_MARK",
+]
 
 SUMMARY_LIMIT = 500
 _TAIL_BYTES = 64 * 1024
@@ -56,9 +65,12 @@ class Decision:
     remarks: tuple[str, ...] = ()  # notes that come before the state's note
 
 
+QUIET_MARK = "<!-- repowire: quiet -->"  # a result file that starts so has nothing to report
+
+
 def _first_line(text: str | None) -> str | None:
     lines = (line.strip().lstrip("#").strip() for line in (text or "").splitlines())
-    return next((line for line in lines if line), None)
+    return next((line for line in lines if line and not line.startswith("<!--")), None)
 
 
 def _clip(text: str | None) -> str | None:
@@ -159,6 +171,8 @@ def apply(store: Store, job: Job, facts: Facts, decision: Decision, now: datetim
     if facts.session_id:
         job.session_id = facts.session_id
     job.usage = add_usage(job.usage, facts.usage)
+    if (facts.result_text or "").lstrip().startswith(QUIET_MARK):
+        job.quiet = True
     if decision.write_message and facts.message:
         text = facts.message
         atomic_write(

@@ -25,6 +25,7 @@ from .executor import HOST, Executor
 from .live import LiveSettings
 from .local import LocalExecutor, process_identity
 from .model import Invalid, Job, State, enter_state
+from .notifier import Notifier
 from .presence import Presence
 from .recovery import Recovery
 from .scheduler import Scheduler
@@ -63,6 +64,7 @@ class Runner:
         self.supervisor.config = self.config
         self.scheduler.precondition = self.supervisor.precondition
         self.recovery = Recovery(self.store, self.supervisor, self.log)
+        self.notifier = Notifier(self.store, self.log)
         self.settings = LiveSettings(root, self.log, self.config)
         self.presence = Presence(root, os.getpid(), HOST, process_identity(os.getpid()))
         self.told: set[str] = set()  # queued jobs with nothing to run, logged once
@@ -72,6 +74,7 @@ class Runner:
         self._timers = True  # the last step wants waking for more than the periodic rescan
         self._last_full = time.monotonic()
         self.wake = threading.Event()
+        self.notifier.wake = self.wake.set  # a try that ends wakes the loop to note it
         self.stopping = False
 
     @property
@@ -114,6 +117,7 @@ class Runner:
             self._loop(watcher, once)
         finally:
             watcher.stop()
+            self.notifier.close()
             self.presence.remove()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -169,10 +173,12 @@ class Runner:
 
     def finished_once(self) -> bool:
         """--once is done: nothing running here, nothing due, none of its jobs awaiting a retry."""
-        if self.supervisor.busy:
+        if self.supervisor.busy or self.notifier.busy:
             return False
         now = clock.now()
         jobs = {j.id: j for j in self.store.list_jobs(slim_terminal=True) if isinstance(j, Job)}
+        if self.settings.trusted and self.notifier.pending(jobs, self.config.notify, now):
+            return False  # a notification to try once more (its retries are not waited for)
         for item in jobs.values():
             if item.worktree and item.worktree.pending and item.state != State.RUNNING:
                 if item.id not in self.supervisor.trees.failing:
@@ -216,6 +222,7 @@ class Runner:
             if fired:
                 jobs = {item.id: item for item in self.store.list_jobs(slim_terminal=True)}
             self._start_due(jobs, now, waits)
+            waits += self.notifier.step(jobs, self.config.notify, now)
         if self.supervisor.busy:
             waits.append(ACTIVE_POLL_SECONDS)
         deadlines = self.supervisor.deadlines(now)

@@ -51,6 +51,7 @@ DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
     "workspace": c.choice("inplace", "worktree"),
     "base": c.nonempty_text,
     "keep_worktree": c.boolean,
+    "notify": c.notify_targets,
 }
 _RUN_KEYS: dict[str, Callable[[Any], Any]] = {
     "template": validate_id,
@@ -73,6 +74,8 @@ _STATE_KEYS: dict[str, Callable[[Any], Any]] = {
     "executor": c.executor,
     "worktree": c.worktree,
     "usage": c.usage,
+    "notified": c.notified,
+    "quiet": c.boolean,
 }
 TEMPLATE_KEYS: dict[str, Callable[[Any], Any]] = {  # the names of model.TEMPLATE_FIELDS
     "cron": c.nonempty_text,

@@ -365,6 +365,10 @@ _SLIM_KEYS = (
     "worktree",  # a worktree run's settling and tidying go on after it ends
     "keep_worktree",
     "usage",  # a template's budget adds up what its finished runs spent
+    "notify",  # notifications are sent after a job ends
+    "notified",
+    "quiet",
+    "updated_at",
 )
 
 

@@ -9,6 +9,7 @@ import click
 
 from .agents import agents, backends, cron, dashboard, mcp
 from .common import RepowireGroup, get_root, json_option, project, root_option
+from .inbox import inbox
 from .jobs import jobs
 from .run import logs, runner, wait
 from .spend import usage
@@ -141,7 +142,7 @@ def status(utc: bool, as_json: bool) -> None:
     sys.exit(0 if data["served"] else 3)
 
 
-for command in (jobs, agents, runner, backends, mcp, dashboard, cron, usage):
+for command in (jobs, agents, runner, backends, mcp, dashboard, cron, usage, inbox):
     cli.add_command(command)
 # The seed page says "start the daemon": `repowire daemon` is the runner by another name.
 cli.add_command(

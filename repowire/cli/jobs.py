@@ -222,6 +222,9 @@ def status(job_id: str, as_json: bool) -> None:
 @click.option("--note", metavar="T", help="A progress note for the timeline.")
 @click.option("--result-summary", metavar="T", help="A short result.")
 @click.option("--session-id", metavar="X", help="The agent's runtime session id, for resume.")
+@click.option(
+    "--quiet", is_flag=True, default=None, help="Nothing to report: no inbox entry or notice."
+)
 @json_option
 def update(
     job_id: str,
@@ -229,18 +232,27 @@ def update(
     note: str | None,
     result_summary: str | None,
     session_id: str | None,
+    quiet: bool | None,
     as_json: bool,
 ) -> None:
-    """Change a job's state and/or add a note, a result summary or a session id.
+    """Change a job's state and/or add a note, a result summary or a session id. --quiet
+    says the run has nothing to report: it stays out of the inbox, and only notify targets
+    whose `when` names its state are told.
 
     \b
     Examples:
       repowire jobs update job-... --state running --note "Started first pass"
       repowire jobs update job-... --state succeeded --result-summary "Brief posted"
+      repowire jobs update "$REPOWIRE_JOB_ID" --state succeeded --quiet
     """
     here = project()
     job = here.update(
-        job_id, state=state, note=note, result_summary=result_summary, session_id=session_id
+        job_id,
+        state=state,
+        note=note,
+        result_summary=result_summary,
+        session_id=session_id,
+        quiet=quiet,
     )
     if as_json:
         print_json(here.show(job.id))

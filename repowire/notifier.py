@@ -1,0 +1,165 @@
+"""The runner's notifications: due deliveries are tried on worker threads (a hook never blocks
+the loop, and each has its own timeout), each try is noted on the job under its lock, and a
+failed one is tried again with backoff, at most MAX_TRIES times."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import datetime, timedelta
+from typing import Any
+
+from .launch import environment
+from .model import Invalid, Job
+from .notify import BACKOFF, HOOKS, MAX_TRIES, Delivery, deliver, describe, due, stop_group
+from .store import Store
+from .values import format_time
+
+__all__ = ["Notifier"]
+
+Outcome = tuple[bool, str, bool]
+
+
+class Notifier:
+    """Delivers what `notify` asks for, for the jobs of one root."""
+
+    def __init__(self, store: Store, log: Callable[[str], None]) -> None:
+        self.store = store
+        self.log = log
+        self.running: dict[tuple[str, int, str], Future[Outcome]] = {}
+        self.waiting: dict[tuple[str, int, str], datetime] = {}  # tried, failed: next try at
+        self.deliveries: dict[tuple[str, int, str], Delivery] = {}
+        self.settled: set[tuple[str, int, str]] = set()  # delivered or given up, in this life
+        self.told_desktop = False
+        self.wake: Callable[[], None] = lambda: None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.running)
+
+    def step(
+        self, jobs: dict[str, Job | Invalid], default: list[dict[str, Any]], now: datetime
+    ) -> list[float]:
+        """Record the tries that ended, start the ones due; seconds until the next retry."""
+        self._collect(now)
+        for item in jobs.values():
+            if isinstance(item, Job) and item.is_terminal and (item.notify or default):
+                for delivery in due(item, default, now):
+                    self._start(delivery, now)
+        return [max(0.0, (at - now).total_seconds()) for at in self.waiting.values()]
+
+    def pending(self, jobs: dict[str, Job], default: list[dict[str, Any]], now: datetime) -> bool:
+        """Whether a try is due now and not waiting out a backoff (`runner --once` waits for
+        such tries, not for retries)."""
+        for job in jobs.values():
+            if job.is_terminal and (job.notify or default):
+                keys = (d.key for d in due(job, default, now))
+                if any(k not in self.waiting and k not in self.settled for k in keys):
+                    return True
+        return False
+
+    def _start(self, delivery: Delivery, now: datetime) -> None:
+        key = delivery.key
+        if key in self.running or key in self.settled or self.waiting.get(key, now) > now:
+            return  # (the step's listing may predate the note of a try that just ended)
+        self.waiting.pop(key, None)
+        try:
+            record = self.store.read_job(delivery.job_id)
+        except Exception:  # gone or being edited: looked at again next step
+            return
+        from .views import as_dict
+
+        payload = as_dict(self.store, record)
+        env = _hook_env(self.store, record)
+        self.deliveries[key] = delivery
+        future: Future[Outcome] = Future()
+        self.running[key] = future
+        # A daemon thread per try: one that hangs never holds up the loop or the runner's exit
+        # (a try cut short by a stop is made again by the next runner).
+        threading.Thread(
+            target=self._try,
+            args=(delivery, payload, env, future),
+            daemon=True,
+            name=f"repowire-notify-{delivery.job_id}",
+        ).start()
+
+    def _try(
+        self,
+        delivery: Delivery,
+        payload: dict[str, Any],
+        env: dict[str, str],
+        future: Future[Outcome],
+    ) -> None:
+        log = None
+        if "command" in delivery.target:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            with contextlib.suppress(OSError):
+                log = os.fdopen(
+                    os.open(self.store.sibling(delivery.job_id, ".log"), flags, 0o644), "ab"
+                )
+        try:
+            future.set_result(deliver(delivery, payload, env, log))
+        except Exception as exc:  # a bug in one try must not stop the others
+            future.set_result((False, f"error: {exc}", False))
+        finally:
+            if log is not None:
+                log.close()
+            self.wake()
+
+    def _collect(self, now: datetime) -> None:
+        for key, future in list(self.running.items()):
+            if not future.done():
+                continue
+            del self.running[key]
+            delivery = self.deliveries.pop(key)
+            ok, status, final = future.result()
+            self._note(delivery, ok, status, final, now)
+
+    def _note(self, delivery: Delivery, ok: bool, status: str, final: bool, now: datetime) -> None:
+        tries = delivery.tries + 1
+        name = describe(delivery.target)
+        last = ok or final or tries >= MAX_TRIES
+        entry = {
+            "target": name,
+            "attempt": delivery.attempt,
+            "at": format_time(now),
+            "status": status if not last or ok else f"{status}; not tried again",
+            "ok": ok,
+            "tries": MAX_TRIES if final and not ok else tries,
+        }
+
+        def change(record: Job) -> bool:
+            record.notified.append(entry)
+            return True
+
+        try:
+            self.store.transition(delivery.job_id, change)
+        except Exception as exc:
+            self.log(f"{delivery.job_id}: could not note the notification ({exc})")
+        desktop_missing = status.startswith("no desktop notifier")
+        if not desktop_missing or not self.told_desktop:  # said once in the runner's log
+            verb = "notified" if ok else "notification failed for"
+            self.log(f"{verb} {delivery.job_id}: {name}: {entry['status']}")
+        self.told_desktop = self.told_desktop or desktop_missing
+        if last:
+            self.settled.add(delivery.key)
+        else:
+            self.waiting[delivery.key] = now + timedelta(seconds=BACKOFF[delivery.tries])
+
+    def close(self) -> None:
+        """Stop: hook commands still running are stopped; their tries, not noted, are made
+        again by the next runner."""
+        for proc in list(HOOKS):
+            stop_group(proc)
+
+
+def _hook_env(store: Store, job: Job) -> dict[str, str]:
+    env = environment(store, job, None, False)
+    env.update(
+        REPOWIRE_STATE=job.state.value,
+        REPOWIRE_SUMMARY=job.result_summary or job.error or "",
+    )
+    return env
