@@ -40,6 +40,25 @@ _SLURM: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+_TERMINAL_STATE: dict[str, Any] = {"enum": ["succeeded", "failed", "canceled"]}
+_TARGET: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "command": _TEXT,
+        "webhook": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+        "desktop": {"type": "boolean"},
+        "when": {
+            "oneOf": [_TERMINAL_STATE, {"type": "array", "items": _TERMINAL_STATE, "minItems": 1}]
+        },
+        "secret": _TEXT,
+        "format": {"enum": ["json", "slack"]},
+        "timeout": _DURATION,
+    },
+    "oneOf": [{"required": ["command"]}, {"required": ["webhook"]}, {"required": ["desktop"]}],
+    "dependentRequired": {"secret": ["webhook"], "format": ["webhook"]},
+    "additionalProperties": False,
+}
+_NOTIFY: dict[str, Any] = {"type": "array", "items": _TARGET, "minItems": 1}
 DEFINITION: dict[str, dict[str, Any]] = {
     "name": _TEXT,
     "backend": {"type": "string", "pattern": _ID},
@@ -74,6 +93,7 @@ DEFINITION: dict[str, dict[str, Any]] = {
     "workspace": {"enum": ["inplace", "worktree"]},
     "base": _TEXT,
     "keep_worktree": {"type": "boolean"},
+    "notify": _NOTIFY,
 }
 _STATE: dict[str, Any] = {"enum": ["queued", "running", "succeeded", "failed", "canceled"]}
 _NOTE: dict[str, Any] = {
@@ -108,6 +128,22 @@ RECORD: dict[str, dict[str, Any]] = {
         },
         "required": ["branch", "base", "path"],
         "additionalProperties": False,
+    },
+    "quiet": {"type": "boolean"},
+    "notified": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "target": {"type": "string"},
+                "attempt": {"type": "integer", "minimum": 0},
+                "at": _TIME,
+                "status": {"type": "string"},
+                "ok": {"type": "boolean"},
+                "tries": {"type": "integer", "minimum": 0},
+            },
+            "required": ["target"],
+        },
     },
     "usage": {
         "type": "object",
@@ -177,6 +213,7 @@ CONFIG: dict[str, dict[str, Any]] = {
     "kill_grace": _DURATION,
     "stall_timeout": _DURATION,
     "prices": {"type": "object", "additionalProperties": _PRICE},
+    "notify": _NOTIFY,
     "allowed_paths": {"type": "array", "items": {"type": "string"}, "minItems": 1},
     "backends": {
         "type": "object",

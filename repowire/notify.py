@@ -122,6 +122,7 @@ def _command(
     try:
         proc = subprocess.Popen(
             ["/bin/sh", "-c", command],
+            cwd=env.get("REPOWIRE_ROOT"),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log or subprocess.DEVNULL,
@@ -180,6 +181,8 @@ def _webhook(
     except urllib.error.HTTPError as exc:
         return False, f"HTTP {exc.code}", exc.code in (400, 401, 403, 404, 405, 410, 422)
     except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            return False, f"no answer within {timeout:g}s", False
         return False, f"unreachable: {_reason(exc.reason)}", False
     except TimeoutError:
         return False, f"no answer within {timeout:g}s", False

@@ -244,6 +244,11 @@ def _text_time(value: Any) -> Any:
 def version_of(store: Store) -> str:
     """A cheap fingerprint of every record and template: names, sizes and change times."""
     digest = hashlib.blake2b(digest_size=12)
+    try:  # the inbox's seen marks
+        seen = os.stat(store.locks_dir / "inbox.seen")
+        digest.update(f"seen:{seen.st_mtime_ns}:{seen.st_size};".encode())
+    except OSError:
+        pass
     for folder in (store.jobs_dir, store.agents_dir):
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)

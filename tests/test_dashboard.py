@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -287,3 +288,19 @@ def test_cost_per_run_and_per_template(root, board, page):
     page.wait_for_function(
         "document.querySelector('#templates tr[data-id=brief]').innerText.includes('$1.51')"
     )
+
+
+@needs_chromium
+def test_inbox_count_filter_and_opening_a_run_marks_it_seen(root, board, page):
+    for job_id, at in (("seen-soon", "2026-11-26T01:00:00Z"), ("later", "2026-11-26T02:00:00Z")):
+        write_job(root, job_id, command="true", state="succeeded", attempt=1, finished_at=at)
+    write_job(root, "queued-one", command="true")
+    page.wait_for_function("document.querySelector('#unread').textContent === '2'")
+    page.click("#inbox-filter")
+    page.wait_for_selector("#jobs tbody tr[data-id=later]")
+    assert page.locator("#jobs tbody tr[data-id=queued-one]").count() == 0
+    page.click("#jobs tbody tr[data-id=seen-soon] td")
+    page.wait_for_function("document.querySelector('#unread').textContent === '1'")
+    assert [r["id"] for r in json.loads(rw("inbox", "--json").stdout)["runs"]] == ["later"]
+    rw("inbox", "--all")  # from the CLI: the page follows
+    page.wait_for_function("document.querySelector('#unread').textContent === '0'")

@@ -37,7 +37,7 @@ def test_tools_are_listed_with_described_parameters(root):
         for name, schema in tool.input_schema["properties"].items():
             assert schema.get("description"), (tool.name, name)
     update = tools["job_update"].input_schema["properties"]
-    assert set(update) == {"job_id", "state", "note", "result_summary", "session_id"}
+    assert set(update) == {"job_id", "state", "note", "result_summary", "session_id", "quiet"}
     states = update["state"]["anyOf"][0]["enum"]
     assert states == ["queued", "running", "succeeded", "failed", "canceled"]
 
@@ -142,10 +142,12 @@ def test_job_id_defaults_to_the_executor_own_job(root):
 
     async def body(session):
         await session.call_tool("job_update", {"note": "reporting on myself"})
+        await session.call_tool("job_update", {"quiet": True})
         return payload(await session.call_tool("job_show", {}))
 
     shown = run_session(root, body, env={"REPOWIRE_JOB_ID": job_id})
     assert shown["id"] == job_id and shown["notes"][-1]["text"] == "reporting on myself"
+    assert shown["quiet"] is True  # nothing to report: it will stay out of the inbox
 
 
 def test_finishing_through_mcp_releases_the_executor(root):

@@ -11,7 +11,7 @@ from .render import ago, money, print_json, safe, table
 __all__ = ["inbox"]
 
 
-@click.command(short_help="Finished runs not seen yet; --read ID... or --all marks them seen.")
+@click.command(short_help="Finished runs not seen yet, and marking them seen.")
 @root_option
 @click.argument("job_ids", metavar="[ID]...", nargs=-1, shell_complete=complete_names)
 @click.option("--read", "mark", is_flag=True, help="Mark the runs named seen.")

@@ -139,7 +139,8 @@ def _state(project: api.Project, request: Request) -> dict[str, Any]:
     # (Taken after, it could name the newer files beside the older listing, and the page
     # would never ask again: the dashboard tests' rare stale page.)
     version = _version(project, runners)
-    return {**project.listing(), "runners": runners, "version": version}
+    unread = [run["id"] for run in project.inbox()]
+    return {**project.listing(), "runners": runners, "version": version, "inbox": unread}
 
 
 def _log(project: api.Project, job_id: str, offset: int) -> dict[str, Any]:
@@ -170,6 +171,7 @@ def _routes(project: api.Project, guard: Guard, page: str) -> list[BaseRoute]:
         Route("/api/jobs/{id}/log", read(partial(_log_from, project))),
         Route("/api/jobs/{id}/cancel", act(project.cancel), methods=post),
         Route("/api/jobs/{id}/retry", act(project.retry), methods=post),
+        Route("/api/jobs/{id}/read", act(lambda job_id: project.mark_read([job_id])), methods=post),
         Route("/api/templates/{id}/run", act(project.run_template), methods=post),
         Route("/api/templates/{id}/pause", act(project.pause), methods=post),
         Route("/api/templates/{id}/resume", act(project.resume), methods=post),

@@ -4,7 +4,7 @@
 const TOKEN = document.querySelector('meta[name="repowire-token"]').content;
 const ACTIVE = ["queued", "running"];
 const FINISHED = ["succeeded", "failed", "canceled"];
-let state = { templates: [], jobs: [], version: null };
+let state = { templates: [], jobs: [], version: null, inbox: [] };
 let filter = "all";
 let openId = null;
 let logOffset = 0;
@@ -68,6 +68,7 @@ function matches(item) {
 }
 
 function jobVisible(job) {
+  if (filter === "inbox") return (state.inbox || []).includes(job.id);
   if (filter === "active") return ACTIVE.includes(job.state);
   if (filter === "attention") return job.state === "failed" || job.state === "invalid";
   if (filter === "recurring") return Boolean(job.template);
@@ -98,6 +99,7 @@ function money(amount) {
 
 function render() {
   const showTemplates = filter === "all" || filter === "recurring" || filter === "attention";
+  $("#unread").textContent = String((state.inbox || []).length);
   const templates = state.templates.filter(matches)
     .filter((t) => filter !== "attention" || t.state === "invalid");
   $("#templates-section").hidden = !showTemplates || templates.length === 0;
@@ -188,8 +190,18 @@ function worktree(tree) {
     `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>`;
 }
 
+async function markSeen(id) {
+  // Opening a finished run marks it seen (the inbox's unread count goes down).
+  if (!(state.inbox || []).includes(id)) return;
+  await fetch(`/api/jobs/${encodeURIComponent(id)}/read`, {
+    method: "POST", headers: { "X-Repowire-Token": TOKEN },
+  });
+  await refresh(true);
+}
+
 async function showDetail(id, reset) {
   openId = id;
+  markSeen(id);
   let data;
   try {
     data = await getJSON(`/api/jobs/${encodeURIComponent(id)}`);
