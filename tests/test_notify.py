@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import shutil
 import signal
 import threading
@@ -315,3 +316,25 @@ def test_inbox_refuses_bad_calls(root):
     assert_clean_error(rw("inbox", "--read", "nope", ok=False), says="no job")
     assert not (root / ".repowire" / "locks" / "inbox.seen").exists()  # nothing marked
     assert_clean_error(rw("jobs", "update", "x", ok=False), code=2, says="quiet")
+
+
+def test_desktop_notices_go_through_notify_send_and_a_template_tells_of_its_runs(
+    root, monkeypatch, tmp_path
+):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    shown = tmp_path / "shown.txt"
+    fake = tools / "notify-send"  # a stand-in that keeps what it was asked to show
+    fake.write_text(f'#!/bin/sh\nprintf "%s|" "$@" >> {shown}\necho >> {shown}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    folder = root / ".repowire" / "agents" / "nightly"
+    folder.mkdir(parents=True)
+    (folder / "job.yaml").write_text(
+        "cron: '@yearly'\ncommand: echo report ready\nnotify:\n  - desktop: true\n"
+    )
+    run_id = rw("jobs", "run", "nightly").stdout.strip()
+    run_once(root)
+    entry = notified(root, run_id)[0]
+    assert entry["ok"] and entry["status"] == "shown by notify-send"
+    assert shown.read_text() == "--app-name=repowire|repowire: nightly succeeded|report ready|\n"
