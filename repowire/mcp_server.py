@@ -208,8 +208,7 @@ class JobTools:
         session_id: SessionId = None,
         quiet: Quiet = None,
     ) -> dict[str, Any]:
-        """A locked transition and/or note, result summary or session id; quiet marks a run
-        with nothing to report (no inbox entry); returns the record."""
+        """A locked transition and/or note, result summary, session id or quiet mark."""
         job = self.project.update(
             _own_job(job_id),
             state=state,

@@ -17,7 +17,7 @@ from repowire.scheduler import Scheduler
 from repowire.store import Store
 from repowire.templates import read_state
 
-T0 = datetime(2026, 11, 26, 10, 0, 30, tzinfo=timezone.utc)
+T0 = datetime(2099, 11, 26, 10, 0, 30, tzinfo=timezone.utc)
 
 
 def make_template(root, name, **keys):
@@ -43,8 +43,8 @@ def test_a_new_template_first_fires_at_its_first_slot(root):
     assert not fired and runs(root, "every-minute") == [] and 0 < wait <= 60
     assert not scheduler_step(root, T0 + timedelta(seconds=20))[1]
     assert scheduler_step(root, T0 + timedelta(seconds=31))[1]
-    assert runs(root, "every-minute") == ["every-minute-20261126T100100Z"]
-    run = read(root, "every-minute-20261126T100100Z")
+    assert runs(root, "every-minute") == ["every-minute-20991126T100100Z"]
+    run = read(root, "every-minute-20991126T100100Z")
     assert run["template"] == "every-minute" and run["scheduled_for"] == T0.replace(
         minute=1, second=0
     )
@@ -61,22 +61,22 @@ def test_two_runners_never_fire_a_slot_twice(root):
     store = Store(root)
     state_file = root / ".repowire/agents/m/state.yaml"
     state_file.write_text(
-        state_file.read_text().replace("2026-11-26T10:01:00Z", "2026-11-26T10:00:30Z")
+        state_file.read_text().replace("2099-11-26T10:01:00Z", "2099-11-26T10:00:30Z")
     )
     assert not Scheduler(store, print).step({j.id: j for j in store.list_jobs()}, later)[1]
-    assert runs(root, "m") == ["m-20261126T100100Z"]
+    assert runs(root, "m") == ["m-20991126T100100Z"]
 
 
 def test_outage_catchup_latest_records_every_skipped_slot(root):
     make_template(root, "h", cron="0 * * * *", command="true")
     scheduler_step(root, T0)
     scheduler_step(root, T0 + timedelta(hours=5))
-    assert runs(root, "h") == ["h-20261126T150000Z"]
+    assert runs(root, "h") == ["h-20991126T150000Z"]
     st = read_state(Store(root), "h")
     assert st["skipped_total"] == 4
     assert st["skipped"][0]["count"] == 4 and "catchup: latest" in st["skipped"][0]["reason"]
     shown = json.loads(rw("jobs", "show", "h", "--json").stdout)
-    assert shown["skipped_total"] == 4 and shown["last_run"] == "h-20261126T150000Z"
+    assert shown["skipped_total"] == 4 and shown["last_run"] == "h-20991126T150000Z"
 
 
 def test_catchup_all_is_capped_and_deadline_respected(root):
@@ -95,15 +95,15 @@ def test_overlap_policies(root, overlap):
     make_template(root, "o", cron="* * * * *", command="sleep 60", overlap=overlap)
     scheduler_step(root, T0)
     scheduler_step(root, T0 + timedelta(seconds=31))
-    first = "o-20261126T100100Z"
+    first = "o-20991126T100100Z"
     rw("jobs", "update", first, "--state", "running")  # the previous run is still active
     scheduler_step(root, T0 + timedelta(seconds=91))
-    second = "o-20261126T100200Z"
+    second = "o-20991126T100200Z"
     if overlap == "skip":
         assert runs(root, "o") == [first]
         skipped = read_state(Store(root), "o")["skipped"]
         assert (
-            "previous run o-20261126T100100Z is still running (overlap: skip)"
+            "previous run o-20991126T100100Z is still running (overlap: skip)"
             in skipped[-1]["reason"]
         )
         return
@@ -144,8 +144,8 @@ def test_retention_keeps_the_newest_runs(root):
         scheduler_step(root, T0 + timedelta(minutes=minute))
         run_once(root)
     kept = runs(root, "r")
-    assert kept == ["r-20261126T100300Z", "r-20261126T100400Z"]
-    assert not (root / ".repowire/jobs/r-20261126T100100Z.log").exists()
+    assert kept == ["r-20991126T100300Z", "r-20991126T100400Z"]
+    assert not (root / ".repowire/jobs/r-20991126T100100Z.log").exists()
 
 
 def test_real_runner_fires_a_per_second_template(root):
