@@ -46,6 +46,7 @@ class Backend:
     final_message_key: str | None = None  # dotted key of the final message in JSON output
     env: dict[str, str] = field(default_factory=dict)
     usage_keys: dict[str, str] = field(default_factory=dict)  # our usage key -> dotted key
+    usage_is_total: bool = False  # it reports its session's running total, not the run's
 
 
 # The agent CLIs' non-interactive modes, checked against their --help (codex-cli 0.169.0,
@@ -71,6 +72,7 @@ PRESETS: dict[str, Backend] = {
         resume_command=("codex", "exec", "resume", *_CODEX, "--", "{session_id}", "{prompt}"),
         session_id_pattern=r'"thread_id"\s*:\s*"([^"]+)"',
         final_message_key="item.text",
+        usage_is_total=True,  # a resumed thread's turn.completed counts its earlier runs too
     ),
     "claude": Backend(
         name="claude",

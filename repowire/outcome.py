@@ -18,7 +18,7 @@ from .files import atomic_write, read_tail
 from .launch import HEADER
 from .model import Job, Note, State, enter_state
 from .store import Store
-from .usage import add_usage, priced, read_usage
+from .usage import add_usage, less, priced, read_usage
 from .values import format_duration
 
 __all__ = [
@@ -133,6 +133,7 @@ def gather(
     reason: str | None,
     backend: Backend | None,
     prices: Mapping[str, Mapping[str, float]] | None = None,
+    earlier: dict[str, Any] | None = None,
 ) -> Facts:
     """Read what the attempt left: its output, final message, session id, result file, and
     what the agent used (priced from config.yaml's prices when its CLI gives no cost)."""
@@ -153,17 +154,24 @@ def gather(
         result_text=result_text,
         last_line=lines[-1] if lines else None,
         agent_error=json_value(output, "error.message") if backend is not None else None,
-        usage=_usage_of(backend, output, prices or {}),
+        usage=_usage_of(backend, output, prices or {}, earlier),
     )
 
 
 def _usage_of(
-    backend: Backend | None, output: str, prices: Mapping[str, Mapping[str, float]]
+    backend: Backend | None,
+    output: str,
+    prices: Mapping[str, Mapping[str, float]],
+    earlier: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
+    """What the attempt used; for a CLI that reports its session's running total, less what
+    the session's earlier runs recorded."""
     if backend is None:
         return None
     preset = backend.name if backend.name in PRESETS else None
-    return priced(read_usage(preset, backend.usage_keys, output), prices, backend.name)
+    used = read_usage(preset, backend.usage_keys, output)
+    used = less(used, earlier) if backend.usage_is_total else used
+    return priced(used, prices, backend.name)
 
 
 def apply(store: Store, job: Job, facts: Facts, decision: Decision, now: datetime) -> None:
@@ -197,9 +205,11 @@ def record_outcome(
     backend: Backend | None,
     now: datetime,
     prices: Mapping[str, Mapping[str, float]] | None = None,
+    earlier: dict[str, Any] | None = None,
 ) -> Decision:
-    """Gather, decide and apply: how an attempt ended becomes the record's next state."""
-    facts = gather(store, job, code, reason, backend, prices)
+    """Gather, decide and apply: how an attempt ended becomes the record's next state.
+    `earlier`: what the session's earlier runs used (for a CLI that reports totals)."""
+    facts = gather(store, job, code, reason, backend, prices, earlier)
     decision = decide(job, facts, now)
     apply(store, job, facts, decision, now)
     return decision

@@ -21,6 +21,7 @@ from .runs import new_run, run_id_for
 from .schedule import CATCHUP_CAP, next_fires, plan_catchup, slots_between, zone
 from .store import Store
 from .templates import list_templates, read_state, read_template, write_state
+from .usage import add_usage
 from .values import format_time, parse_duration, parse_time
 
 __all__ = ["Scheduler", "SKIPPED_KEPT"]
@@ -245,6 +246,17 @@ class Scheduler:
             self.store.transition(job_id, change)
         except TransitionRefused:
             pass
+
+    def session_usage(self, run: Job) -> dict[str, Any] | None:
+        """What the other runs of a template that share this run's session recorded, added up
+        (a CLI that reports a resumed session's running total counts them too)."""
+        if not run.template or not run.session_id:
+            return None
+        total = None
+        for other in self.runs(run.template, self.jobs):
+            if other.id != run.id and other.session_id == run.session_id:
+                total = add_usage(total, other.usage)
+        return total
 
     @staticmethod
     def runs(name: str, jobs: dict[str, Job | Invalid]) -> list[Job]:

@@ -369,6 +369,7 @@ _SLIM_KEYS = (
     "notified",
     "quiet",
     "updated_at",
+    "session_id",  # a CLI that reports a session's running total is told the earlier runs'
 )
 
 

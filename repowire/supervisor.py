@@ -349,8 +349,9 @@ class Supervisor:
             record.handle = handle
             if settled is not None:
                 self.trees.apply(record, job.worktree, settled, now)
-            backend = self.backend_of(record)
-            record_outcome(self.store, record, code, reason, backend, now, self.config.prices)
+            backend, prices = self.backend_of(record), self.config.prices
+            earlier = self.scheduler.session_usage(record)
+            record_outcome(self.store, record, code, reason, backend, now, prices, earlier)
             applied = True
             return True
 

@@ -19,6 +19,7 @@ __all__ = [
     "TOKEN_KEYS",
     "read_usage",
     "add_usage",
+    "less",
     "priced",
     "period_bounds",
     "PERIODS",
@@ -205,6 +206,19 @@ def priced(
         + usage.get("output_tokens", 0) * price.get("output", 0.0)
     ) / 1_000_000
     return {**usage, "cost_usd": round(cost, 6), "cost_estimated": True}
+
+
+def less(total: Usage | None, earlier: Usage | None) -> Usage | None:
+    """A run's own usage, from a CLI's running total for its session and what the session's
+    earlier runs recorded."""
+    if not total or not earlier:
+        return total
+    out = dict(total)
+    for key in (*TOKEN_KEYS, "cost_usd"):
+        if key in out and key in earlier:
+            value = max(out[key] - earlier[key], 0)
+            out[key] = round(value, 6) if key == "cost_usd" else value
+    return out
 
 
 def add_usage(before: Usage | None, more: Usage | None) -> Usage | None:
