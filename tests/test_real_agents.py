@@ -192,7 +192,17 @@ def test_continuity_fresh_starts_a_new_session(root, cli):
     assert _turns(_requests(log)[-1]) == turns
 
 
-def test_a_failing_model_reply_fails_the_job_with_the_clis_own_words(root, cli):
+# What each CLI says when the stand-in sends an error event in a 200 stream.
+ERROR_EVENT_WORDS = {
+    "claude": "API Error",
+    "codex": "failed mid-answer",
+    "gemini": "without a finish reason",
+    "opencode": "failed mid-answer",
+}
+
+
+@pytest.mark.parametrize("ask", ["STUB-FAIL", "STUB-ERROR-EVENT"])
+def test_a_failing_model_reply_fails_the_job_with_the_clis_own_words(root, cli, ask):
     backend, _ = cli
     rw(
         "jobs",
@@ -203,12 +213,13 @@ def test_a_failing_model_reply_fails_the_job_with_the_clis_own_words(root, cli):
         "--backend",
         backend,
         "--prompt",
-        "STUB-FAIL: this request is refused",
+        f"{ask}: this request is refused",
     )
     run_once(root)
     record = read(root, "refused")
     assert record["state"] == "failed", _log(root, "refused")
-    assert "refuses this request" in record["error"], record["error"]
+    words = "refuses this request" if ask == "STUB-FAIL" else ERROR_EVENT_WORDS[backend]
+    assert words in record["error"], record["error"]
 
 
 # --- the MCP server with the real clients ---------------------------------------------------

@@ -91,6 +91,9 @@ def test_the_pre_commit_hook_runs_validate(tmp_path):
         "PRE_COMMIT_HOME": str(tmp_path / "cache"),
         "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
         "HOME": str(tmp_path),
+        # pre-commit pip-installs the hook: from the wheels ./dev test made, not from an index
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(Path(sys.executable).parent.parent / "wheelhouse"),
     }
 
     def run_hooks() -> subprocess.CompletedProcess[str]:
