@@ -242,20 +242,12 @@ def test_live_log_and_screenshot(root, board, page):
 
 @needs_chromium
 def test_detail_of_a_worktree_run_shows_branch_base_head_and_files_changed(root, board, page):
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-c", "user.name=T", "-c", "user.email=t@x", *args],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return done.stdout.strip()
+    from test_worktrees import git
 
-    git("init", "-q")
-    git("add", "-A")
-    git("commit", "-q", "-m", "start")
-    base = git("rev-parse", "HEAD")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "start")
+    base = git(root, "rev-parse", "HEAD")
     write_job(root, "agent-fix", command="echo a > a.txt; echo b > b.txt", workspace="worktree")
     run_once(root)
     head = read(root, "agent-fix")["worktree"]["head"]
