@@ -1,7 +1,11 @@
-"""File-system events from watchdog, turned into one thing: a wake-up of the runner's loop."""
+"""File-system events from watchdog, turned into one thing: a wake-up of the runner's loop.
+
+On Linux, watchdog's low-level inotify reader with a kernel-side mask (kernel_watch.py); on
+other platforms (macOS: FSEvents), watchdog's observer for the platform."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -9,10 +13,22 @@ from typing import Any
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from .kernel_watch import KernelWatch
+
 __all__ = ["Watcher"]
 
 _INTERESTING = (".yaml", ".exit")
 _KINDS = {"created", "modified", "moved", "deleted"}
+KERNEL_MASKED = sys.platform.startswith("linux")  # tests turn it off to try the observer
+
+
+def wanted(name: str, is_dir: bool) -> bool:
+    """Whether a change to this name wakes the runner: a record, a template, an exit status,
+    a worker folder coming or going; never a dot-file, a temp file or a state.yaml (the
+    runner's own writes)."""
+    if not name or name.startswith(".") or name == "state.yaml":
+        return False
+    return is_dir or name.endswith(_INTERESTING)
 
 
 class _Wake(FileSystemEventHandler):
@@ -24,14 +40,9 @@ class _Wake(FileSystemEventHandler):
             return  # opened/closed events come from our own reads
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             path = raw.decode() if isinstance(raw, bytes) else str(raw)
-            name = path.rsplit("/", 1)[-1]
-            if name == "state.yaml":
-                continue  # the runner's own writes
-            if name and not name.startswith(".") and name.endswith(_INTERESTING):
+            folder = event.is_directory and event.event_type != "modified"
+            if wanted(path.rsplit("/", 1)[-1], folder):
                 self.wake.set()
-                return
-            if event.is_directory and event.event_type in ("created", "deleted", "moved"):
-                self.wake.set()  # a worker folder appeared or went away
                 return
 
 
@@ -42,11 +53,14 @@ class Watcher:
         self.folders = folders
         self.wake = wake
         self.observer: Any = None
+        self.kernel: KernelWatch | None = None
         self.error: str | None = None
         self.watched: list[tuple[int, int]] = []  # the folders' (device, inode) when started
 
     def start(self) -> bool:
         """Start observing; False (and .error) when the platform refuses, e.g. no watches left."""
+        if KERNEL_MASKED:
+            return self._start_kernel()
         observer = Observer()
         handler = _Wake(self.wake)
         try:
@@ -63,15 +77,34 @@ class Watcher:
         self.observer = observer
         return True
 
-    def healthy(self) -> bool:
+    def _start_kernel(self) -> bool:
+        jobs, agents = self.folders
+        kernel = KernelWatch(jobs, agents, self.wake.set, wanted)
+        try:
+            for folder in self.folders:
+                folder.mkdir(parents=True, exist_ok=True)
+            kernel.start()
+            self.watched = self._identities()
+        except OSError as exc:
+            self.error = f"file events unavailable ({exc}); falling back to periodic rescans"
+            kernel.stop()
+            return False
+        self.kernel = kernel
+        return True
+
+    def _running(self) -> bool:
+        if self.kernel is not None:
+            return self.kernel.alive()
         return self.observer is not None and self.observer.is_alive()
 
+    def healthy(self) -> bool:
+        return self._running()
+
     def stale(self) -> bool:
-        """Whether a running observer watches folders that are gone or were replaced (an
+        """Whether a running watcher watches folders that are gone or were replaced (an
         inotify watch follows the old folder, and would never report the new one)."""
-        return self.observer is not None and (
-            not self.observer.is_alive() or self._identities() != self.watched
-        )
+        started = self.kernel is not None or self.observer is not None
+        return started and (not self._running() or self._identities() != self.watched)
 
     def _identities(self) -> list[tuple[int, int]]:
         out = []
@@ -89,6 +122,9 @@ class Watcher:
         return self.start()
 
     def stop(self) -> None:
+        if self.kernel is not None:
+            self.kernel.stop()
+            self.kernel = None
         self._stop(self.observer)
         self.observer = None
 
