@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import clock
-from .budgets import budget_paused
 from .errors import JobNotFound
 from .files import MAX_FILE_BYTES, open_file, read_tail
 from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, template_to_dict
@@ -177,6 +176,7 @@ def template_view(
     """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots.
 
     `runs` are the template's runs when the caller has read them already."""
+    from .budgets import budget_paused
     from .schedule import describe, next_fires, zone
     from .templates import read_state, template_dir
 
