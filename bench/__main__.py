@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import workloads
+from . import crash, workloads
 
 
 def _machine() -> str:
@@ -34,6 +34,7 @@ def main() -> None:
         "5": lambda: workloads.idle(1000 if quick else 10000, 10 if quick else 60),
         "6": lambda: workloads.cold_start(5 if quick else 20),
         "7": lambda: workloads.worktree_start(5 if quick else 20, 1000 if quick else 10000),
+        "crash": lambda: crash.crash_loop(100 if quick else 1000, 20 if quick else 200),
     }
     results: dict[str, Any] = {
         "machine": _machine(),
@@ -130,6 +131,18 @@ def report(r: dict[str, Any]) -> str:
                 f"{f['added_ms']:.0f} ms (worktree p50 {f['worktree_ms']['p50']:.0f} ms, "
                 f"in place p50 {f['inplace_ms']['p50']:.0f} ms)",
                 "<= 150 ms",
+            )
+        )
+    for run in (r.get("crash") or {}).get("runs", []):
+        bad = sum(
+            run[k] for k in ("not_succeeded", "ran_more_than_once", "never_ran", "exit_files_left")
+        )
+        rows.append(
+            (
+                f"crash loop, seed {run['seed']}: {run['jobs']:,} jobs, {run['kills']} SIGKILLs",
+                f"{run['seconds']:.0f} s; {bad} violations (not succeeded {run['not_succeeded']}, "
+                f"ran twice {run['ran_more_than_once']}, never ran {run['never_ran']})",
+                "0 violations",
             )
         )
     lines = [
