@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
+import copy
 import os
 import secrets
 import shutil
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,10 +22,10 @@ from .files import (
     create_exclusive,
     dump_yaml,
     load_yaml,
-    read_tail,
     read_text,
 )
 from .handles import RootRef
+from .index_file import read_index, write_index
 from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict
 from .schema import parse_job
 from .values import new_job_id, validate_id
@@ -33,7 +34,7 @@ __all__ = ["Store", "PEOPLE_LIMIT"]
 
 LOCK_TIMEOUT = 10.0
 PEOPLE_LIMIT = 512 * 1024  # a record people (CLI, MCP, dashboard) may grow it to
-INDEX_VERSION = 1
+WRITTEN_KEPT = 512  # records whose last write by this process is kept, to skip parsing them
 RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
 
@@ -54,6 +55,7 @@ class Store:
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
         self._file_times: dict[str, float] = {}  # each record's mtime at the last scan
+        self._written: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
 
     # paths -------------------------------------------------------------------------------
     def job_file(self, job_id: str) -> Path:
@@ -111,13 +113,25 @@ class Store:
 
     # records -----------------------------------------------------------------------------
     def read_job(self, job_id: str) -> Job:
-        """The record of job_id; JobNotFound or ValidationError otherwise."""
+        """The record of job_id; JobNotFound or ValidationError otherwise. A file whose bytes
+        are what this process last wrote there is not parsed again (an edit by anyone else
+        changes its bytes, and is parsed)."""
         path = self.job_file(job_id)
         try:
-            data = load_yaml(path)
+            text = read_text(path)
         except FileNotFoundError:
             raise JobNotFound(f"no job {job_id} in {self.jobs_dir}") from None
-        return parse_job(job_id, data, where=str(path))
+        known = self._written.get(job_id)
+        if known is not None and known[0] == text:
+            return job_from_record(copy.deepcopy(known[1]))
+        return parse_job(job_id, load_yaml(path, text), where=str(path))
+
+    def _remember(self, job: Job, text: str) -> None:
+        """What this process wrote to a record: its text and data, for read_job."""
+        self._written[job.id] = (text, job_to_dict(job, with_id=True))
+        self._written.move_to_end(job.id)
+        while len(self._written) > WRITTEN_KEPT:
+            self._written.popitem(last=False)
 
     def _text_of(self, job: Job, limit: int) -> str:
         """The record's YAML, refused when it would grow past `limit` (so it stays readable)."""
@@ -136,9 +150,11 @@ class Store:
         try:
             atomic_write(path, text)
         except OSError as exc:
+            self._written.pop(job.id, None)
             raise RepowireError(
                 f"could not write {path}: {exc.strerror or exc}; the record is unchanged"
             ) from None
+        self._remember(job, text)
 
     def try_create(self, job: Job) -> bool:
         """Write a new record with an exclusive create; False if that id exists already."""
@@ -146,7 +162,11 @@ class Store:
         now = clock.now()
         job.created_at = job.created_at or now
         job.updated_at = job.updated_at or now
-        return create_exclusive(self.job_file(job.id), self._text_of(job, PEOPLE_LIMIT))
+        text = self._text_of(job, PEOPLE_LIMIT)
+        created = create_exclusive(self.job_file(job.id), text)
+        if created:
+            self._remember(job, text)
+        return created
 
     def create_job(self, job: Job, generated_id: bool = False) -> Job:
         """Write a new record; a generated id is redrawn on collision, a chosen one refused."""
@@ -250,7 +270,7 @@ class Store:
         leave the same identity (git's "racy" files)."""
         entries = self._record_entries()
         if self._index is None:
-            self._index = self._read_index()
+            self._index = read_index(self.base)
         settled_before = time.time_ns() - RACY_NS
         index: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
         out: list[tuple[str, tuple[int, ...], dict[str, Any], bool]] = []
@@ -294,34 +314,8 @@ class Store:
             created_at = datetime.fromtimestamp(stamp, timezone.utc)
         return (created_at, job_id)
 
-    def _index_path(self) -> Path:
-        return self.base / "cache" / "index.json"
-
-    def _read_index(self) -> dict[str, tuple[tuple[int, ...], dict[str, Any]]]:
-        try:
-            data = json.loads(read_tail(self._index_path(), 1 << 40) or "{}")
-        except (ValueError, RepowireError):
-            return {}  # a damaged index is rebuilt from the files
-        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
-            return {}
-        entries = data.get("entries")
-        if not isinstance(entries, dict):
-            return {}
-        return {
-            k: (tuple(v[0]), v[1])
-            for k, v in entries.items()
-            if isinstance(v, list) and len(v) == 2 and isinstance(v[1], dict)
-        }
-
     def _write_index(self) -> None:
-        data = {
-            "version": INDEX_VERSION,
-            "entries": {k: [list(key), rec] for k, (key, rec) in (self._index or {}).items()},
-        }
-        with contextlib.suppress(OSError):
-            (self.base / "cache").mkdir(exist_ok=True)
-            if not (self.base / "cache").is_symlink():  # never written through a planted link
-                atomic_write(self._index_path(), json.dumps(data, separators=(",", ":")))
+        write_index(self.base, self._index or {})
         self._index_dirty = False
 
     def remove_stale_temp_files(self, older_than: float = 60.0) -> list[Path]:

@@ -161,3 +161,24 @@ def test_forged_index_entries_do_not_match_real_files(root):
     }
     index.write_text(json.dumps(forged))
     assert _listed(root)[job_id]["state"] == "queued"
+
+
+def test_a_record_this_process_wrote_is_not_parsed_again_but_a_hand_edit_is(root, monkeypatch):
+    from repowire import store as store_module
+    from repowire.model import Note
+
+    store = Store(root)
+    job = api.create_job(root, "cached", command="true")
+    store.transition(job.id, lambda j: j.notes.append(Note(j.created_at, "first")))
+    parsed = []
+    real_parse = store_module.parse_job
+    monkeypatch.setattr(
+        store_module, "parse_job", lambda *a, **k: parsed.append(a) or real_parse(*a, **k)
+    )
+    again = store.read_job(job.id)
+    assert parsed == [] and again.notes[-1].text == "first"  # its own write: not parsed
+    again.notes.append(Note(job.created_at, "only in memory"))  # a copy: the next read is clean
+    assert [n.text for n in store.read_job(job.id).notes] == ["first"]
+    path = store.job_file(job.id)
+    path.write_text(path.read_text().replace("first", "fixed"))  # an edit in place, same size
+    assert store.read_job(job.id).notes[-1].text == "fixed" and len(parsed) == 1
