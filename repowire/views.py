@@ -271,8 +271,9 @@ def version_of(store: Store) -> str:
 
 def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict[str, Any]:
     """`repowire status`: who serves the root, counts by state, what runs, what fires next."""
+    from .budgets import budget_paused
     from .schedule import next_fires, zone
-    from .templates import list_templates
+    from .templates import list_templates, read_state
 
     records = store.list_records()
     counts: dict[str, int] = {s.value: 0 for s in State}
@@ -284,7 +285,7 @@ def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict
     for item in list_templates(store):
         if isinstance(item, Invalid):
             invalid.append(item.to_dict())
-        elif item.enabled:
+        elif item.enabled and not budget_paused(read_state(store, item.name), clock.now()):
             at = next_fires(item.cron, zone(item.timezone), clock.now() - item.offset, 1)[0]
             at += item.offset
             fires.append({"template": item.name, "at": format_time(at)})

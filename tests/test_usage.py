@@ -272,6 +272,8 @@ def test_a_template_pauses_when_its_budget_is_reached_and_resumes_by_hand(root, 
     assert "resumes" in data["paused_reason"]
     assert data["usage"]["budget"]["spent"]["cost_usd"] == pytest.approx(0.0246)
     assert "paused" in rw("jobs", "list").stdout
+    status = json.loads(rw("status", "--json", ok=False).stdout)
+    assert all(f["template"] != "spender" for f in status["next_fires"])  # no fire while paused
     before = (folder / "job.yaml").read_text()
     rw("jobs", "resume", "spender")
     assert (folder / "job.yaml").read_text() == before  # the pause was runtime state only
