@@ -5,7 +5,7 @@ already going on is not stopped. The pause is runtime state, in the template's s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +14,7 @@ from .schedule import zone
 from .usage import period_bounds, spend_of
 from .values import format_money, format_time
 
-__all__ = ["budget_step", "budget_paused", "spent_in_period", "BUDGET_KEYS"]
-
-BUDGET_KEYS = ("budget_paused_until", "budget_waived_until")  # state.yaml times
+__all__ = ["budget_step", "budget_paused", "spent_in_period"]
 
 
 def budget_paused(state: dict[str, Any], now: datetime) -> bool:
@@ -45,22 +43,23 @@ def _reached(template: Template, spent: dict[str, Any]) -> str | None:
 
 
 def budget_step(
-    template: Template, runs: list[Job], state: dict[str, Any], now: datetime
+    template: Template, runs: Callable[[], Iterable[Job]], state: dict[str, Any], now: datetime
 ) -> str | None:
     """Pause or resume the template by its budget, in `state`; a line for the log when it
-    does either."""
+    does either. `runs` gives the template's runs, asked for only when a spend is added up."""
     told = None
     until = state.get("budget_paused_until")
     if until is not None and (until <= now or not template.budget):
         for key in ("budget_paused_until", "paused_at", "paused_reason"):
             state.pop(key, None)
-        told = f"resumed template {template.name}: a new budget period began"
+        why = "a new budget period began" if until <= now else "its budget was removed"
+        told = f"resumed template {template.name}: {why}"
     waived = state.get("budget_waived_until")
     if waived is not None and waived <= now:
         state.pop("budget_waived_until")
     if not template.budget or budget_paused(state, now) or "budget_waived_until" in state:
         return told
-    entries = [(format_time(j.finished_at) if j.finished_at else None, j.usage) for j in runs]
+    entries = [(format_time(j.finished_at) if j.finished_at else None, j.usage) for j in runs()]
     spent, _, end = spent_in_period(template, entries, now)
     reached = _reached(template, spent)
     if reached is None:

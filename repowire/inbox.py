@@ -8,7 +8,6 @@ A quiet run (nothing to report) never enters it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -73,5 +72,5 @@ def mark_seen(store: Store, runs: Iterable[tuple[str, int]]) -> None:
 def mark_all_seen(store: Store, now: datetime) -> None:
     """Everything that ended until now is seen: the file becomes that one line."""
     store.locks_dir.mkdir(parents=True, exist_ok=True)
-    with store.lock("inbox"), contextlib.suppress(FileNotFoundError):
+    with store.lock("inbox"):
         atomic_write(_path(store), f"all {format_time(now)}\n")

@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
+from .errors import RepowireError
+from .files import open_file
 from .launch import environment
 from .model import Invalid, Job
 from .notify import BACKOFF, HOOKS, MAX_TRIES, Delivery, deliver, describe, due, stop_group
@@ -29,9 +31,8 @@ class Notifier:
     def __init__(self, store: Store, log: Callable[[str], None]) -> None:
         self.store = store
         self.log = log
-        self.running: dict[tuple[str, int, str], Future[Outcome]] = {}
+        self.running: dict[tuple[str, int, str], tuple[Delivery, Future[Outcome]]] = {}
         self.waiting: dict[tuple[str, int, str], datetime] = {}  # tried, failed: next try at
-        self.deliveries: dict[tuple[str, int, str], Delivery] = {}
         self.settled: set[tuple[str, int, str]] = set()  # delivered or given up, in this life
         self.told_desktop = False
         self.wake: Callable[[], None] = lambda: None
@@ -45,21 +46,17 @@ class Notifier:
     ) -> list[float]:
         """Record the tries that ended, start the ones due; seconds until the next retry."""
         self._collect(now)
-        for item in jobs.values():
-            if isinstance(item, Job) and item.is_terminal and (item.notify or default):
-                for delivery in due(item, default, now):
-                    self._start(delivery, now)
+        for delivery in _due(jobs, default, now):
+            self._start(delivery, now)
         return [max(0.0, (at - now).total_seconds()) for at in self.waiting.values()]
 
-    def pending(self, jobs: dict[str, Job], default: list[dict[str, Any]], now: datetime) -> bool:
+    def pending(
+        self, jobs: Mapping[str, Job | Invalid], default: list[dict[str, Any]], now: datetime
+    ) -> bool:
         """Whether a try is due now and not waiting out a backoff (`runner --once` waits for
         such tries, not for retries)."""
-        for job in jobs.values():
-            if job.is_terminal and (job.notify or default):
-                keys = (d.key for d in due(job, default, now))
-                if any(k not in self.waiting and k not in self.settled for k in keys):
-                    return True
-        return False
+        keys = (d.key for d in _due(jobs, default, now))
+        return any(k not in self.waiting and k not in self.settled for k in keys)
 
     def _start(self, delivery: Delivery, now: datetime) -> None:
         key = delivery.key
@@ -74,9 +71,8 @@ class Notifier:
 
         payload = as_dict(self.store, record)
         env = _hook_env(self.store, record)
-        self.deliveries[key] = delivery
         future: Future[Outcome] = Future()
-        self.running[key] = future
+        self.running[key] = (delivery, future)
         # A daemon thread per try: one that hangs never holds up the loop or the runner's exit
         # (a try cut short by a stop is made again by the next runner).
         threading.Thread(
@@ -94,12 +90,10 @@ class Notifier:
         future: Future[Outcome],
     ) -> None:
         log = None
-        if "command" in delivery.target:
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-            with contextlib.suppress(OSError):
-                log = os.fdopen(
-                    os.open(self.store.sibling(delivery.job_id, ".log"), flags, 0o644), "ab"
-                )
+        if "command" in delivery.target:  # its output goes to the job's log
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            with contextlib.suppress(OSError, RepowireError):
+                log = open_file(self.store.sibling(delivery.job_id, ".log"), flags)
         try:
             future.set_result(deliver(delivery, payload, env, log))
         except Exception as exc:  # a bug in one try must not stop the others
@@ -110,11 +104,10 @@ class Notifier:
             self.wake()
 
     def _collect(self, now: datetime) -> None:
-        for key, future in list(self.running.items()):
+        for key, (delivery, future) in list(self.running.items()):
             if not future.done():
                 continue
             del self.running[key]
-            delivery = self.deliveries.pop(key)
             ok, status, final = future.result()
             self._note(delivery, ok, status, final, now)
 
@@ -154,6 +147,15 @@ class Notifier:
         again by the next runner."""
         for proc in list(HOOKS):
             stop_group(proc)
+
+
+def _due(
+    jobs: Mapping[str, Job | Invalid], default: list[dict[str, Any]], now: datetime
+) -> Iterator[Delivery]:
+    """The notifications due for the records (of jobs with targets, once they have ended)."""
+    for item in jobs.values():
+        if isinstance(item, Job) and item.is_terminal and (item.notify or default):
+            yield from due(item, default, now)
 
 
 def _hook_env(store: Store, job: Job) -> dict[str, str]:

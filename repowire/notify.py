@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+from . import clock
 from .model import TERMINAL, Job
 from .values import format_time, parse_duration
 
@@ -117,7 +118,7 @@ def _command(
     command: str, env: dict[str, str], log: IO[bytes] | None, timeout: float
 ) -> tuple[bool, str, bool]:
     if log is not None:
-        log.write(f"{HEADER}{format_time(_now())} {command[:300]}\n".encode())
+        log.write(f"{HEADER}{format_time(clock.now())} {command[:300]}\n".encode())
         log.flush()
     try:
         proc = subprocess.Popen(
@@ -215,9 +216,3 @@ def _desktop(record: dict[str, Any], timeout: float) -> tuple[bool, str, bool]:
     if done.returncode == 0:
         return True, f"shown by {argv[0]}", False
     return False, f"{argv[0]} exit status {done.returncode}", False
-
-
-def _now() -> datetime:
-    from . import clock
-
-    return clock.now()

@@ -164,13 +164,12 @@ def _usage_of(
     prices: Mapping[str, Mapping[str, float]],
     earlier: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    """What the attempt used; for a CLI that reports its session's running total, less what
-    the session's earlier runs recorded."""
+    """What the attempt used, less what the session's earlier runs recorded (`earlier`, given
+    for a CLI that reports its session's running total)."""
     if backend is None:
         return None
     preset = backend.name if backend.name in PRESETS else None
-    used = read_usage(preset, backend.usage_keys, output)
-    used = less(used, earlier) if backend.usage_is_total else used
+    used = less(read_usage(preset, backend.usage_keys, output), earlier)
     return priced(used, prices, backend.name)
 
 

@@ -291,7 +291,8 @@ class Runner:
         }
         states = {j.id: j.state.value for j in jobs.values() if isinstance(j, Job)}
         queued = [j for j in jobs.values() if isinstance(j, Job) and j.state == State.QUEUED]
-        trees = {_tree_in_use(j) for j in jobs.values() if isinstance(j, Job)}
+        wanted = any(j.workspace == "worktree" for j in queued)
+        trees = {_tree_in_use(j) for j in jobs.values() if isinstance(j, Job)} if wanted else set()
         for item in sorted(queued, key=self._order):
             if not self._runnable(item):
                 if item.id not in self.told:
@@ -303,7 +304,7 @@ class Runner:
                 continue  # waits for the jobs it names, or was canceled for their failure
             elif item.template and self._overlap_holds(item.template, busy):
                 continue  # waits for the template's running run (overlap: skip or queue)
-            elif item.workspace == "worktree" and folder_for(self.store, item) in trees:
+            elif item.workspace == "worktree" and not _take(trees, folder_for(self.store, item)):
                 continue  # a template's shared worktree: one run at a time works in it
             else:
                 due.append(item)
@@ -340,6 +341,14 @@ class Runner:
     def _overlap_holds(self, name: str, busy: set[str]) -> bool:
         template = self.scheduler.templates.get(name)
         return name in busy and (template is None or template.overlap not in ("allow", "replace"))
+
+
+def _take(trees: set[str | None], path: str) -> bool:
+    """Take a worktree folder for a run starting in this step; False if it is in use."""
+    if path in trees:
+        return False
+    trees.add(path)
+    return True
 
 
 def _tree_in_use(job: Job) -> str | None:

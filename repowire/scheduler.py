@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from . import clock
@@ -115,7 +116,7 @@ class Scheduler:
         with self.store.lock(f"state.{template.name}"):
             state = read_state(self.store, template.name)
             before = dict(state)
-            told = budget_step(template, self.runs(template.name, jobs), state, now)
+            told = budget_step(template, lambda: self.runs(template.name, jobs), state, now)
             if told:
                 self.log(told)
             paused = not template.enabled or budget_paused(state, now)
@@ -247,6 +248,11 @@ class Scheduler:
         except TransitionRefused:
             pass
 
+    def _with(self, run: Job) -> list[Job]:
+        """A template's runs of the last step, with this one as it is now (its spend counts)."""
+        assert run.template is not None
+        return [j for j in self.runs(run.template, self.jobs) if j.id != run.id] + [run]
+
     def session_usage(self, run: Job) -> dict[str, Any] | None:
         """What the other runs of a template that share this run's session recorded, added up
         (a CLI that reports a resumed session's running total counts them too)."""
@@ -316,8 +322,7 @@ class Scheduler:
             elif job.session_id and job.session_id == state.get("session_id"):
                 state.pop("session_id", None)
                 state["session_cleared"] = f"resuming session {job.session_id} failed in {job.id}"
-            runs = [j for j in self.runs(template.name, self.jobs) if j.id != job.id] + [job]
-            told = budget_step(template, runs, state, clock.now())  # its spend may reach it
+            told = budget_step(template, partial(self._with, job), state, clock.now())
             write_state(self.store, job.template, state)
         if told:
             self.log(told)

@@ -350,7 +350,8 @@ class Supervisor:
             if settled is not None:
                 self.trees.apply(record, job.worktree, settled, now)
             backend, prices = self.backend_of(record), self.config.prices
-            earlier = self.scheduler.session_usage(record)
+            total = backend is not None and backend.usage_is_total  # codex: the thread's sum
+            earlier = self.scheduler.session_usage(record) if total else None
             record_outcome(self.store, record, code, reason, backend, now, prices, earlier)
             applied = True
             return True

@@ -225,19 +225,10 @@ def add_usage(before: Usage | None, more: Usage | None) -> Usage | None:
     """A job's usage over its attempts: tokens and costs added, the latest model kept."""
     if not before or not more:
         return more or before
-    total = dict(before)
-    for key in (*TOKEN_KEYS, "cost_usd"):
-        if key in more:
-            total[key] = (
-                round(total.get(key, 0) + more[key], 6)
-                if key == "cost_usd"
-                else (total.get(key, 0) + more[key])
-            )
-    if more.get("cost_estimated") or before.get("cost_estimated"):
-        total["cost_estimated"] = True
-    if "model" in more:
-        total["model"] = more["model"]
-    return total
+    total = _added([before, more])
+    del total["runs"]
+    model = more.get("model") or before.get("model")
+    return {**total, "model": model} if model else total
 
 
 def period_bounds(now: datetime, per: str, tz: tzinfo) -> tuple[datetime, datetime]:

@@ -49,13 +49,17 @@ def is_shared(job: Job) -> bool:
     return bool(job.template) and job.continuity != "fresh"
 
 
+def _name(job: Job) -> str:
+    """What names a run's branch and folder: its template's name when shared, else its id."""
+    return str(job.template) if is_shared(job) else job.id
+
+
 def branch_for(job: Job) -> str:
-    return f"repowire/{job.template if is_shared(job) else job.id}"
+    return f"repowire/{_name(job)}"
 
 
 def folder_for(store: Store, job: Job) -> str:
-    name = job.template if is_shared(job) else job.id
-    return str(Path(store.base.name, FOLDER, str(name)))
+    return str(Path(store.base.name, FOLDER, _name(job)))
 
 
 _TOPS: dict[Path, Path] = {}  # root -> the top of its repository, once found
@@ -134,15 +138,18 @@ def finalize(store: Store, job: Job, tree: Worktree) -> tuple[Worktree, str]:
     entry (head, files changed) and a note saying what changed."""
     repo = repository(store.root)
     folder = store.root / tree.path
-    gone = ""
-    if (folder / ".git").is_file():
+    present = (folder / ".git").is_file()
+    if present:
         git_output(["add", "--all"], folder)
         if run_git(["diff", "--cached", "--quiet"], folder).returncode == 1:
             message = f"repowire: what job {job.id} left uncommitted (attempt {job.attempt})"
             git_output(["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message], folder)
-    elif commit_of(repo, f"refs/heads/{tree.branch}") is not None:
-        gone = "; its worktree folder was removed while it ran, so only its commits are kept"
     tip = commit_of(repo, f"refs/heads/{tree.branch}")
+    gone = (
+        ""
+        if present or tip is None
+        else ("; its worktree folder was removed while it ran, so only its commits are kept")
+    )
     if tip is None or tip == tree.base:
         done = dataclasses.replace(tree, head="", files_changed=0)
         kept = "kept" if is_shared(job) or job.keep_worktree else "deleted"

@@ -84,8 +84,8 @@ class WorktreeRuns:
         tree = job.worktree
         if tree is None:
             return
-        if not tree.pending:
-            if job.id not in self.tidied and (self.store.root / tree.path).exists():
+        if not tree.pending:  # recovery asks only once per runner life (unsettled())
+            if (self.store.root / tree.path).exists():
                 self.tidy(job)
             self.tidied.add(job.id)
             return

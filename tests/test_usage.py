@@ -312,12 +312,12 @@ def test_budget_pause_holds_until_the_next_period_then_lifts_by_itself():
     now = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)  # 23:00 in Berlin
     runs = [_run(now - timedelta(hours=2), 0.6), _run(now - timedelta(minutes=5), 0.5)]
     state: dict = {}
-    told = budget_step(template, runs, state, now)
+    told = budget_step(template, lambda: runs, state, now)
     assert told and "$1.10 of $1.00 this day; resumes 2026-03-29 00:00 CET" in told
     assert state["budget_paused_until"] == datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
     assert budget_paused(state, now)
     later = datetime(2026, 3, 28, 23, 0, 1, tzinfo=UTC)
-    assert budget_step(template, runs, state, later) == (
+    assert budget_step(template, lambda: runs, state, later) == (
         "resumed template t: a new budget period began"
     )
     assert not budget_paused(state, later) and "paused_reason" not in state
@@ -328,10 +328,10 @@ def test_a_token_budget_and_runs_from_earlier_periods():
     now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # a Thursday
     old = _run(datetime(2026, 11, 22, 12, 0, tzinfo=UTC), tokens=5000)  # last Sunday
     state: dict = {}
-    assert budget_step(template, [old], state, now) is None
+    assert budget_step(template, lambda: [old], state, now) is None
     fresh = _run(datetime(2026, 11, 23, 0, 30, tzinfo=UTC), tokens=1000)  # Monday, Berlin
     assert "1,000 of 1,000 tokens this week" in (
-        budget_step(template, [old, fresh], state, now) or ""
+        budget_step(template, lambda: [old, fresh], state, now) or ""
     )
 
 
