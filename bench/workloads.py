@@ -43,31 +43,48 @@ def dispatch_latency(count: int) -> dict[str, Any]:
     return {"latency_ms": summary(samples)}
 
 
-def _all_done(folder: Path, count: int) -> bool:
-    done = 0
-    for path in folder.glob("*.yaml"):
-        try:
-            if b"state: succeeded" in path.read_bytes():
-                done += 1
-        except FileNotFoundError:
-            pass
-    return done >= count
+class _Finished:
+    """Counts finished records, reading each only until it is seen done (so the benchmark's
+    own reads stay small beside the runner's work: no file is read again once done)."""
+
+    def __init__(self, folder: Path, ids: list[str]) -> None:
+        self.folder, self.left = folder, set(ids)
+
+    def __call__(self) -> bool:
+        for job_id in list(self.left):
+            try:
+                if b"state: succeeded" in (self.folder / f"{job_id}.yaml").read_bytes():
+                    self.left.discard(job_id)
+            except FileNotFoundError:
+                pass
+        return not self.left
 
 
 def throughput(count: int) -> dict[str, Any]:
-    """2: `count` hand-dropped `true` jobs, max_concurrency 4, against tsp -S 4 and nq."""
+    """2: `count` `true` jobs, max_concurrency 4: dropped into a running runner (live), and
+    queued before `runner --once` starts (pre-queued); beside tsp -S 4 and nq."""
     out: dict[str, Any] = {}
+    ids = [f"t{n:05}" for n in range(count)]
     with scratch_root("max_concurrency: 4\n") as root:
         runner = Runner(root)
         try:
             start = time.time()
-            for n in range(count):
-                drop(root, f"t{n:05}", record_text("true"))
-            wait_until(lambda: _all_done(root / ".repowire/jobs", count), 600, 0.05)
+            for job_id in ids:
+                drop(root, job_id, record_text("true"))
+            wait_until(_Finished(root / ".repowire/jobs", ids), 600, 0.2)
             seconds = time.time() - start
         finally:
             runner.stop()
     out["repowire"] = {"seconds": seconds, "jobs_per_second": count / seconds}
+    with scratch_root("max_concurrency: 4\n") as root:
+        for job_id in ids:
+            drop(root, job_id, record_text("true"))
+        start = time.time()
+        cli("runner", "--once", root=root)
+        seconds = time.time() - start
+        if not _Finished(root / ".repowire/jobs", ids)():
+            raise RuntimeError("runner --once left jobs unfinished")
+    out["repowire_prequeued"] = {"seconds": seconds, "jobs_per_second": count / seconds}
     out["tsp"] = _tsp(count) if have("tsp") else "not installed (apt-get install task-spooler)"
     out["nq"] = _nq(count) if have("nq") else "not installed (apt-get install nq)"
     return out
@@ -129,7 +146,9 @@ def cron_precision(seconds: int) -> dict[str, Any]:
 
 def _populate(root: Path, count: int) -> None:
     jobs = root / ".repowire/jobs"
-    text = record_text("true", "succeeded")
+    text = record_text("true", "succeeded") + (
+        "usage: {input_tokens: 1200, output_tokens: 300, cost_usd: 0.0123, model: m}\n"
+    )
     for n in range(count):
         (jobs / f"r{n:06}.yaml").write_text(text)
 
@@ -149,6 +168,10 @@ def scale(counts: list[int]) -> dict[str, Any]:
             cold = _timed("jobs", "list", "--json", root=root)
             warm = min(_timed("jobs", "list", "--json", root=root) for _ in range(3))
             show = min(_timed("jobs", "show", "r000007", root=root) for _ in range(5))
+            limit = min(
+                _timed("jobs", "list", "--json", "--limit", "50", root=root) for _ in range(3)
+            )
+            usage = min(_timed("usage", root=root) for _ in range(3))
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             start = time.perf_counter()
             subprocess.run(
@@ -162,6 +185,8 @@ def scale(counts: list[int]) -> dict[str, Any]:
                 "list_cold_s": cold,
                 "list_warm_s": warm,
                 "show_s": show,
+                "list_limit_50_s": limit,
+                "usage_s": usage,
                 "runner_once_s": startup,
                 "runner_peak_rss_mb": max(peak, before) / 1024,
             }

@@ -19,8 +19,8 @@ from .errors import JobNotFound, TransitionRefused, UsageProblem, ValidationErro
 from .model import AGENT_PRESETS, SHELL, Job, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
-from .values import new_job_id, parse_due, shown, validate_id
-from .views import Listing, as_dict, dependency_states, listing, version_of, with_waits
+from .values import format_time, new_job_id, parse_due, shown, validate_id
+from .views import Listing, as_dict, dependency_states, filtered, listing, version_of, with_waits
 
 __all__ = ["Project", "Listing", "name_of", "LOG_CHUNK"]
 
@@ -105,20 +105,18 @@ class Project:
             data = with_waits(data, dependency_states(self.store, item.after))
         return data
 
-    def listing(
-        self,
-        state: str | None = None,
-        template: str | None = None,
-        *,
-        limit: int | None = None,
-        since: float | None = None,
-        **only: Any,
-    ) -> dict[str, Any]:
-        """`jobs list --json`: {"templates": [...], "jobs": [...]}; with since, only jobs
-        changed in the last `since` seconds; with limit, only the newest `limit` of them; `only`
-        takes ready, blocked and label (views.Listing.only)."""
-        found = listing(self.store, state, template).only(clock.now(), **only)
-        return found.recent(self.store, limit, since, clock.now()).as_json(self.store)
+    def listing(self, *args: Any, **filters: Any) -> dict[str, Any]:
+        """`jobs list --json`: {"templates": [...], "jobs": [...]}; filters as views.filtered
+        takes them: state, template, limit, since, ready, blocked, label."""
+        return filtered(self.store, *args, **filters).as_json(self.store)
+
+    def listing_text(self, *args: Any, **filters: Any) -> str:
+        """listing() as JSON text, one job a line (records are not decoded to be printed)."""
+        return filtered(self.store, *args, **filters).json_text(self.store)
+
+    def listed_ids(self, *args: Any, **filters: Any) -> list[str]:
+        """The ids listing() lists, in its order."""
+        return [row.id for row in filtered(self.store, *args, **filters).rows]
 
     def changes(self, every: float = 2.0) -> Iterator[str]:
         """The records' fingerprint now, then each time it changes (woken by file events)."""
@@ -137,7 +135,10 @@ class Project:
         from .usage import report
 
         start = clock.now() - timedelta(seconds=since) if since is not None else None
-        return report(self.store.list_records(), start, by, zone(None))
+        found = self.store.spend(format_time(start) if start else "", by)
+        if found is None:  # no index: every record read
+            return report((r.brief for r in self.store.list_rows(True)), start, by, zone(None))
+        return report((r.brief for r in found[1]), start, by, zone(None), found[0])
 
     def result(self, job_id: str) -> dict[str, Any]:
         """The result summary and the result file's text, with the state they belong to."""
@@ -269,9 +270,9 @@ class Project:
 
     def inbox(self) -> list[dict[str, Any]]:
         """Finished runs not seen yet, newest first."""
-        from .inbox import unread
+        from .inbox import unread_records
 
-        return [dict(r) for r in unread(self.store, self.store.list_records())]
+        return unread_records(self.store)
 
     def mark_read(self, job_ids: list[str] | None = None) -> list[str]:
         """Mark runs seen (every finished run when job_ids is None); the ids marked."""

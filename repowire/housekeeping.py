@@ -7,9 +7,13 @@ broken. Only terminal jobs are removed.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from .errors import JobNotFound, TransitionRefused
 from .model import TERMINAL, Job, Note, State, job_from_record
@@ -18,7 +22,7 @@ from .store import Store
 from .values import format_time, new_job_id
 from .workspace import delete_branch, is_shared
 
-__all__ = ["remove", "remove_jobs", "prune", "branches_of", "rerun_of"]
+__all__ = ["remove", "remove_jobs", "prune", "branches_of", "rerun_of", "remove_stale_temp_files"]
 
 
 def remove(store: Store, job_id: str) -> Job | None:
@@ -113,3 +117,21 @@ def rerun_of(store: Store, job: Job, now: datetime) -> Job:
         notes=[Note(now, f"rerun of {job.id} (which {job.state})")],
     )
     return store.create_job(copy, generated_id=True)
+
+
+def remove_stale_temp_files(store: Store, older_than: float = 60.0) -> list[Path]:
+    """Delete temp files a crashed writer left (never a live writer's: they are young)."""
+    cutoff = time.time() - older_than
+    folders = [store.jobs_dir, store.locks_dir, store.agents_dir, *store.agents_dir.glob("*/")]
+    removed = []
+    for folder in folders:
+        for pattern in (".tmp-*", ".prompt-*", "*.exit.tmp.*"):
+            for path in folder.glob(pattern):
+                with contextlib.suppress(FileNotFoundError):
+                    if path.lstat().st_mtime < cutoff:
+                        if path.is_dir() and not path.is_symlink():
+                            shutil.rmtree(path)  # a worker folder staged by a crashed writer
+                        else:
+                            path.unlink()
+                        removed.append(path)
+    return removed

@@ -18,7 +18,7 @@ from .files import atomic_write
 from .store import Store
 from .values import format_time
 
-__all__ = ["unread", "mark_seen", "mark_all_seen"]
+__all__ = ["unread", "unread_records", "mark_seen", "mark_all_seen"]
 
 _TERMINAL = ("succeeded", "failed", "canceled")
 
@@ -55,6 +55,14 @@ def unread(store: Store, records: Iterable[Mapping[str, Any]]) -> list[Mapping[s
         and (r["id"], int(r.get("attempt") or 0)) not in seen
     ]
     return sorted(found, key=lambda r: str(r.get("finished_at") or ""), reverse=True)
+
+
+def unread_records(store: Store) -> list[dict[str, Any]]:
+    """The whole records of the runs unread() finds among every record (read from the
+    listing index: only their briefs are decoded)."""
+    found = unread(store, [row.brief for row in store.list_rows(brief=True)])
+    whole = {row.id: row.record for row in store.rows_of([str(r["id"]) for r in found])}
+    return [dict(whole[r["id"]]) for r in found if r["id"] in whole]
 
 
 def mark_seen(store: Store, runs: Iterable[tuple[str, int]]) -> None:

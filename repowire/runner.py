@@ -100,7 +100,9 @@ class Runner:
 
         self.check_trust()
         self.store.ensure_layout()
-        for path in self.store.remove_stale_temp_files():
+        from .housekeeping import remove_stale_temp_files
+
+        for path in remove_stale_temp_files(self.store):
             self.log(f"removed {path.name}, left by a writer that crashed")
         remove_leftovers(self.store)
         watcher = Watcher([self.store.jobs_dir, self.store.agents_dir], self.wake)

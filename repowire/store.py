@@ -6,7 +6,6 @@ import contextlib
 import copy
 import os
 import secrets
-import shutil
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from .files import (
     read_text,
 )
 from .handles import RootRef
-from .index_file import read_index, write_index
+from .index_db import Key, RecordIndex, Row
 from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict
 from .schema import parse_job
 from .values import new_job_id, validate_id
@@ -37,6 +36,7 @@ PEOPLE_LIMIT = 512 * 1024  # a record people (CLI, MCP, dashboard) may grow it t
 WRITTEN_KEPT = 512  # records whose last write by this process is kept, to skip parsing them
 RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
+Entry = tuple[str, Key, float, bool]  # a record file's id, identity, mtime, and settledness
 
 
 class Store:
@@ -48,9 +48,8 @@ class Store:
         self.jobs_dir = self.base / "jobs"
         self.agents_dir = self.base / "agents"
         self.locks_dir = self.base / "locks"
-        self._index: dict[str, tuple[tuple[int, ...], dict[str, Any]]] | None = None
-        self._index_dirty = False
-        self._objects: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
+        self.index = RecordIndex(self.base)
+        self._objects: dict[str, tuple[Key, Job | Invalid]] = {}
         self._locks_ready = False
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
@@ -236,66 +235,119 @@ class Store:
     def list_jobs(self, slim_terminal: bool = False) -> list[Job | Invalid]:
         """Every record in jobs/, broken ones included as Invalid, sorted by id.
 
-        slim_terminal keeps only what a runner needs of finished jobs (state, template, slot,
-        executor, times), so a long-lived runner holds little memory per record."""
+        slim_terminal keeps only what a runner needs of finished jobs (BRIEF_KEYS), so a
+        long-lived runner holds little memory per record. Objects of files unchanged since
+        the last call are kept; the others come from the index, or are parsed."""
+        entries = self._entries()
+        misses = [e for e in entries if self._objects.get(e[0], (None,))[0] != e[1]]
+        rows = self._rows_of(misses, len(misses) > len(entries) // 2, slim_terminal)
         items = []
-        objects: dict[str, tuple[tuple[int, ...], Job | Invalid]] = {}
-        for job_id, key, record, settled in self._scan():
+        objects: dict[str, tuple[Key, Job | Invalid]] = {}
+        for job_id, key, _mtime, settled in entries:
             known = self._objects.get(job_id)
-            item = known[1] if known is not None and known[0] == key else None
-            if item is None:
-                item = _job_of(job_id, record, slim_terminal)
+            if known is not None and known[0] == key:
+                item = known[1]
+            elif job_id in rows:
+                item = _job_of(rows[job_id], slim_terminal)
+            else:
+                continue  # gone while it was read
             if settled:
                 objects[job_id] = (key, item)
             items.append(item)
         self._objects = objects
         return items
 
+    def list_rows(self, brief: bool = False) -> list[Row]:
+        """Every record as a row (broken ones as invalid), sorted by id: served from the
+        derived index (.repowire/cache/index.sqlite3) for files whose identity is unchanged.
+        Brief rows of finished jobs hold only BRIEF_KEYS, which is all that is read of them."""
+        entries = self._entries()
+        rows = self._rows_of(entries, True, brief)
+        return [rows[e[0]] for e in entries if e[0] in rows]
+
+    def rows_of(self, job_ids: list[str]) -> list[Row]:
+        """The whole rows of these jobs (those whose record exists)."""
+        entries = []
+        for job_id in job_ids:
+            try:
+                entries.append(self._entry(job_id, self.job_file(job_id).lstat(), time.time_ns()))
+            except FileNotFoundError:
+                continue
+        rows = self._rows_of(entries, False)
+        return [rows[e[0]] for e in entries if e[0] in rows]
+
+    def spend(self, since: str, by: str) -> tuple[list[tuple[str, Any]], list[Row]] | None:
+        """What index.spend sums of the records unchanged since they were indexed, and the
+        rows of the others (read now); None without a usable index."""
+        entries = self._entries(sort=False)
+        with self.index.session():
+            found = self.index.spend({e[0]: e[1] for e in entries}, since, by)
+            if found is None:
+                return None
+            sums, unknown = found
+            rows = self._rows_in_session([e for e in entries if e[0] in unknown], False, False)
+        return sums, list(rows.values())
+
     def list_records(self) -> list[dict[str, Any]]:
-        """Every record as the plain data `jobs list --json` prints (broken ones as invalid).
+        """Every record as the plain data `jobs list --json` prints (broken ones as invalid)."""
+        return [row.record for row in self.list_rows()]
 
-        Served from a derived index (.repowire/cache/index.json) for files whose identity is
-        unchanged; the index is rewritten when anything was parsed again."""
-        records = [record for _id, _key, record, _settled in self._scan()]
-        if self._index_dirty:
-            self._write_index()
-        return records
+    def _rows_of(self, entries: list[Entry], all_rows: bool, brief: bool = False) -> dict[str, Row]:
+        """The rows of these entries: from the index where the file is unchanged, else parsed
+        (and indexed once settled); with all_rows, records indexed with no file are dropped.
+        With brief, finished jobs' rows may hold only their brief."""
+        if not entries and not all_rows:
+            return {}
+        with self.index.session():
+            return self._rows_in_session(entries, all_rows, brief)
 
-    def _scan(self) -> list[tuple[str, tuple[int, ...], dict[str, Any], bool]]:
-        """Each record file's id, identity and plain data, and whether it is settled.
+    def _rows_in_session(self, entries: list[Entry], all_rows: bool, brief: bool) -> dict[str, Row]:
+        keys = {e[0]: e[1] for e in entries}
+        rows = self.index.rows(keys, None if all_rows else list(keys), brief)
+        gone = self.index.stale if all_rows else []
+        if brief:  # the others whole
+            whole = [i for i, row in rows.items() if row.state not in _TERMINAL]
+            for job_id in whole:
+                del rows[job_id]
+            rows.update(self.index.rows(keys, whole))
+        fresh = []
+        for job_id, key, mtime, settled in entries:
+            if job_id not in rows:
+                record = _record_of(self._misnamed(job_id) or self.load(job_id))
+                rows[job_id] = Row.of(record, mtime)
+                if settled:
+                    fresh.append((rows[job_id], key))
+        self.index.put(fresh, gone)
+        return rows
+
+    def _entries(self, sort: bool = True) -> list[Entry]:
+        """Each record file's id, identity, mtime, and whether it is settled; sorted by id.
 
         A file whose identity (inode, size, mtime, ctime) is unchanged since it was parsed is
         not parsed again. One that changed within a timestamp tick of being parsed is not
         settled: it is parsed again next time, since a second write in the same tick could
         leave the same identity (git's "racy" files)."""
-        entries = self._record_entries()
-        if self._index is None:
-            self._index = read_index(self.base)
         settled_before = time.time_ns() - RACY_NS
-        index: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
-        out: list[tuple[str, tuple[int, ...], dict[str, Any], bool]] = []
-        for entry in sorted(entries, key=lambda e: e.name):
-            job_id = entry.name[: -len(".yaml")] if entry.name.endswith(".yaml") else entry.name
+        out: list[Entry] = []
+        add = out.append
+        for entry in self._record_entries():
+            name = entry.name
             try:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
             key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-            self._file_times[job_id] = info.st_mtime
-            hit = self._index.get(job_id)
-            if hit is not None and hit[0] == key:
-                record = hit[1]
-            else:
-                record = _record_of(self._misnamed(job_id) or self.load(job_id))
-                self._index_dirty = True
-            settled = info.st_ctime_ns < settled_before
-            if settled:
-                index[job_id] = (key, record)
-            out.append((job_id, key, record, settled))
-        if len(index) != len(self._index):
-            self._index_dirty = True
-        self._index = index
+            job_id = name[:-5] if name[-5:] == ".yaml" else name
+            add((job_id, key, info.st_mtime, info.st_ctime_ns < settled_before))
+        if sort:
+            out.sort()
+            self._file_times.update((e[0], e[2]) for e in out)
         return out
+
+    def _entry(self, job_id: str, info: os.stat_result, now: int) -> Entry:
+        self._file_times[job_id] = info.st_mtime
+        key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        return (job_id, key, info.st_mtime, info.st_ctime_ns < now - RACY_NS)
 
     def _record_entries(self) -> list[os.DirEntry[str]]:
         """The <id>.yaml entries of jobs/ (dot-files and temp files skipped)."""
@@ -314,27 +366,6 @@ class Store:
             created_at = datetime.fromtimestamp(stamp, timezone.utc)
         return (created_at, job_id)
 
-    def _write_index(self) -> None:
-        write_index(self.base, self._index or {})
-        self._index_dirty = False
-
-    def remove_stale_temp_files(self, older_than: float = 60.0) -> list[Path]:
-        """Delete temp files a crashed writer left (never a live writer's: they are young)."""
-        cutoff = time.time() - older_than
-        folders = [self.jobs_dir, self.locks_dir, self.agents_dir, *self.agents_dir.glob("*/")]
-        removed = []
-        for folder in folders:
-            for pattern in (".tmp-*", ".prompt-*", "*.exit.tmp.*"):
-                for path in folder.glob(pattern):
-                    with contextlib.suppress(FileNotFoundError):
-                        if path.lstat().st_mtime < cutoff:
-                            if path.is_dir() and not path.is_symlink():
-                                shutil.rmtree(path)  # a worker folder staged by a crashed writer
-                            else:
-                                path.unlink()
-                            removed.append(path)
-        return removed
-
     def remove_job_files(self, job_id: str) -> None:
         """Delete a record and its sibling files (retention)."""
         for suffix in SIBLING_SUFFIXES:
@@ -346,32 +377,16 @@ def _record_of(item: Job | Invalid) -> dict[str, Any]:
     return job_to_dict(item, with_id=True) if isinstance(item, Job) else item.to_dict()
 
 
-_SLIM_KEYS = (
-    "id",
-    "state",
-    "template",
-    "scheduled_for",
-    "executor",
-    "created_at",
-    "finished_at",
-    "attempt",
-    "continuity",
-    "worktree",  # a worktree run's settling and tidying go on after it ends
-    "keep_worktree",
-    "usage",  # a template's budget adds up what its finished runs spent
-    "notify",  # notifications are sent after a job ends
-    "notified",
-    "quiet",
-    "updated_at",
-    "session_id",  # a CLI that reports a session's running total is told the earlier runs'
-)
-
-
-def _job_of(job_id: str, record: dict[str, Any], slim_terminal: bool) -> Job | Invalid:
-    """The Job (or Invalid) a plain record stands for."""
-    if record.get("state") == "invalid":
-        return Invalid(job_id, str(record.get("path", "")), str(record.get("error", "")))
-    if slim_terminal and record.get("state") in {s.value for s in TERMINAL}:
-        record = {k: record[k] for k in _SLIM_KEYS if k in record}
+def _job_of(row: Row, slim_terminal: bool) -> Job | Invalid:
+    """The Job (or Invalid) a row stands for."""
+    if row.state == "invalid":
+        record = row.record
+        return Invalid(row.id, str(record.get("path", "")), str(record.get("error", "")))
+    if slim_terminal and row.state in _TERMINAL:
+        record = row.brief
         record.setdefault("command", "")  # a finished job's definition is not needed here
-    return job_from_record(record)
+        return job_from_record(record)
+    return job_from_record(row.record)
+
+
+_TERMINAL = frozenset(s.value for s in TERMINAL)

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from .backends import json_objects
+from .index_db import backend_of
 from .values import format_time
 
 __all__ = [
@@ -270,16 +271,24 @@ def spend_of(
 
 
 def report(
-    records: Iterable[Mapping[str, Any]], since: datetime | None, by: str, tz: tzinfo
+    records: Iterable[Mapping[str, Any]],
+    since: datetime | None,
+    by: str,
+    tz: tzinfo,
+    sums: Iterable[tuple[str, Usage]] = (),
 ) -> dict[str, Any]:
     """`repowire usage`: runs, tokens and cost of the records that hold usage and ended
-    since `since`, one row per template (one-off jobs together), backend, or local day."""
+    since `since`, one row per template (one-off jobs together), backend, or local day.
+    `sums` are groups added up already (the listing index's), with their `runs`: per
+    template, per backend, or per 15 minutes of UTC (day)."""
     low = format_time(since) if since is not None else ""
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         usage, ended = record.get("usage"), record.get("finished_at")
         if usage and isinstance(ended, str) and ended >= low:
             groups.setdefault(_group(record, by, ended, tz), []).append(usage)
+    for key, summed in sums:
+        groups.setdefault(_local_day(key, tz) if by == "day" else key, []).append(summed)
     rows = [{by: key, **_added(usages)} for key, usages in groups.items()]
     rows.sort(key=lambda r: str(r[by]), reverse=by == "day")
     total = _added([u for usages in groups.values() for u in usages])
@@ -287,8 +296,9 @@ def report(
 
 
 def _added(usages: list[Mapping[str, Any]]) -> Usage:
-    """Runs, tokens and cost of a group of usages, keys present where any run had them."""
-    out: Usage = {"runs": len(usages)}
+    """Runs, tokens and cost of a group of usages (a usage with `runs` stands for that many
+    runs), keys present where any run had them."""
+    out: Usage = {"runs": sum(int(u.get("runs", 1)) for u in usages)}
     for name in (*TOKEN_KEYS, "cost_usd"):
         values = [u[name] for u in usages if name in u]
         if values:
@@ -298,10 +308,17 @@ def _added(usages: list[Mapping[str, Any]]) -> Usage:
     return out
 
 
+def _local_day(moment: str, tz: tzinfo) -> str:
+    """The local day of a UTC time written as text (ISO-8601, with or without Z)."""
+    parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(tz).date().isoformat()
+
+
 def _group(record: Mapping[str, Any], by: str, ended: str, tz: tzinfo) -> str:
     if by == "backend":
-        return str(record.get("backend") or ("shell" if record.get("command") else "-"))
+        return backend_of(record)
     if by == "day":
-        moment = datetime.fromisoformat(ended.replace("Z", "+00:00"))
-        return moment.astimezone(tz).date().isoformat()
+        return _local_day(ended, tz)
     return str(record.get("template") or "(one-off jobs)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -12,13 +13,15 @@ from typing import Any
 from . import clock
 from .errors import JobNotFound
 from .files import MAX_FILE_BYTES, open_file, read_tail
+from .index_db import Row
 from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, template_to_dict
 from .store import Store
-from .values import format_time, parse_time
+from .values import format_time
 
 __all__ = [
     "Listing",
     "listing",
+    "filtered",
     "as_dict",
     "template_view",
     "version_of",
@@ -35,51 +38,65 @@ class Listing:
     """What `jobs list` shows: templates and job records, broken files among them as invalid."""
 
     templates: list[Template | Invalid]
-    records: list[dict[str, Any]]  # job records as plain data, oldest first
-    runs: dict[str, list[dict[str, Any]]]  # each template's runs, whatever the filters
+    rows: list[Row]  # job records, oldest first
+    runs: dict[str, list[Row]]  # each template's runs, whatever the filters
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [row.record for row in self.rows]
 
     @property
     def jobs(self) -> list[Job | Invalid]:
         return [_item(record) for record in self.records]
 
-    def recent(
-        self, store: Store, limit: int | None, since: float | None, now: datetime
-    ) -> Listing:
+    def recent(self, limit: int | None, since: float | None, now: datetime) -> Listing:
         """Only the jobs changed in the last `since` seconds (a hand-written record with no
         times: its file's), and of them the newest `limit`."""
-        records = self.records
+        rows = self.rows
         if since is not None:
-            cutoff = now - timedelta(seconds=since)
-            records = [r for r in records if _changed_at(store, r) >= cutoff]
+            cutoff = (now - timedelta(seconds=since)).timestamp()
+            rows = [r for r in rows if r.changed_at >= cutoff]
         if limit is not None:
-            records = records[-limit:] if limit else []
-        return Listing(self.templates, records, self.runs)
+            rows = rows[-limit:] if limit else []
+        return Listing(self.templates, rows, self.runs)
 
     def only(
         self, now: datetime, ready: bool = False, blocked: bool = False, label: str | None = None
     ) -> Listing:
         """Queued jobs that may start now (ready), or that wait for others (blocked), and jobs
         and templates with a label."""
-        records, templates = self.records, self.templates
+        rows, templates = self.rows, self.templates
         if ready:
-            records = [r for r in records if r["state"] == "queued" and _ready(r, now)]
+            rows = [r for r in rows if r.state == "queued" and _ready(r.record, now)]
         if blocked:
-            records = [r for r in records if r["state"] == "queued" and r.get("waiting_for")]
+            rows = [r for r in rows if r.state == "queued" and r.record.get("waiting_for")]
         if label is not None:
-            records = [r for r in records if label in (r.get("labels") or [])]
+            rows = [r for r in rows if label in (r.record.get("labels") or [])]
             templates = [
                 t
                 for t in templates
                 if isinstance(t, Template) and label in (t.definition.get("labels") or [])
             ]
-        return Listing(templates, records, self.runs)
+        return Listing(templates, rows, self.runs)
+
+    def _templates(self, store: Store) -> list[dict[str, Any]]:
+        return [
+            as_dict(store, t, self.runs.get(getattr(t, "name", ""), [])) for t in self.templates
+        ]
 
     def as_json(self, store: Store) -> dict[str, Any]:
         """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
-        templates = [
-            as_dict(store, t, self.runs.get(getattr(t, "name", ""), [])) for t in self.templates
-        ]
-        return {"templates": templates, "jobs": self.records}
+        return {"templates": self._templates(store), "jobs": self.records}
+
+    def json_text(self, store: Store) -> str:
+        """as_json as text, one template or job a line: the records' text is not decoded."""
+        templates = [json.dumps(t, ensure_ascii=False, default=str) for t in self._templates(store)]
+        jobs = [row.text for row in self.rows]
+        return f'{{\n  "templates": [{_lines(templates)}],\n  "jobs": [{_lines(jobs)}]\n}}'
+
+
+def _lines(items: list[str]) -> str:
+    return "\n    " + ",\n    ".join(items) + "\n  " if items else ""
 
 
 def listing(store: Store, state: str | None, template: str | None) -> Listing:
@@ -88,24 +105,41 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
 
     if state is not None and state not in ("invalid", "enabled", "paused"):
         State(state)  # the faces check choices; scripts get a ValueError
-    jobs = store.list_records()
-    states = {str(j["id"]): str(j["state"]) for j in jobs}  # before any filter: for `after`
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for job in jobs:
-        if job.get("template"):
-            runs.setdefault(job["template"], []).append(job)
+    rows = store.list_rows()
+    states = {row.id: row.state for row in rows}  # before any filter: for `after`
+    runs: dict[str, list[Row]] = {}
+    for row in rows:
+        if row.template:
+            runs.setdefault(row.template, []).append(row)
     templates: list[Template | Invalid] = list_templates(store)
     if template is not None:
         if not any(_name(t) == template for t in templates) and template not in runs:
             raise JobNotFound(f"no template named {template} (see 'repowire jobs list')")
-        jobs = [j for j in jobs if j.get("template") == template]
+        rows = [r for r in rows if r.template == template]
         templates = [t for t in templates if _name(t) == template]
     if state is not None:  # both tables: a template's state is enabled, paused or invalid
-        jobs = [j for j in jobs if j["state"] == state]
+        rows = [r for r in rows if r.state == state]
         templates = [t for t in templates if _template_state(t) == state]
-    jobs = [with_waits(j, states) for j in jobs]
-    jobs.sort(key=lambda record: store.age_key(record["id"], _created(record)))
-    return Listing(templates, jobs, runs)
+    for row in rows:
+        if row.state == "queued" and row.record.get("after"):
+            row.replace(with_waits(row.record, states))
+    rows.sort(key=lambda row: row.age)
+    return Listing(templates, rows, runs)
+
+
+def filtered(
+    store: Store,
+    state: str | None = None,
+    template: str | None = None,
+    *,
+    limit: int | None = None,
+    since: float | None = None,
+    **only: Any,
+) -> Listing:
+    """What `jobs list` lists: jobs and templates in `state`, of `template`, changed in the
+    last `since` seconds, the newest `limit` of them; `only` as Listing.only takes it."""
+    found = listing(store, state, template).only(clock.now(), **only)
+    return found.recent(limit, since, clock.now())
 
 
 def _ready(record: dict[str, Any], now: datetime) -> bool:
@@ -129,11 +163,6 @@ def with_waits(record: dict[str, Any], states: Mapping[str, str]) -> dict[str, A
     return {**record, "waiting_for": list(found.waiting_for)}
 
 
-def _changed_at(store: Store, record: dict[str, Any]) -> datetime:
-    text = record.get("updated_at") or record.get("created_at")
-    return parse_time(text) if isinstance(text, str) else store.age_key(record["id"], None)[0]
-
-
 def _template_state(item: Template | Invalid) -> str:
     if isinstance(item, Invalid):
         return "invalid"
@@ -150,17 +179,12 @@ def _item(record: dict[str, Any]) -> Job | Invalid:
     return job_from_record(record)
 
 
-def _created(record: dict[str, Any]) -> datetime | None:
-    text = record.get("created_at")
-    return parse_time(text) if isinstance(text, str) else None
-
-
-def _created_key(record: dict[str, Any]) -> tuple[str, str]:
-    return (str(record.get("created_at") or ""), record["id"])
+def _created_key(row: Row) -> tuple[float, str]:
+    return (row.created or 0.0, row.id)
 
 
 def as_dict(
-    store: Store, item: Job | Template | Invalid, runs: list[dict[str, Any]] | None = None
+    store: Store, item: Job | Template | Invalid, runs: list[Row] | None = None
 ) -> dict[str, Any]:
     """The JSON form every face prints: a job record, a template view, or an invalid entry."""
     if isinstance(item, Job):
@@ -171,7 +195,7 @@ def as_dict(
 
 
 def template_view(
-    store: Store, template: Template, runs: list[dict[str, Any]] | None = None, limit: int = 10
+    store: Store, template: Template, runs: list[Row] | None = None, limit: int = 10
 ) -> dict[str, Any]:
     """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots.
 
@@ -185,7 +209,7 @@ def template_view(
     fires = next_fires(template.cron, tz, clock.now() - shift, 5)
     fires = [f + shift for f in fires]
     if runs is None:
-        runs = [j for j in store.list_records() if j.get("template") == template.name]
+        runs = [row for row in store.list_rows() if row.template == template.name]
     state = read_state(store, template.name)
     paused = not template.enabled or budget_paused(state, clock.now())
     return {
@@ -200,13 +224,13 @@ def template_view(
             {"utc": format_time(f), "local": f.astimezone(tz).isoformat()}
             for f in (fires if not paused else [])
         ],
-        "recent_runs": sorted(runs, key=_created_key, reverse=True)[:limit],
+        "recent_runs": [r.record for r in sorted(runs, key=_created_key, reverse=True)[:limit]],
         "last_fire": _text_time(state.get("last_fire")),
         "last_run": state.get("last_run"),
         "session_id": state.get("session_id"),
         "paused_at": _text_time(state.get("paused_at")) if paused else None,
         "paused_reason": state.get("paused_reason") if paused else None,
-        "usage": template_spend(template, runs),
+        "usage": template_spend(template, [r.brief for r in runs]),
         "skipped_total": state.get("skipped_total", 0),
         "skipped": [{k: _text_time(v) for k, v in s.items()} for s in state.get("skipped", [])],
     }

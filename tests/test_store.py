@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -133,11 +134,20 @@ def _listed(root):
     return {j["id"]: j for j in json.loads(rw("jobs", "list", "--json").stdout)["jobs"]}
 
 
+def _indexed(index):
+    import sqlite3
+
+    if not index.exists():
+        return {}
+    with contextlib.closing(sqlite3.connect(index)) as db:
+        return dict(db.execute("SELECT id, state FROM records").fetchall())
+
+
 def test_listing_index_is_derived_and_never_stale(root):
     job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
-    index = root / ".repowire/cache/index.json"
+    index = root / ".repowire/cache/index.sqlite3"
     wait_for(
-        lambda: _listed(root) and index.exists() and job_id in index.read_text(),
+        lambda: _listed(root) and job_id in _indexed(index),
         what="the index to hold the settled record",
     )
     path = root / f".repowire/jobs/{job_id}.yaml"
@@ -145,22 +155,46 @@ def test_listing_index_is_derived_and_never_stale(root):
     assert _listed(root)[job_id]["name"] == "B"
     api.update_job(root, job_id, note="atomic write, new inode")
     assert _listed(root)[job_id]["notes"][-1]["text"] == "atomic write, new inode"
-    index.write_text("{not json")
-    assert _listed(root)[job_id]["name"] == "B"  # a damaged index is rebuilt from the files
+    for suffix in ("-wal", "-shm"):
+        Path(f"{index}{suffix}").unlink(missing_ok=True)
+    index.write_text("not a database at all")
+    assert _listed(root)[job_id]["name"] == "B"  # a damaged index is dropped...
+    assert _listed(root)[job_id]["name"] == "B"
+    wait_for(lambda: _listed(root) and job_id in _indexed(index), what="...and built again")
     path.unlink()
     assert job_id not in _listed(root)
+    assert job_id not in _indexed(index)  # a record gone from the folder leaves the index
 
 
-def test_forged_index_entries_do_not_match_real_files(root):
+def test_forged_index_rows_do_not_match_real_files(root):
+    import sqlite3
+
     job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
-    index = root / ".repowire/cache/index.json"
-    index.parent.mkdir(exist_ok=True)
-    forged = {
-        "version": 1,
-        "entries": {job_id: [[1, 2, 3, 4], {"id": job_id, "state": "succeeded"}]},
-    }
-    index.write_text(json.dumps(forged))
+    index = root / ".repowire/cache/index.sqlite3"
+    wait_for(lambda: _listed(root) and job_id in _indexed(index), what="the index")
+    forged = json.dumps({"id": job_id, "state": "succeeded"})
+    with contextlib.closing(sqlite3.connect(index)) as db, db:
+        db.execute("UPDATE records SET ino = 1, state = 'succeeded', data = ?", (forged,))
     assert _listed(root)[job_id]["state"] == "queued"
+    with contextlib.closing(sqlite3.connect(index)) as db, db:
+        db.execute("PRAGMA user_version = 999")  # another version's index: built again
+    assert _listed(root)[job_id]["state"] == "queued"
+
+
+def test_listing_without_a_usable_index_reads_the_files(root):
+    job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
+    cache = root / ".repowire/cache"
+    cache.mkdir(exist_ok=True)
+    (cache / "index.sqlite3").mkdir()  # cannot be opened as a database file
+    assert _listed(root)[job_id]["state"] == "queued"
+    assert rw("usage").exit_code == 0
+
+
+def test_list_json_prints_one_job_a_line(root):
+    ids = [rw("jobs", "create", n, "--command", "true").stdout.strip() for n in ("A", "B")]
+    lines = rw("jobs", "list", "--json").stdout.splitlines()
+    assert {json.loads(line.strip().rstrip(","))["id"] for line in lines[3:5]} == set(ids)
+    assert json.loads("\n".join(lines))["templates"] == []
 
 
 def test_a_record_this_process_wrote_is_not_parsed_again_but_a_hand_edit_is(root, monkeypatch):

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from conftest import FIXTURES, assert_clean_error, rw
+from conftest import FIXTURES, assert_clean_error, rw, wait_for
 from runner_helpers import read, run_once, set_config, write_job
 
 from repowire.budgets import budget_paused, budget_step
@@ -207,6 +207,49 @@ def test_usage_sums_by_template_backend_and_day(root):
     text = rw("usage").stdout
     assert "TEMPLATE" in text and "$0.2500*" in text and "total" in text
     assert rw("usage", "--since", "1m").stdout.startswith("No recorded usage since")
+
+
+def test_usage_summed_by_the_index_matches_the_records(root, monkeypatch):
+    """Settled records are summed by the listing index; a hand edit, a removal and a new
+    record are not missed, and local days are cut where the zone's midnight falls."""
+    from repowire import schedule
+    from repowire.api import Project
+    from repowire.usage import report
+
+    kathmandu = ZoneInfo("Asia/Kathmandu")  # UTC+5:45: a day starts at 18:15 UTC
+    monkeypatch.setattr(schedule, "zone", lambda name: kathmandu)
+    times = ["2026-11-20T18:10:00Z", "2026-11-20T18:20:00Z", "2026-11-21T03:00:00Z"]
+    for n, at in enumerate([*times, "2026-11-21T18:15:00Z"]):
+        usage = {"input_tokens": 10 * (n + 1), "output_tokens": n, "cost_usd": 0.125}
+        if n == 2:
+            usage["cost_estimated"] = True
+        keys = {"template": "t"} if n % 2 else {}
+        _finished(root, f"u{n}", at, usage, backend=("claude", "codex")[n % 2], **keys)
+    write_job(root, "plain", command="true", state="succeeded", finished_at=times[0])
+    project = Project(root)
+
+    def both_ways() -> list[dict]:
+        found = [project.usage(by=by) for by in ("template", "backend", "day")]
+        records = project.store.list_records()
+        assert found == [
+            report(records, None, by, kathmandu) for by in ("template", "backend", "day")
+        ]
+        return found
+
+    def all_indexed() -> bool:
+        project.usage()  # indexes what has settled
+        found = project.store.spend("", "day")
+        return found is not None and not found[1]
+
+    wait_for(all_indexed, what="every record settled in the index")
+    by_day = {r["day"]: r["runs"] for r in both_ways()[2]["rows"]}
+    assert by_day == {"2026-11-20": 1, "2026-11-21": 2, "2026-11-22": 1}
+    path = root / ".repowire/jobs/u3.yaml"
+    path.write_text(path.read_text().replace("input_tokens: 40", "input_tokens: 41"))
+    (root / ".repowire/jobs/u0.yaml").unlink()
+    _finished(root, "u9", times[2], {"input_tokens": 1000})
+    totals = both_ways()[0]["total"]
+    assert totals["runs"] == 4 and totals["input_tokens"] == 20 + 30 + 41 + 1000
 
 
 def test_usage_refuses_bad_options(root):

@@ -495,7 +495,10 @@ def test_a_runner_killed_mid_run_leaves_the_next_runner_to_commit_and_tidy(repo)
         workspace="worktree",
     )
     first = RunnerProcess(repo)
-    wait_for(lambda: (repo / "ready").exists(), what="the run to start")
+    wait_for(
+        lambda: (repo / "ready").exists() and "pid" in read(repo, "long")["executor"],
+        what="the run to start and its executor to be recorded",
+    )
     first.stop(signal.SIGKILL)
     (repo / "go").touch()
     pid = read(repo, "long")["executor"]["pid"]

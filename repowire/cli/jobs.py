@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,9 @@ from .common import (
     root_option,
     warn_unserved,
 )
+
+if TYPE_CHECKING:
+    from ..api import Project
 from .render import print_job, print_json, print_listing, print_template, safe
 
 STATES = ["queued", "running", "succeeded", "failed", "canceled"]
@@ -152,23 +155,24 @@ def list_(as_json: bool, quiet: bool, watch: bool, utc: bool, **filters: Any) ->
     render.SHOW_UTC = utc
     here = project()
     if not watch:
-        _print_list(here.listing(**filters), as_json, quiet)
+        _print_list(here, filters, as_json, quiet)
         return
     try:
         for _ in here.changes():
             click.echo("\033[H\033[2J", nl=False)  # like watch(1): the screen, redrawn
-            _print_list(here.listing(**filters), as_json, quiet)
+            _print_list(here, filters, as_json, quiet)
     except KeyboardInterrupt:
         return
 
 
-def _print_list(data: dict[str, Any], as_json: bool, quiet: bool) -> None:
+def _print_list(here: Project, filters: dict[str, Any], as_json: bool, quiet: bool) -> None:
     if as_json:
-        print_json(data)
+        click.echo(here.listing_text(**filters))
     elif quiet:
-        for job in data["jobs"]:
-            click.echo(job["id"])
+        for job_id in here.listed_ids(**filters):
+            click.echo(job_id)
     else:
+        data = here.listing(**filters)
         print_listing(data["templates"], data["jobs"])
 
 

@@ -1,0 +1,389 @@
+"""The listing's derived index, .repowire/cache/index.sqlite3: each record's file identity, the
+columns listings sort and filter by, a brief of the keys runners and reports read, and the
+whole record as JSON text. A cache: rebuilt from the files when it is damaged or of another
+version, never trusted for a file whose identity changed, and never needed (without sqlite3,
+or where the cache folder cannot be written, every record is parsed)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite3
+
+__all__ = ["Row", "RecordIndex", "INDEX_VERSION", "BRIEF_KEYS"]
+
+INDEX_VERSION = 3
+Key = tuple[int, ...]
+CHUNK = 500  # ids a query names at once (SQLite allows 999 parameters on old builds)
+BRIEF_KEYS = (
+    "id",
+    "state",
+    "template",
+    "backend",
+    "command",
+    "scheduled_for",
+    "executor",
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "attempt",
+    "continuity",
+    "worktree",  # a worktree run's settling and tidying go on after it ends
+    "keep_worktree",
+    "usage",  # a template's budget and `repowire usage` add up what finished runs spent
+    "notify",  # notifications are sent after a job ends
+    "notified",
+    "quiet",
+    "session_id",  # a CLI that reports a session's running total is told the earlier runs'
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
+    state TEXT, template TEXT, created REAL, changed REAL, brief TEXT, data TEXT,
+    ended TEXT, backend TEXT, input INTEGER, cached INTEGER, output INTEGER, cost REAL,
+    estimated INTEGER
+) WITHOUT ROWID
+"""
+_COLUMNS = "id, ino, size, mtime_ns, ctime_ns, state, template, created, changed, brief, data"
+_SPEND = "ended, backend, input, cached, output, cost, estimated"  # of runs with usage only
+_INSERT = f"INSERT OR REPLACE INTO records ({_COLUMNS}, {_SPEND}) VALUES ({'?,' * 17}?)"
+_GROUPS = {
+    "template": "coalesce(nullif(r.template, ''), '(one-off jobs)')",
+    "backend": "r.backend",
+    # 15-minute buckets in UTC: every time zone's offset is a whole number of them
+    "day": "substr(r.ended, 1, 14) "
+    "|| printf('%02d', cast(substr(r.ended, 15, 2) AS INTEGER) / 15 * 15)",
+}
+_KEYS = "SELECT id, ino, size, mtime_ns, ctime_ns FROM records"
+_SUMS = (
+    "SELECT {group}, count(*), sum(r.input), sum(r.cached), sum(r.output), sum(r.cost), "
+    "max(r.estimated) FROM records r WHERE r.ended >= ? AND r.id NOT IN (SELECT id FROM skip) "
+    "GROUP BY 1"
+)
+USAGE_NUMBERS = ("input_tokens", "cached_input_tokens", "output_tokens", "cost_usd")
+
+
+class Row:
+    """One record as listings see it: the columns they sort and filter by, and its data as JSON
+    text, decoded only when asked for (`record`; `brief` holds only BRIEF_KEYS)."""
+
+    __slots__ = (
+        "id",
+        "state",
+        "template",
+        "created",
+        "changed",
+        "mtime",
+        "text",
+        "_brief",
+        "_r",
+        "spend",
+    )
+    spend: tuple[Any, ...]  # set by Row.of only: the spend columns a new index row gets
+
+    def __init__(self, job_id: str, state: str, template: str | None, text: str) -> None:
+        self.id, self.state, self.template, self.text = job_id, state, template, text
+        self.created: float | None = None  # created_at as a timestamp, if the record has one
+        self.changed: float | None = None  # updated_at, else created_at
+        self.mtime = 0.0  # its file's, for a hand-written record without times
+        self._brief = ""
+        self._r: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, record: dict[str, Any], mtime: float) -> Row:
+        """The row of a record just parsed (record is kept, not copied)."""
+        template = record.get("template")
+        row = cls(
+            record["id"],
+            str(record["state"]),
+            template if isinstance(template, str) else None,
+            json.dumps(record, ensure_ascii=False, default=str),
+        )
+        row.created = _stamp(record.get("created_at"))
+        row.changed = _stamp(record.get("updated_at")) or row.created
+        row.mtime, row._r = mtime, record
+        usage, ended = record.get("usage"), record.get("finished_at")
+        if isinstance(usage, dict) and usage and isinstance(ended, str):
+            numbers = [usage.get(k) for k in USAGE_NUMBERS]
+            row.spend = (
+                ended,
+                backend_of(record),
+                *numbers,
+                int(bool(usage.get("cost_estimated"))),
+            )
+        else:
+            row.spend = (None,) * 7
+        return row
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The whole record as plain data (decoded once; callers do not change it)."""
+        if self._r is None:
+            if not self.text:
+                raise LookupError(f"only the brief of {self.id} was read")
+            self._r = json.loads(self.text)
+        return self._r
+
+    def replace(self, record: dict[str, Any]) -> None:
+        """Stand for `record` instead (a listing adds what it works out, e.g. waiting_for)."""
+        self._r, self._brief = record, ""
+        self.text = json.dumps(record, ensure_ascii=False, default=str)
+
+    @property
+    def brief(self) -> dict[str, Any]:
+        """Only BRIEF_KEYS of the record: what runners and reports read of every record."""
+        if self._r is not None:
+            return {k: self._r[k] for k in BRIEF_KEYS if k in self._r}
+        if not self._brief:
+            return {k: v for k, v in self.record.items() if k in BRIEF_KEYS}
+        return dict(json.loads(self._brief))
+
+    def brief_text(self) -> str:
+        return self._brief or json.dumps(self.brief, ensure_ascii=False, default=str)
+
+    @property
+    def age(self) -> tuple[float, str]:
+        """Oldest first: its creation time, else its file's, then its id."""
+        return (self.mtime if self.created is None else self.created, self.id)
+
+    @property
+    def changed_at(self) -> float:
+        return self.mtime if self.changed is None else self.changed
+
+
+def backend_of(record: Mapping[str, Any]) -> str:
+    """What `repowire usage --by backend` groups a run under."""
+    return str(record.get("backend") or ("shell" if record.get("command") else "-"))
+
+
+def _stamp(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    with contextlib.suppress(ValueError):
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None
+
+
+def _usage_of(numbers: list[Any]) -> dict[str, Any]:
+    """A group's sums as a usage with `runs` (keys whose runs all lacked them left out)."""
+    runs, *values, estimated = numbers
+    out: dict[str, Any] = {"runs": runs}
+    out.update((k, v) for k, v in zip(USAGE_NUMBERS, values, strict=True) if v is not None)
+    if estimated:
+        out["cost_estimated"] = True
+    return out
+
+
+class RecordIndex:
+    """The index file of one .repowire/ folder; every failure leaves the caller without it."""
+
+    def __init__(self, base: Path) -> None:
+        self.folder = base / "cache"
+        self.path = self.folder / "index.sqlite3"
+        self._db: sqlite3.Connection | None = None
+        self._broken = False
+        self._guard = threading.RLock()  # one connection, used by any of the process's threads
+        self._users = 0  # sessions open: the connection is closed when the last one ends
+        self.stale: list[str] = []  # ids indexed with no file left, found by the last rows()
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one connection for the calls made inside (closed at the end, so no file stays
+        open between a process's listings)."""
+        with self._guard:
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._users -= 1
+                self._idle()
+
+    def _idle(self) -> None:
+        if self._users == 0 and self._db is not None:
+            with contextlib.suppress(Exception):
+                self._db.close()
+            self._db = None
+
+    def rows(
+        self, keys: dict[str, Key], ids: Iterable[str] | None = None, brief: bool = False
+    ) -> dict[str, Row]:
+        """The indexed rows whose file identity is still `keys[id]` (all of them, or `ids`);
+        brief rows hold only the brief, not the whole record."""
+        what = _COLUMNS.replace("brief, data", "brief" if brief else "data")
+        with self._guard:
+            db = self._open()
+            if db is None:
+                return {}
+            found: dict[str, Row] = {}
+            self.stale = []
+            try:
+                if ids is None:
+                    self._collect(db.execute(f"SELECT {what} FROM records"), keys, found, brief)
+                else:
+                    wanted = list(ids)
+                    for at in range(0, len(wanted), CHUNK):
+                        part = wanted[at : at + CHUNK]
+                        marks = ",".join("?" * len(part))
+                        query = f"SELECT {what} FROM records WHERE id IN ({marks})"
+                        self._collect(db.execute(query, part), keys, found, brief)
+            except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
+                self._failed(exc)
+                return {}
+            finally:
+                self._idle()
+            return found
+
+    def spend(
+        self, keys: dict[str, Key], since: str, by: str
+    ) -> tuple[list[tuple[str, dict[str, Any]]], set[str]] | None:
+        """Runs, tokens and cost of the indexed runs whose file is unchanged and that ended
+        at `since` or later, summed per group of `by` (day: per 15 minutes of UTC); and the
+        ids of the files the index does not hold as they are. None without an index."""
+        with self._guard:
+            db = self._open()
+            if db is None:
+                return None
+            try:
+                skip, held = [], set()
+                for job_id, ino, size, mtime_ns, ctime_ns in db.execute(_KEYS):
+                    if keys.get(job_id) == (ino, size, mtime_ns, ctime_ns):
+                        held.add(job_id)
+                    else:
+                        skip.append((job_id,))  # changed or gone: not summed from the index
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS skip (id TEXT PRIMARY KEY)")
+                db.execute("DELETE FROM skip")
+                db.executemany("INSERT INTO skip VALUES (?)", skip)
+                sums = db.execute(_SUMS.format(group=_GROUPS[by]), (since,)).fetchall()
+                unknown = set(keys).difference(held)
+            except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
+                self._failed(exc)
+                return None
+            finally:
+                self._idle()
+        return [(str(group), _usage_of(numbers)) for group, *numbers in sums], unknown
+
+    def _collect(
+        self, cursor: Any, keys: dict[str, Key], found: dict[str, Row], brief: bool
+    ) -> None:
+        stale, new = self.stale, Row.__new__
+        for (
+            job_id,
+            ino,
+            size,
+            mtime_ns,
+            ctime_ns,
+            state,
+            template,
+            created,
+            changed,
+            text,
+        ) in cursor:
+            key = keys.get(job_id)
+            if key is None:
+                stale.append(job_id)
+            elif key == (ino, size, mtime_ns, ctime_ns) and text and isinstance(text, str):
+                row = new(Row)  # the fields set here, at the cost of one call per row
+                row.id, row.state, row.template, row._r = job_id, state, template, None
+                row.created, row.changed, row.mtime = created, changed, mtime_ns / 1e9
+                row.text, row._brief = ("", text) if brief else (text, "")
+                found[job_id] = row
+
+    def put(self, rows: list[tuple[Row, Key]], gone: Iterable[str] = ()) -> None:
+        """Record rows parsed now and forget records that are gone; skipped while another
+        process writes the index (it is a cache)."""
+        gone = list(gone)
+        if not rows and not gone:
+            return
+        values = [
+            (
+                r.id,
+                *key,
+                r.state,
+                r.template,
+                r.created,
+                r.changed,
+                r.brief_text(),
+                r.text,
+                *r.spend,
+            )
+            for r, key in rows
+        ]
+        with self._guard:
+            db = self._open(create=True)
+            if db is None:
+                return
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany(_INSERT, values)
+                    db.executemany("DELETE FROM records WHERE id = ?", [(g,) for g in gone])
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except Exception as exc:  # noqa: BLE001 - busy: another writer; damaged: rebuilt
+                self._failed(exc)
+            finally:
+                self._idle()
+
+    def _failed(self, exc: Exception) -> None:
+        """Another process holds the index: go without it this time; anything else: the
+        index is damaged, and deleted."""
+        if "locked" in str(exc) or "busy" in str(exc):
+            return
+        self._discard()
+
+    def _open(self, create: bool = False) -> sqlite3.Connection | None:
+        if self._db is not None or self._broken:
+            return self._db
+        if not create and not self.path.exists():
+            return None
+        try:
+            self._db = self._connect(create)
+        except ImportError:  # a Python built without sqlite3: every record is parsed
+            self._broken = True
+        except Exception as exc:  # noqa: BLE001 - unreadable, read-only or damaged: without
+            self._failed(exc)
+        return self._db
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        import sqlite3
+
+        if create:
+            self.folder.mkdir(exist_ok=True)
+        if self.folder.is_symlink() or self.path.is_symlink():
+            raise OSError("the cache is a symbolic link")  # never written through a link
+        db = sqlite3.connect(
+            str(self.path), timeout=0.5, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("PRAGMA synchronous = OFF")  # a cache: the files are the truth
+            if db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
+                db.execute("DROP TABLE IF EXISTS records")
+                db.execute(_SCHEMA)
+                db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
+            db.execute("PRAGMA journal_mode = WAL")  # readers go on while one process writes
+        except Exception:
+            db.close()
+            raise
+        return db
+
+    def _discard(self) -> None:
+        """Drop a damaged index: deleted, so the next process builds it again."""
+        if self._db is not None:
+            with contextlib.suppress(Exception):
+                self._db.close()
+        self._db = None
+        if self.folder.is_symlink():
+            return
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                Path(f"{self.path}{suffix}").unlink()
