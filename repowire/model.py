@@ -120,7 +120,7 @@ def enter_state(job: Job, new: State, text: str | None, at: datetime, actor: str
         job.notes.append(Note(at, text or f"{old} -> {new}", new if old != new else None))
 
 
-@dataclass
+@dataclass(slots=True)
 class Note:
     """One entry of a job's timeline."""
 
@@ -129,7 +129,7 @@ class Note:
     state: State | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     """One job record: its definition and its state (docs/file-format.md)."""
 
