@@ -17,6 +17,8 @@ from pathlib import Path
 from watchdog.observers.inotify_c import CallbackId, InotifyEvent, InotifyFD, Mask, WatchDescriptor
 from watchdog.observers.inotify_c import InotifyConstants as K
 
+from .changes import Changes
+
 __all__ = ["KernelWatch"]
 
 _MASK = Mask(
@@ -41,8 +43,10 @@ class KernelWatch:
         agents: Path,
         wake: Callable[[], None],
         wanted: Callable[[str, bool], bool],
+        changes: Changes,
     ) -> None:
         self.jobs, self.agents = jobs, agents
+        self.changes = changes  # the names in jobs/ events report, for an incremental step
         self.wake = wake
         self.wanted = wanted  # (name, is a folder) -> whether it wakes the loop
         self.inotify: InotifyFD | None = None
@@ -77,10 +81,13 @@ class KernelWatch:
         if event.is_delete_self or event.is_move_self:
             if folder in (self.jobs, self.agents):
                 self.broken = True  # the runner restarts its watcher on the new folder
+                self.changes.lose()
             self.wake()
             return
         name = os.fsdecode(event.name)
         is_dir = event.is_directory
+        if folder == self.jobs:
+            self.changes.add(name)
         if is_dir and folder == self.agents and (event.is_create or event.is_moved_to):
             try:
                 self._watch(folder / name)  # a new worker folder: its job.yaml is watched too
@@ -94,9 +101,11 @@ class KernelWatch:
             folder = self.folders.pop(wd, None)
         if folder in (self.jobs, self.agents):
             self.broken = True
+            self.changes.lose()
             self.wake()
 
     def on_queue_overflow(self) -> None:
+        self.changes.lose()
         self.wake()  # events were lost: a step looks at everything
 
     def alive(self) -> bool:

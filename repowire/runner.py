@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import clock
 from .config import Config, is_trusted, load_config, require_repowire
@@ -32,8 +32,12 @@ from .scheduler import Scheduler
 from .slurm import SlurmExecutor
 from .store import Store
 from .supervisor import Supervisor
+from .table import JobTable
 from .values import format_time
 from .workspace import folder_for, remove_leftovers
+
+if TYPE_CHECKING:
+    from .changes import Changes
 
 __all__ = ["Runner", "RESCAN_SECONDS"]
 
@@ -59,6 +63,7 @@ class Runner:
         self.out = log or sys.stderr
         executors: dict[str, Executor] = {"local": LocalExecutor(), "slurm": SlurmExecutor()}
         identity = f"{HOST}:{os.getpid()}:{process_identity(os.getpid())}"
+        self.table = JobTable(self.store)  # the records, looked at again as events tell
         self.scheduler = Scheduler(self.store, self.log)
         self.supervisor = Supervisor(self.store, executors, self.scheduler, identity, self.log)
         self.supervisor.config = self.config
@@ -73,6 +78,8 @@ class Runner:
         self._stamps: list[int] = []  # jobs/ and agents/ mtimes at the last rescan
         self._timers = True  # the last step wants waking for more than the periodic rescan
         self._last_full = time.monotonic()
+        self._full_due = False  # the next step looks at every record, whatever events say
+        self.changes: Changes | None = None  # names events reported (None: no events here)
         self.wake = threading.Event()
         self.notifier.wake = self.wake.set  # a try that ends wakes the loop to note it
         self.stopping = False
@@ -108,6 +115,7 @@ class Runner:
         watcher = Watcher([self.store.jobs_dir, self.store.agents_dir], self.wake)
         if not watcher.start():
             self.log(str(watcher.error))
+        self.changes = watcher.changes
         self.presence.remove_dead(self.store.root, HOST)
         self.presence.beat(clock.now())
         previous = self._install_signal_handlers()
@@ -159,10 +167,22 @@ class Runner:
                 stamps.append(0)
         now = time.monotonic()
         due = now - self._last_full >= (FULL_RESCAN_SECONDS if events_work else RESCAN_SECONDS)
+        if due or not events_work:
+            self._full_due = True  # events may not tell of in-place edits: look at all
         if stamps != self._stamps or due:
             self._stamps, self._last_full = stamps, now
             return True
         return False
+
+    def _take_changes(self) -> set[str] | None:
+        """The file names events reported in jobs/ since the last look, or None: look at
+        every record (no events here, events lost, or the periodic full rescan is due)."""
+        changes, full = self.changes, self._full_due
+        self._full_due = False
+        if changes is None:
+            return None
+        names = changes.take()  # before the files are looked at: a later change is told again
+        return None if full else names
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         def stop(signum: int, _frame: Any) -> None:
@@ -178,7 +198,8 @@ class Runner:
         if self.supervisor.busy or self.notifier.busy:
             return False
         now = clock.now()
-        jobs = {j.id: j for j in self.store.list_jobs(slim_terminal=True) if isinstance(j, Job)}
+        listed = self.table.jobs(True, self._take_changes())
+        jobs = {job_id: j for job_id, j in listed.items() if isinstance(j, Job)}
         if self.settings.trusted and self.notifier.pending(jobs, self.config.notify, now):
             return False  # a notification to try once more (its retries are not waited for)
         for item in jobs.values():
@@ -213,7 +234,7 @@ class Runner:
         now = now or clock.now()
         if self.settings.refresh():
             self._apply(self.settings.config)
-        jobs = {item.id: item for item in self.store.list_jobs(slim_terminal=True)}
+        jobs = self.table.jobs(True, self._take_changes())
         self._report_invalid(jobs)
         self._watch_and_recover(jobs, now)
         waits = [RESCAN_SECONDS]
@@ -222,7 +243,7 @@ class Runner:
             if next_slot is not None:
                 waits.append(next_slot)
             if fired:
-                jobs = {item.id: item for item in self.store.list_jobs(slim_terminal=True)}
+                jobs = self.table.jobs(True, self._take_changes())
             self._start_due(jobs, now, waits)
             waits += self.notifier.step(jobs, self.config.notify, now)
         if self.supervisor.busy:

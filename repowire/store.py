@@ -49,7 +49,6 @@ class Store:
         self.agents_dir = self.base / "agents"
         self.locks_dir = self.base / "locks"
         self.index = RecordIndex(self.base)
-        self._objects: dict[str, tuple[Key, Job | Invalid]] = {}
         self._locks_ready = False
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
@@ -232,37 +231,12 @@ class Store:
         except (ValidationError, JobNotFound) as exc:
             return Invalid(job_id, label, "; ".join(problems_of(exc, self.job_file(job_id))))
 
-    def list_jobs(self, slim_terminal: bool = False) -> list[Job | Invalid]:
-        """Every record in jobs/, broken ones included as Invalid, sorted by id.
-
-        slim_terminal keeps only what a runner needs of finished jobs (BRIEF_KEYS), so a
-        long-lived runner holds little memory per record. Objects of files unchanged since
-        the last call are kept; the others come from the index, or are parsed."""
-        entries = self._entries()
-        misses = [e for e in entries if self._objects.get(e[0], (None,))[0] != e[1]]
-        rows = self._rows_of(misses, len(misses) > len(entries) // 2, slim_terminal)
-        items = []
-        objects: dict[str, tuple[Key, Job | Invalid]] = {}
-        for job_id, key, _mtime, settled in entries:
-            known = self._objects.get(job_id)
-            if known is not None and known[0] == key:
-                item = known[1]
-            elif job_id in rows:
-                item = _job_of(rows[job_id], slim_terminal)
-            else:
-                continue  # gone while it was read
-            if settled:
-                objects[job_id] = (key, item)
-            items.append(item)
-        self._objects = objects
-        return items
-
     def list_rows(self, brief: bool = False) -> list[Row]:
         """Every record as a row (broken ones as invalid), sorted by id: served from the
         derived index (.repowire/cache/index.sqlite3) for files whose identity is unchanged.
         Brief rows of finished jobs hold only BRIEF_KEYS, which is all that is read of them."""
-        entries = self._entries()
-        rows = self._rows_of(entries, True, brief)
+        entries = self.entries()
+        rows = self.rows_for(entries, True, brief)
         return [rows[e[0]] for e in entries if e[0] in rows]
 
     def rows_of(self, job_ids: list[str]) -> list[Row]:
@@ -270,16 +244,16 @@ class Store:
         entries = []
         for job_id in job_ids:
             try:
-                entries.append(self._entry(job_id, self.job_file(job_id).lstat(), time.time_ns()))
+                entries.append(self.entry(job_id, self.job_file(job_id).lstat()))
             except FileNotFoundError:
                 continue
-        rows = self._rows_of(entries, False)
+        rows = self.rows_for(entries, False)
         return [rows[e[0]] for e in entries if e[0] in rows]
 
     def spend(self, since: str, by: str) -> tuple[list[tuple[str, Any]], list[Row]] | None:
         """What index.spend sums of the records unchanged since they were indexed, and the
         rows of the others (read now); None without a usable index."""
-        entries = self._entries(sort=False)
+        entries = self.entries(sort=False)
         with self.index.session():
             found = self.index.spend({e[0]: e[1] for e in entries}, since, by)
             if found is None:
@@ -292,7 +266,7 @@ class Store:
         """Every record as the plain data `jobs list --json` prints (broken ones as invalid)."""
         return [row.record for row in self.list_rows()]
 
-    def _rows_of(self, entries: list[Entry], all_rows: bool, brief: bool = False) -> dict[str, Row]:
+    def rows_for(self, entries: list[Entry], all_rows: bool, brief: bool = False) -> dict[str, Row]:
         """The rows of these entries: from the index where the file is unchanged, else parsed
         (and indexed once settled); with all_rows, records indexed with no file are dropped.
         With brief, finished jobs' rows may hold only their brief."""
@@ -320,7 +294,7 @@ class Store:
         self.index.put(fresh, gone)
         return rows
 
-    def _entries(self, sort: bool = True) -> list[Entry]:
+    def entries(self, sort: bool = True) -> list[Entry]:
         """Each record file's id, identity, mtime, and whether it is settled; sorted by id.
 
         A file whose identity (inode, size, mtime, ctime) is unchanged since it was parsed is
@@ -344,7 +318,9 @@ class Store:
             self._file_times.update((e[0], e[2]) for e in out)
         return out
 
-    def _entry(self, job_id: str, info: os.stat_result, now: int) -> Entry:
+    def entry(self, job_id: str, info: os.stat_result, now: int | None = None) -> Entry:
+        """A record file's entry from its stat (settled: unchanged for RACY_NS before now)."""
+        now = time.time_ns() if now is None else now
         self._file_times[job_id] = info.st_mtime
         key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         return (job_id, key, info.st_mtime, info.st_ctime_ns < now - RACY_NS)
@@ -375,18 +351,6 @@ class Store:
 
 def _record_of(item: Job | Invalid) -> dict[str, Any]:
     return job_to_dict(item, with_id=True) if isinstance(item, Job) else item.to_dict()
-
-
-def _job_of(row: Row, slim_terminal: bool) -> Job | Invalid:
-    """The Job (or Invalid) a row stands for."""
-    if row.state == "invalid":
-        record = row.record
-        return Invalid(row.id, str(record.get("path", "")), str(record.get("error", "")))
-    if slim_terminal and row.state in _TERMINAL:
-        record = row.brief
-        record.setdefault("command", "")  # a finished job's definition is not needed here
-        return job_from_record(record)
-    return job_from_record(row.record)
 
 
 _TERMINAL = frozenset(s.value for s in TERMINAL)

@@ -8,12 +8,15 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from .kernel_watch import KernelWatch
+from .changes import Changes
+
+if TYPE_CHECKING:
+    from .kernel_watch import KernelWatch
 
 __all__ = ["Watcher"]
 
@@ -32,18 +35,22 @@ def wanted(name: str, is_dir: bool) -> bool:
 
 
 class _Wake(FileSystemEventHandler):
-    def __init__(self, wake: threading.Event) -> None:
-        self.wake = wake
+    def __init__(self, wake: threading.Event, changes: Changes, jobs: Path) -> None:
+        self.wake, self.changes, self.jobs = wake, changes, str(jobs)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type not in _KINDS:
             return  # opened/closed events come from our own reads
+        woken = False
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             path = raw.decode() if isinstance(raw, bytes) else str(raw)
+            parent, _, name = path.rpartition("/")
+            if parent == self.jobs:
+                self.changes.add(name)
             folder = event.is_directory and event.event_type != "modified"
-            if wanted(path.rsplit("/", 1)[-1], folder):
-                self.wake.set()
-                return
+            woken = woken or wanted(name, folder)
+        if woken:
+            self.wake.set()
 
 
 class Watcher:
@@ -53,16 +60,17 @@ class Watcher:
         self.folders = folders
         self.wake = wake
         self.observer: Any = None
-        self.kernel: KernelWatch | None = None
+        self.kernel: KernelWatch | None = None  # on Linux
         self.error: str | None = None
         self.watched: list[tuple[int, int]] = []  # the folders' (device, inode) when started
+        self.changes = Changes()  # names in jobs/, where the platform's events give them
 
     def start(self) -> bool:
         """Start observing; False (and .error) when the platform refuses, e.g. no watches left."""
         if KERNEL_MASKED:
             return self._start_kernel()
         observer = Observer()
-        handler = _Wake(self.wake)
+        handler = _Wake(self.wake, self.changes, self.folders[0])
         try:
             for folder in self.folders:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -78,8 +86,10 @@ class Watcher:
         return True
 
     def _start_kernel(self) -> bool:
+        from .kernel_watch import KernelWatch  # imports inotify: Linux only
+
         jobs, agents = self.folders
-        kernel = KernelWatch(jobs, agents, self.wake.set, wanted)
+        kernel = KernelWatch(jobs, agents, self.wake.set, wanted, self.changes)
         try:
             for folder in self.folders:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -122,6 +132,7 @@ class Watcher:
         return self.start()
 
     def stop(self) -> None:
+        self.changes.lose()  # what changes while nothing watches is found by a full look
         if self.kernel is not None:
             self.kernel.stop()
             self.kernel = None

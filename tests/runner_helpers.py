@@ -15,6 +15,7 @@ from conftest import wait_for
 
 from repowire.runner import Runner
 from repowire.store import Store
+from repowire.table import JobTable
 
 
 def write_job(root: Path, job_id: str, **keys: Any) -> Path:
@@ -76,7 +77,7 @@ class RunnerProcess:
 def kill_executors(root: Path) -> None:
     """Kill every executor group (or Slurm job) recorded under root (test cleanup)."""
     store = Store(root)
-    for item in store.list_jobs():
+    for item in JobTable(store).jobs().values():
         handle = getattr(item, "handle", None)
         if handle is None:
             continue

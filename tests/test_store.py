@@ -216,3 +216,26 @@ def test_a_record_this_process_wrote_is_not_parsed_again_but_a_hand_edit_is(root
     path = store.job_file(job.id)
     path.write_text(path.read_text().replace("first", "fixed"))  # an edit in place, same size
     assert store.read_job(job.id).notes[-1].text == "fixed" and len(parsed) == 1
+
+
+def test_an_incremental_listing_looks_again_only_at_what_events_named(root):
+    """The runner's listing: after a full look, only the files named (and those changed too
+    recently to trust their identity) are looked at again."""
+    from repowire.table import JobTable
+
+    store = Store(root)
+    table = JobTable(store)
+    a = api.create_job(root, "a", command="true")
+    b = api.create_job(root, "b", command="true")
+    assert set(table.jobs(True)) == {a.id, b.id}
+    wait_for(lambda: table.jobs(True, ()) and not table.unsettled, what="settled files")
+    path = store.job_file(b.id)
+    path.write_text(path.read_text().replace("name: b", "name: c"))  # in place, same size
+    assert table.jobs(True, ())[b.id].name == "b"  # no event named it: not looked at
+    assert table.jobs(True, [f"{b.id}.yaml"])[b.id].name == "c"
+    store.job_file(a.id).unlink()
+    (store.jobs_dir / "new.yaml").write_text("command: 'true'\n")
+    (store.jobs_dir / ".hidden.yaml").write_text("command: 'true'\n")
+    names = [f"{a.id}.yaml", "new.yaml", ".tmp-x", ".hidden.yaml", f"{b.id}.log"]
+    assert list(table.jobs(True, names)) == sorted([b.id, "new"])
+    assert list(table.jobs(True)) == sorted([b.id, "new"])  # a full look agrees

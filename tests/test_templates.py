@@ -15,6 +15,7 @@ from runner_helpers import RunnerProcess, kill_executors, read, run_once, set_co
 from repowire.runner import Runner
 from repowire.scheduler import Scheduler
 from repowire.store import Store
+from repowire.table import JobTable
 from repowire.templates import read_state
 
 T0 = datetime(2099, 11, 26, 10, 0, 30, tzinfo=timezone.utc)
@@ -29,7 +30,7 @@ def make_template(root, name, **keys):
 
 def scheduler_step(root, now):
     store = Store(root)
-    jobs = {j.id: j for j in store.list_jobs()}
+    jobs = JobTable(store).jobs()
     return Scheduler(store, lambda line: None).step(jobs, now)
 
 
@@ -63,7 +64,7 @@ def test_two_runners_never_fire_a_slot_twice(root):
     state_file.write_text(
         state_file.read_text().replace("2099-11-26T10:01:00Z", "2099-11-26T10:00:30Z")
     )
-    assert not Scheduler(store, print).step({j.id: j for j in store.list_jobs()}, later)[1]
+    assert not Scheduler(store, print).step(JobTable(store).jobs(), later)[1]
     assert runs(root, "m") == ["m-20991126T100100Z"]
 
 
@@ -113,10 +114,8 @@ def test_overlap_policies(root, overlap):
     else:
         assert state(root, first) == "running"
     runner = Runner(root, log=io.StringIO())
-    runner.scheduler.step({j.id: j for j in Store(root).list_jobs()}, T0 + timedelta(seconds=92))
-    due = runner._due_jobs(
-        {j.id: j for j in Store(root).list_jobs()}, datetime.now(timezone.utc), []
-    )
+    runner.scheduler.step(JobTable(Store(root)).jobs(), T0 + timedelta(seconds=92))
+    due = runner._due_jobs(JobTable(Store(root)).jobs(), datetime.now(timezone.utc), [])
     assert [j.id for j in due] == ([] if overlap == "queue" else [second])
 
 

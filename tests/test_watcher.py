@@ -56,6 +56,24 @@ def test_records_templates_and_exit_files_wake_it(watched):
         wait_for(woken.is_set, 5, "a wake-up")
 
 
+def test_it_tells_which_records_changed_for_an_incremental_step(watched):
+    jobs, agents, woken, watcher = watched
+    assert watcher.changes.take() is None  # at first: look at everything
+    _drop(jobs, "a.yaml")
+    (jobs / "b.yaml").write_text("command: 'true'\n")  # in place
+    (agents / "c.yaml").write_text("x")  # not a record
+    seen: set[str] = set()
+
+    def told() -> bool:
+        seen.update(watcher.changes.take() or ())
+        return {"a.yaml", "b.yaml"} <= seen
+
+    wait_for(told, 5, "the changed names")
+    assert "c.yaml" not in seen
+    watcher.stop()
+    assert watcher.changes.take() is None  # events may have been lost: everything again
+
+
 def test_its_own_reads_temp_files_and_state_files_do_not(watched):
     jobs, agents, woken, watcher = watched
     _drop(jobs, "a.yaml")

@@ -1,0 +1,105 @@
+"""The runner's listing of the records, kept between its steps: after a first look at every
+file, a step looks again only at the files that file events named since the last step, and
+at those that changed too recently for their identity to be trusted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .index_db import Key, Row
+from .model import TERMINAL, Invalid, Job, job_from_record
+from .store import Entry, Store
+
+__all__ = ["JobTable"]
+
+_TERMINAL = frozenset(s.value for s in TERMINAL)
+
+
+class JobTable:
+    """Each record file's entry and object, in id order."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.objects: dict[str, tuple[Key, Job | Invalid]] = {}
+        self.listed: dict[str, Entry] | None = None  # None until the first look at every file
+        self.unsettled: set[str] = set()  # looked at again whatever events say
+        self.order: list[str] | None = None  # the ids in order (None: to sort again)
+
+    def jobs(
+        self, slim_terminal: bool = False, changed: Iterable[str] | None = None
+    ) -> dict[str, Job | Invalid]:
+        """Every record by id, broken ones as Invalid. Objects of files unchanged since the
+        last call are kept; the others come from the index, or are parsed. With `changed`
+        (the file names events reported since the last call), only those files and the
+        unsettled ones are looked at again; without, every file is. slim_terminal keeps only
+        what a runner needs of finished jobs (BRIEF_KEYS), so it holds little per record."""
+        if changed is None or self.listed is None:
+            entries = self.store.entries()
+            self.listed = {e[0]: e for e in entries}
+            self.order = None
+        else:
+            entries = self._restat({_id_of(name) for name in changed} | self.unsettled)
+        misses = [e for e in entries if e[0] in self.unsettled or self._key(e[0]) != e[1]]
+        many = changed is None and len(misses) > len(entries) // 2
+        rows = self.store.rows_for(misses, many, slim_terminal)
+        self.unsettled = set()
+        for job_id, key, _mtime, settled in misses:
+            if job_id not in rows:  # gone while it was read
+                self._forget(job_id)
+                continue
+            self.objects[job_id] = (key, _job_of(rows[job_id], slim_terminal))
+            if not settled:
+                self.unsettled.add(job_id)
+        if self.order is None:
+            self.objects = {i: self.objects[i] for i in self.listed if i in self.objects}
+            self.order = sorted(self.objects)
+        return {job_id: self.objects[job_id][1] for job_id in self.order}
+
+    def _key(self, job_id: str) -> Key | None:
+        known = self.objects.get(job_id)
+        return None if known is None else known[0]
+
+    def _restat(self, job_ids: set[str]) -> list[Entry]:
+        """The entries of these ids now (each that exists), noted in the listing."""
+        assert self.listed is not None
+        entries, store = [], self.store
+        for job_id in job_ids:
+            if not job_id or job_id[0] == "." or "/" in job_id:
+                continue  # dot-files and temp files are never records
+            name = job_id if job_id.endswith(".yml") else f"{job_id}.yaml"
+            try:
+                entry = store.entry(job_id, (store.jobs_dir / name).lstat())
+            except (OSError, ValueError):
+                self._forget(job_id)
+                continue
+            if job_id not in self.listed:
+                self.order = None
+            self.listed[job_id] = entry
+            entries.append(entry)
+        return entries
+
+    def _forget(self, job_id: str) -> None:
+        if self.listed is not None and self.listed.pop(job_id, None) is not None:
+            self.order = None
+        self.objects.pop(job_id, None)
+
+
+def _id_of(name: str) -> str:
+    """The record id of a file name in jobs/ (<id>.yaml, <id>.exit, <id>.log; a .yml file is
+    listed under its own name)."""
+    for suffix in (".yaml", ".exit", ".log", ".result.md"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _job_of(row: Row, slim_terminal: bool) -> Job | Invalid:
+    """The Job (or Invalid) a row stands for."""
+    if row.state == "invalid":
+        record = row.record
+        return Invalid(row.id, str(record.get("path", "")), str(record.get("error", "")))
+    if slim_terminal and row.state in _TERMINAL:
+        record = row.brief
+        record.setdefault("command", "")  # a finished job's definition is not needed here
+        return job_from_record(record)
+    return job_from_record(row.record)
