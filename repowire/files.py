@@ -9,7 +9,6 @@ import errno
 import fcntl
 import os
 import stat
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -161,6 +160,10 @@ def dump_yaml(data: Any) -> str:
     return str(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100))
 
 
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_FULL_SYNC = getattr(fcntl, "F_FULLFSYNC", None)
+
+
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -171,21 +174,33 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _open_temp(folder: Path) -> tuple[int, str]:
+    """A new file .tmp-<random> in folder, created exclusively (never through a link)."""
+    for _ in range(100):
+        tmp = os.path.join(folder, f".tmp-{os.urandom(6).hex()}")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp name in {folder}")
+
+
 def _write_temp(folder: Path, data: bytes, mode: int) -> str:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    fd, tmp = _open_temp(folder)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            full_sync = getattr(fcntl, "F_FULLFSYNC", None)
-            if full_sync is not None:  # macOS: plain fsync leaves data in the drive's cache
-                fcntl.fcntl(handle.fileno(), full_sync)
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+        if _FULL_SYNC is not None:  # macOS: plain fsync leaves data in the drive's cache
+            fcntl.fcntl(fd, _FULL_SYNC)
+        os.fsync(fd)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
     return tmp
 
 

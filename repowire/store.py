@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
 import os
 import secrets
 import time
@@ -88,26 +89,21 @@ class Store:
     # locks -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, timeout: float | None = None) -> Iterator[None]:
-        """Hold locks/<name>.lock; lock files stay, since deleting one breaks exclusion."""
-        import filelock  # imported here: read-only commands never lock, and start faster
-
+        """Hold locks/<name>.lock: flock(2) on the file, as filelock takes it, so either
+        excludes the other. Lock files stay, since deleting one breaks exclusion."""
         path = self.locks_dir / f"{validate_id(name)}.lock"
         if not self._locks_ready:
             self.locks_dir.mkdir(parents=True, exist_ok=True)
             self._locks_ready = True
-        lock = filelock.FileLock(
-            str(path), timeout=self.lock_timeout if timeout is None else timeout
-        )
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise LockTimeout(f"{name} is locked by another writer; try again") from None
-        except OSError as exc:  # e.g. a symbolic link planted at the lock's name
+        try:  # never through a symbolic link planted at the lock's name
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
             raise RepowireError(f"cannot lock {path}: {exc.strerror}; remove it") from None
         try:
+            _take(fd, self.lock_timeout if timeout is None else timeout, name, path)
             yield
         finally:
-            lock.release()
+            os.close(fd)  # closing the file releases its lock
 
     # records -----------------------------------------------------------------------------
     def read_job(self, job_id: str) -> Job:
@@ -231,6 +227,10 @@ class Store:
         except (ValidationError, JobNotFound) as exc:
             return Invalid(job_id, label, "; ".join(problems_of(exc, self.job_file(job_id))))
 
+    def item(self, job_id: str) -> Job | Invalid:
+        """What the listing shows for a file of jobs/: its job, or why it cannot be read."""
+        return self._misnamed(job_id) or self.load(job_id)
+
     def list_rows(self, brief: bool = False) -> list[Row]:
         """Every record as a row (broken ones as invalid), sorted by id: served from the
         derived index (.repowire/cache/index.sqlite3) for files whose identity is unchanged.
@@ -287,7 +287,7 @@ class Store:
         fresh = []
         for job_id, key, mtime, settled in entries:
             if job_id not in rows:
-                record = _record_of(self._misnamed(job_id) or self.load(job_id))
+                record = _record_of(self.item(job_id))
                 rows[job_id] = Row.of(record, mtime)
                 if settled:
                     fresh.append((rows[job_id], key))
@@ -347,6 +347,24 @@ class Store:
         for suffix in SIBLING_SUFFIXES:
             with contextlib.suppress(FileNotFoundError):
                 self.sibling(job_id, suffix).unlink()
+
+
+def _take(fd: int, timeout: float, name: str, path: Path) -> None:
+    """flock fd, waiting up to `timeout` seconds (polled: 1 ms, doubling up to 50 ms)."""
+    deadline, pause = time.monotonic() + timeout, 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        except OSError as exc:  # e.g. a file system without locks
+            raise RepowireError(f"cannot lock {path}: {exc.strerror}") from None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LockTimeout(f"{name} is locked by another writer; try again")
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.05)
 
 
 def _record_of(item: Job | Invalid) -> dict[str, Any]:

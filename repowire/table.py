@@ -4,15 +4,17 @@ at those that changed too recently for their identity to be trusted."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
-from .index_db import Key, Row
-from .model import TERMINAL, Invalid, Job, job_from_record
+from .index_db import BRIEF_KEYS, Key, Row
+from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict
 from .store import Entry, Store
 
 __all__ = ["JobTable"]
 
 _TERMINAL = frozenset(s.value for s in TERMINAL)
+FEW = 64  # changed records a step reads itself; more are read through the listing index
 
 
 class JobTable:
@@ -24,6 +26,7 @@ class JobTable:
         self.listed: dict[str, Entry] | None = None  # None until the first look at every file
         self.unsettled: set[str] = set()  # looked at again whatever events say
         self.order: list[str] | None = None  # the ids in order (None: to sort again)
+        self.view: dict[str, Job | Invalid] = {}  # the objects in id order, as jobs() gives
 
     def jobs(
         self, slim_terminal: bool = False, changed: Iterable[str] | None = None
@@ -40,20 +43,30 @@ class JobTable:
         else:
             entries = self._restat({_id_of(name) for name in changed} | self.unsettled)
         misses = [e for e in entries if e[0] in self.unsettled or self._key(e[0]) != e[1]]
-        many = changed is None and len(misses) > len(entries) // 2
-        rows = self.store.rows_for(misses, many, slim_terminal)
+        if len(misses) > FEW:  # e.g. at start: from the index, in part
+            many = changed is None and len(misses) > len(entries) // 2
+            rows = self.store.rows_for(misses, many, slim_terminal)
+            found = {i: _job_of(row, slim_terminal) for i, row in rows.items()}
+        else:  # a step's few changes (mostly the runner's own writes, read from memory)
+            found = {
+                e[0]: _slim(self.store.item(e[0]), slim_terminal)
+                for e in misses
+                if _exists(self.store, e[0])
+            }
         self.unsettled = set()
         for job_id, key, _mtime, settled in misses:
-            if job_id not in rows:  # gone while it was read
+            if job_id not in found:  # gone while it was read
                 self._forget(job_id)
                 continue
-            self.objects[job_id] = (key, _job_of(rows[job_id], slim_terminal))
+            self.objects[job_id] = (key, found[job_id])
+            self.view[job_id] = found[job_id]  # in its place (a new id re-sorts below)
             if not settled:
                 self.unsettled.add(job_id)
         if self.order is None:
             self.objects = {i: self.objects[i] for i in self.listed if i in self.objects}
             self.order = sorted(self.objects)
-        return {job_id: self.objects[job_id][1] for job_id in self.order}
+            self.view = {job_id: self.objects[job_id][1] for job_id in self.order}
+        return dict(self.view)  # a copy: a step may add and drop entries of its own
 
     def _key(self, job_id: str) -> Key | None:
         known = self.objects.get(job_id)
@@ -82,6 +95,12 @@ class JobTable:
         if self.listed is not None and self.listed.pop(job_id, None) is not None:
             self.order = None
         self.objects.pop(job_id, None)
+        self.view.pop(job_id, None)
+
+
+def _exists(store: Store, job_id: str) -> bool:
+    name = job_id if job_id.endswith(".yml") else f"{job_id}.yaml"
+    return os.path.lexists(store.jobs_dir / name)
 
 
 def _id_of(name: str) -> str:
@@ -91,6 +110,16 @@ def _id_of(name: str) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+def _slim(item: Job | Invalid, slim_terminal: bool) -> Job | Invalid:
+    """A finished job as _job_of makes it from a brief row (the same keys kept)."""
+    if not slim_terminal or not isinstance(item, Job) or not item.is_terminal:
+        return item
+    record = job_to_dict(item, with_id=True)
+    brief = {k: record[k] for k in BRIEF_KEYS if k in record}
+    brief.setdefault("command", "")
+    return job_from_record(brief)
 
 
 def _job_of(row: Row, slim_terminal: bool) -> Job | Invalid:
