@@ -67,6 +67,7 @@ _SUMS = (
     "max(r.estimated) FROM records r WHERE r.ended >= ? AND r.id NOT IN (SELECT id FROM skip) "
     "GROUP BY 1"
 )
+_DECODER = json.JSONDecoder()
 USAGE_NUMBERS = ("input_tokens", "cached_input_tokens", "output_tokens", "cost_usd")
 
 
@@ -128,7 +129,7 @@ class Row:
         if self._r is None:
             if not self.text:
                 raise LookupError(f"only the brief of {self.id} was read")
-            self._r = json.loads(self.text)
+            self._r = _decode(self.text)
         return self._r
 
     def replace(self, record: dict[str, Any]) -> None:
@@ -143,7 +144,7 @@ class Row:
             return {k: self._r[k] for k in BRIEF_KEYS if k in self._r}
         if not self._brief:
             return {k: v for k, v in self.record.items() if k in BRIEF_KEYS}
-        return dict(json.loads(self._brief))
+        return _decode(self._brief)
 
     def brief_text(self) -> str:
         return self._brief or json.dumps(self.brief, ensure_ascii=False, default=str)
@@ -156,6 +157,14 @@ class Row:
     @property
     def changed_at(self) -> float:
         return self.mtime if self.changed is None else self.changed
+
+
+def _decode(text: str) -> dict[str, Any]:
+    """JSON this module wrote: one object, no surrounding space to look for."""
+    value = _DECODER.raw_decode(text)[0]
+    if not isinstance(value, dict):
+        raise ValueError("an index row is not a JSON object")
+    return value
 
 
 def backend_of(record: Mapping[str, Any]) -> str:
