@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import subprocess
 import tempfile
 import time
@@ -172,15 +171,17 @@ def scale(counts: list[int]) -> dict[str, Any]:
                 _timed("jobs", "list", "--json", "--limit", "50", root=root) for _ in range(3)
             )
             usage = min(_timed("usage", root=root) for _ in range(3))
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             start = time.perf_counter()
-            subprocess.run(
+            runner = subprocess.Popen(
                 [PYTHON, "-m", "repowire", "--root", str(root), "runner", "--once"],
-                check=True,
-                capture_output=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
+            _pid, status, usage = os.wait4(runner.pid, 0)  # this process's own peak
+            runner.returncode = os.waitstatus_to_exitcode(status)
             startup = time.perf_counter() - start
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            if runner.returncode != 0:
+                raise RuntimeError(f"runner --once exited {runner.returncode}")
             out[str(count)] = {
                 "list_cold_s": cold,
                 "list_warm_s": warm,
@@ -188,7 +189,7 @@ def scale(counts: list[int]) -> dict[str, Any]:
                 "list_limit_50_s": limit,
                 "usage_s": usage,
                 "runner_once_s": startup,
-                "runner_peak_rss_mb": max(peak, before) / 1024,
+                "runner_peak_rss_mb": usage.ru_maxrss / 1024,
             }
     return out
 

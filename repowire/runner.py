@@ -167,8 +167,8 @@ class Runner:
                 stamps.append(0)
         now = time.monotonic()
         due = now - self._last_full >= (FULL_RESCAN_SECONDS if events_work else RESCAN_SECONDS)
-        if due or not events_work:
-            self._full_due = True  # events may not tell of in-place edits: look at all
+        if due or not events_work or stamps != self._stamps:
+            self._full_due = True  # e.g. another host's write, which sends no event here
         if stamps != self._stamps or due:
             self._stamps, self._last_full = stamps, now
             return True
