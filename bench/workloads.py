@@ -177,7 +177,7 @@ def scale(counts: list[int]) -> dict[str, Any]:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            _pid, status, usage = os.wait4(runner.pid, 0)  # this process's own peak
+            _pid, status, spent = os.wait4(runner.pid, 0)  # this process's own peak
             runner.returncode = os.waitstatus_to_exitcode(status)
             startup = time.perf_counter() - start
             if runner.returncode != 0:
@@ -189,7 +189,7 @@ def scale(counts: list[int]) -> dict[str, Any]:
                 "list_limit_50_s": limit,
                 "usage_s": usage,
                 "runner_once_s": startup,
-                "runner_peak_rss_mb": usage.ru_maxrss / 1024,
+                "runner_peak_rss_mb": spent.ru_maxrss / 1024,
             }
     return out
 
