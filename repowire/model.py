@@ -6,7 +6,6 @@ Pure: no I/O. Parsing and validation of files live in schema.py.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -264,6 +263,8 @@ class Template:
         if self.jitter is None:
             return timedelta(0)
         span_ms = int(parse_duration(self.jitter) * 1000)
+        import hashlib  # imported here: most commands never need it
+
         digest = int(hashlib.sha256(self.name.encode()).hexdigest()[:12], 16)
         return timedelta(milliseconds=digest % span_ms) if span_ms else timedelta(0)
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fcntl
 import os
-import secrets
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import clock
-from .errors import JobNotFound, LockTimeout, RepowireError, ValidationError, problems_of
+from .errors import JobNotFound, RepowireError, ValidationError, problems_of
 from .files import (
     MAX_FILE_BYTES,
     atomic_write,
@@ -23,12 +22,15 @@ from .files import (
     dump_yaml,
     load_yaml,
     read_text,
+    take_lock,
 )
 from .handles import RootRef
-from .index_db import Key, RecordIndex, Row
 from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict
 from .schema import parse_job
 from .values import new_job_id, validate_id
+
+if TYPE_CHECKING:
+    from .index_db import RecordIndex, Row
 
 __all__ = ["Store", "PEOPLE_LIMIT"]
 
@@ -37,6 +39,7 @@ PEOPLE_LIMIT = 512 * 1024  # a record people (CLI, MCP, dashboard) may grow it t
 WRITTEN_KEPT = 512  # records whose last write by this process is kept, to skip parsing them
 RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
+Key = tuple[int, ...]  # a file's identity: inode, size, mtime and ctime in ns
 Entry = tuple[str, Key, float, bool]  # a record file's id, identity, mtime, and settledness
 
 
@@ -49,12 +52,23 @@ class Store:
         self.jobs_dir = self.base / "jobs"
         self.agents_dir = self.base / "agents"
         self.locks_dir = self.base / "locks"
-        self.index = RecordIndex(self.base)
+        self._index: RecordIndex | None = None
         self._locks_ready = False
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
         self._file_times: dict[str, float] = {}  # each record's mtime at the last scan
         self._written: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._touched: set[str] = set()  # records this process wrote or removed (take_touched)
+        self._touched_lock = threading.Lock()  # the runner's notifier writes from its threads
+
+    @property
+    def index(self) -> RecordIndex:
+        """The derived listing index (index_db.py), opened when first needed."""
+        if self._index is None:
+            from .index_db import RecordIndex  # imported here: reading one record needs none
+
+            self._index = RecordIndex(self.base)
+        return self._index
 
     # paths -------------------------------------------------------------------------------
     def job_file(self, job_id: str) -> Path:
@@ -79,6 +93,8 @@ class Store:
         if self._root_ref is None:
             path = self.locks_dir / "root.token"
             self.locks_dir.mkdir(parents=True, exist_ok=True)
+            import secrets  # imported here: commands that read only start faster
+
             create_exclusive(path, secrets.token_hex(16) + "\n")
             token = read_text(path).strip()
             if not token:
@@ -100,7 +116,7 @@ class Store:
         except OSError as exc:
             raise RepowireError(f"cannot lock {path}: {exc.strerror}; remove it") from None
         try:
-            _take(fd, self.lock_timeout if timeout is None else timeout, name, path)
+            take_lock(fd, self.lock_timeout if timeout is None else timeout, name, path)
             yield
         finally:
             os.close(fd)  # closing the file releases its lock
@@ -120,8 +136,20 @@ class Store:
             return job_from_record(copy.deepcopy(known[1]))
         return parse_job(job_id, load_yaml(path, text), where=str(path))
 
+    def _touch(self, job_id: str) -> None:
+        with self._touched_lock:
+            self._touched.add(job_id)
+
+    def take_touched(self) -> set[str]:
+        """The records this process wrote or removed since the last take (the runner's
+        table learns of its own writes at once, not when their file events come)."""
+        with self._touched_lock:
+            touched, self._touched = self._touched, set()
+        return touched
+
     def _remember(self, job: Job, text: str) -> None:
         """What this process wrote to a record: its text and data, for read_job."""
+        self._touch(job.id)
         self._written[job.id] = (text, job_to_dict(job, with_id=True))
         self._written.move_to_end(job.id)
         while len(self._written) > WRITTEN_KEPT:
@@ -276,6 +304,9 @@ class Store:
             return self._rows_in_session(entries, all_rows, brief)
 
     def _rows_in_session(self, entries: list[Entry], all_rows: bool, brief: bool) -> dict[str, Row]:
+        from .index_db import Row
+
+        row_of = Row.of
         keys = {e[0]: e[1] for e in entries}
         rows = self.index.rows(keys, None if all_rows else list(keys), brief)
         gone = self.index.stale if all_rows else []
@@ -288,7 +319,7 @@ class Store:
         for job_id, key, mtime, settled in entries:
             if job_id not in rows:
                 record = _record_of(self.item(job_id))
-                rows[job_id] = Row.of(record, mtime)
+                rows[job_id] = row_of(record, mtime)
                 if settled:
                     fresh.append((rows[job_id], key))
         self.index.put(fresh, gone)
@@ -344,27 +375,10 @@ class Store:
 
     def remove_job_files(self, job_id: str) -> None:
         """Delete a record and its sibling files (retention)."""
+        self._touch(job_id)
         for suffix in SIBLING_SUFFIXES:
             with contextlib.suppress(FileNotFoundError):
                 self.sibling(job_id, suffix).unlink()
-
-
-def _take(fd: int, timeout: float, name: str, path: Path) -> None:
-    """flock fd, waiting up to `timeout` seconds (polled: 1 ms, doubling up to 50 ms)."""
-    deadline, pause = time.monotonic() + timeout, 0.001
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        except OSError as exc:  # e.g. a file system without locks
-            raise RepowireError(f"cannot lock {path}: {exc.strerror}") from None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise LockTimeout(f"{name} is locked by another writer; try again")
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, 0.05)
 
 
 def _record_of(item: Job | Invalid) -> dict[str, Any]:

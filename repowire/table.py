@@ -36,12 +36,13 @@ class JobTable:
         (the file names events reported since the last call), only those files and the
         unsettled ones are looked at again; without, every file is. slim_terminal keeps only
         what a runner needs of finished jobs (BRIEF_KEYS), so it holds little per record."""
+        touched = self.store.take_touched()  # its own writes are known now, events come later
         if changed is None or self.listed is None:
             entries = self.store.entries()
             self.listed = {e[0]: e for e in entries}
             self.order = None
         else:
-            entries = self._restat({_id_of(name) for name in changed} | self.unsettled)
+            entries = self._restat({_id_of(name) for name in changed} | self.unsettled | touched)
         misses = [e for e in entries if e[0] in self.unsettled or self._key(e[0]) != e[1]]
         if len(misses) > FEW:  # e.g. at start: from the index, in part
             many = changed is None and len(misses) > len(entries) // 2

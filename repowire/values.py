@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import reprlib
-import secrets
 import unicodedata
 from datetime import datetime, timedelta, timezone
 
@@ -58,6 +57,8 @@ def validate_id(value: object, what: str = "job id") -> str:
 def new_job_id(at: datetime | None = None) -> str:
     """A fresh id like job-20261126-021530-a1b2, sortable by its UTC creation time."""
     at = (at or clock.now()).astimezone(timezone.utc)
+    import secrets  # imported here: commands that make no id start faster
+
     return f"job-{at:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 

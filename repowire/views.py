@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import clock
 from .errors import JobNotFound
 from .files import MAX_FILE_BYTES, open_file, read_tail
-from .index_db import Row
 from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, template_to_dict
 from .store import Store
+
+if TYPE_CHECKING:
+    from .index_db import Row
 from .values import format_time
 
 __all__ = [
@@ -90,6 +90,8 @@ class Listing:
 
     def json_text(self, store: Store) -> str:
         """as_json as text, one template or job a line: the records' text is not decoded."""
+        import json  # imported here: most commands print no JSON
+
         templates = [json.dumps(t, ensure_ascii=False, default=str) for t in self._templates(store)]
         jobs = [row.text for row in self.rows]
         return f'{{\n  "templates": [{_lines(templates)}],\n  "jobs": [{_lines(jobs)}]\n}}'
@@ -267,6 +269,8 @@ def _text_time(value: Any) -> Any:
 
 def version_of(store: Store) -> str:
     """A cheap fingerprint of every record and template: names, sizes and change times."""
+    import hashlib  # imported here: most commands never need it
+
     digest = hashlib.blake2b(digest_size=12)
     try:  # the inbox's seen marks
         seen = os.stat(store.locks_dir / "inbox.seen")

@@ -85,8 +85,15 @@ def test_logs_follow_stops_quietly_on_ctrl_c(root):
 
     write_job(root, "slow", command="true", due_at="2099-01-01T00:00:00Z")
     (root / ".repowire/jobs/slow.log").write_text("so far\n")
+    # A shell without job control starts background commands with SIGINT ignored, and a child
+    # inherits that; Ctrl-C as a terminal sends it is what is tested, so the child takes it back.
+    start = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv = ['repowire', 'jobs', 'logs', 'slow', '-f']; "
+        "runpy.run_module('repowire', run_name='__main__', alter_sys=True)"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "repowire", "jobs", "logs", "slow", "-f"],
+        [sys.executable, "-c", start],
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -239,3 +239,5 @@ def test_an_incremental_listing_looks_again_only_at_what_events_named(root):
     names = [f"{a.id}.yaml", "new.yaml", ".tmp-x", ".hidden.yaml", f"{b.id}.log"]
     assert list(table.jobs(True, names)) == sorted([b.id, "new"])
     assert list(table.jobs(True)) == sorted([b.id, "new"])  # a full look agrees
+    store.transition(b.id, lambda job: setattr(job, "name", "d"))  # this process's own write
+    assert table.jobs(True, ())[b.id].name == "d"  # known at once, before its event comes

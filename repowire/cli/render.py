@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 from datetime import datetime
 from typing import Any
 
@@ -109,6 +107,8 @@ def table(headers: list[str], rows: list[list[str]], state_column: int | None = 
 
 
 def print_json(data: Any) -> None:
+    import json  # imported here: most commands print no JSON
+
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
@@ -143,6 +143,8 @@ def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -
 def _jobs_table(jobs: list[dict[str, Any]]) -> str:
     """ID, state, name, when it started, how long it ran, when it is due (when any is), and
     the summary (or error), the summary fitted to the terminal's width."""
+    import shutil  # imported here: most commands print no table
+
     due = any(j.get("due_at") or j.get("retry_at") for j in jobs if j["state"] == "queued")
     cost = any("cost_usd" in (j.get("usage") or {}) for j in jobs)
     rows = []
@@ -196,6 +198,8 @@ def _last(template: dict[str, Any]) -> str:
 
 
 def _field_lines(data: dict[str, Any], skip: set[str]) -> None:
+    import json
+
     width = max((len(k) for k in data if k not in skip), default=0)
     for key, value in data.items():
         if key in skip or value in (None, [], {}):
