@@ -15,6 +15,7 @@ __all__ = ["JobTable"]
 
 _TERMINAL = frozenset(s.value for s in TERMINAL)
 FEW = 64  # changed records a step reads itself; more are read through the listing index
+CHUNK = 2000  # records read through the index at once
 
 
 class JobTable:
@@ -44,10 +45,11 @@ class JobTable:
         else:
             entries = self._restat({_id_of(name) for name in changed} | self.unsettled | touched)
         misses = [e for e in entries if e[0] in self.unsettled or self._key(e[0]) != e[1]]
-        if len(misses) > FEW:  # e.g. at start: from the index, in part
-            many = changed is None and len(misses) > len(entries) // 2
-            rows = self.store.rows_for(misses, many, slim_terminal)
-            found = {i: _job_of(row, slim_terminal) for i, row in rows.items()}
+        if len(misses) > FEW:  # e.g. at start: from the index, in part, a chunk at a time
+            found: dict[str, Job | Invalid] = {}  # (the rows of one chunk are held at once)
+            for at in range(0, len(misses), CHUNK):
+                rows = self.store.rows_for(misses[at : at + CHUNK], False, slim_terminal)
+                found.update((i, _job_of(row, slim_terminal)) for i, row in rows.items())
         else:  # a step's few changes (mostly the runner's own writes, read from memory)
             found = {
                 e[0]: _slim(self.store.item(e[0]), slim_terminal)
