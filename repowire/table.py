@@ -45,17 +45,7 @@ class JobTable:
         else:
             entries = self._restat({_id_of(name) for name in changed} | self.unsettled | touched)
         misses = [e for e in entries if e[0] in self.unsettled or self._key(e[0]) != e[1]]
-        if len(misses) > FEW:  # e.g. at start: from the index, in part, a chunk at a time
-            found: dict[str, Job | Invalid] = {}  # (the rows of one chunk are held at once)
-            for at in range(0, len(misses), CHUNK):
-                rows = self.store.rows_for(misses[at : at + CHUNK], False, slim_terminal)
-                found.update((i, _job_of(row, slim_terminal)) for i, row in rows.items())
-        else:  # a step's few changes (mostly the runner's own writes, read from memory)
-            found = {
-                e[0]: _slim(self.store.item(e[0]), slim_terminal)
-                for e in misses
-                if _exists(self.store, e[0])
-            }
+        found = self._read(misses, slim_terminal)
         self.unsettled = set()
         for job_id, key, _mtime, settled in misses:
             if job_id not in found:  # gone while it was read
@@ -70,6 +60,22 @@ class JobTable:
             self.order = sorted(self.objects)
             self.view = {job_id: self.objects[job_id][1] for job_id in self.order}
         return dict(self.view)  # a copy: a step may add and drop entries of its own
+
+    def _read(self, misses: list[Entry], slim_terminal: bool) -> dict[str, Job | Invalid]:
+        """The objects of these files now: a few read directly (mostly the runner's own
+        writes, from memory), many through the index a chunk at a time (only one chunk's rows
+        are held at once)."""
+        if len(misses) <= FEW:
+            return {
+                e[0]: _slim(self.store.item(e[0]), slim_terminal)
+                for e in misses
+                if _exists(self.store, e[0])
+            }
+        found: dict[str, Job | Invalid] = {}
+        for at in range(0, len(misses), CHUNK):
+            rows = self.store.rows_for(misses[at : at + CHUNK], False, slim_terminal)
+            found.update((i, _job_of(row, slim_terminal)) for i, row in rows.items())
+        return found
 
     def _key(self, job_id: str) -> Key | None:
         known = self.objects.get(job_id)
