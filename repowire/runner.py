@@ -159,12 +159,7 @@ class Runner:
 
         Every atomic write renames into jobs/ and so changes its mtime; in-place edits on a
         file system without events are caught by a full rescan every FULL_RESCAN_SECONDS."""
-        stamps = []
-        for folder in (self.store.jobs_dir, self.store.agents_dir):
-            try:
-                stamps.append(folder.stat().st_mtime_ns)
-            except FileNotFoundError:
-                stamps.append(0)
+        stamps = self._folder_stamps()
         now = time.monotonic()
         due = now - self._last_full >= (FULL_RESCAN_SECONDS if events_work else RESCAN_SECONDS)
         if due or not events_work or stamps != self._stamps:
@@ -174,15 +169,25 @@ class Runner:
             return True
         return False
 
+    def _folder_stamps(self) -> list[int]:
+        stamps = []
+        for folder in (self.store.jobs_dir, self.store.agents_dir):
+            try:
+                stamps.append(folder.stat().st_mtime_ns)
+            except FileNotFoundError:
+                stamps.append(0)
+        return stamps
+
     def _take_changes(self) -> set[str] | None:
         """The file names events reported in jobs/ since the last look, or None: look at
         every record (no events here, events lost, or the periodic full rescan is due)."""
         changes, full = self.changes, self._full_due
         self._full_due = False
-        if changes is None:
+        names = changes.take() if changes is not None else None  # before the files are read:
+        if names is None or full:  # a later change is told again
+            self._stamps = self._folder_stamps()  # what a full look has seen
             return None
-        names = changes.take()  # before the files are looked at: a later change is told again
-        return None if full else names
+        return names
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         def stop(signum: int, _frame: Any) -> None:
