@@ -1,8 +1,6 @@
-"""The listing's derived index, .repowire/cache/index.sqlite3: each record's file identity, the
-columns listings sort and filter by, a brief of the keys runners and reports read, and the
-whole record as JSON text. A cache: rebuilt from the files when it is damaged or of another
-version, never trusted for a file whose identity changed, and never needed (without sqlite3,
-or where the cache folder cannot be written, every record is parsed)."""
+"""The listing's derived index, .repowire/cache/index.sqlite3: per record its file identity, the
+columns listings sort and filter by, a brief, and the record as JSON. A cache: rebuilt when
+damaged, never trusted for a changed file, never needed (without it every record is parsed)."""
 
 from __future__ import annotations
 
@@ -13,6 +11,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .checks import USAGE_COUNTS
 
 if TYPE_CHECKING:
     import sqlite3
@@ -68,7 +68,7 @@ _SUMS = (
     "GROUP BY 1"
 )
 _DECODER = json.JSONDecoder()
-USAGE_NUMBERS = ("input_tokens", "cached_input_tokens", "output_tokens", "cost_usd")
+USAGE_NUMBERS = (*USAGE_COUNTS, "cost_usd")
 
 
 class Row:
@@ -200,7 +200,6 @@ class RecordIndex:
         self._broken = False
         self._guard = threading.RLock()  # one connection, used by any of the process's threads
         self._users = 0  # sessions open: the connection is closed when the last one ends
-        self.stale: list[str] = []  # ids indexed with no file left, found by the last rows()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
@@ -223,32 +222,34 @@ class RecordIndex:
 
     def rows(
         self, keys: dict[str, Key], ids: Iterable[str] | None = None, brief: bool = False
-    ) -> dict[str, Row]:
-        """The indexed rows whose file identity is still `keys[id]` (all of them, or `ids`);
+    ) -> tuple[dict[str, Row], list[str]]:
+        """The indexed rows whose file identity is still `keys[id]` (all of them, or `ids`),
+        and the ids indexed that `keys` does not hold (gone, when keys are the whole folder);
         brief rows hold only the brief, not the whole record."""
         what = _COLUMNS.replace("brief, data", "brief" if brief else "data")
         with self._guard:
             db = self._open()
             if db is None:
-                return {}
+                return {}, []
             found: dict[str, Row] = {}
-            self.stale = []
+            stale: list[str] = []
             try:
                 if ids is None:
-                    self._collect(db.execute(f"SELECT {what} FROM records"), keys, found, brief)
+                    rows = db.execute(f"SELECT {what} FROM records")
+                    self._collect(rows, keys, found, stale, brief)
                 else:
                     wanted = list(ids)
                     for at in range(0, len(wanted), CHUNK):
                         part = wanted[at : at + CHUNK]
                         marks = ",".join("?" * len(part))
                         query = f"SELECT {what} FROM records WHERE id IN ({marks})"
-                        self._collect(db.execute(query, part), keys, found, brief)
+                        self._collect(db.execute(query, part), keys, found, stale, brief)
             except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
                 self._failed(exc)
-                return {}
+                return {}, []
             finally:
                 self._idle()
-            return found
+            return found, stale
 
     def spend(
         self, keys: dict[str, Key], since: str, by: str
@@ -279,10 +280,11 @@ class RecordIndex:
                 self._idle()
         return [(str(group), _usage_of(numbers)) for group, *numbers in sums], unknown
 
+    @staticmethod
     def _collect(
-        self, cursor: Any, keys: dict[str, Key], found: dict[str, Row], brief: bool
+        cursor: Any, keys: dict[str, Key], found: dict[str, Row], stale: list[str], brief: bool
     ) -> None:
-        stale, new = self.stale, Row.__new__
+        new = Row.__new__
         for (
             job_id,
             ino,

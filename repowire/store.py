@@ -308,13 +308,13 @@ class Store:
 
         row_of = Row.of
         keys = {e[0]: e[1] for e in entries}
-        rows = self.index.rows(keys, None if all_rows else list(keys), brief)
-        gone = self.index.stale if all_rows else []
+        rows, stale = self.index.rows(keys, None if all_rows else list(keys), brief)
+        gone = stale if all_rows else []
         if brief:  # the others whole
             whole = [i for i, row in rows.items() if row.state not in _TERMINAL]
             for job_id in whole:
                 del rows[job_id]
-            rows.update(self.index.rows(keys, whole))
+            rows.update(self.index.rows(keys, whole)[0])
         fresh = []
         for job_id, key, mtime, settled in entries:
             if job_id not in rows:
@@ -344,9 +344,9 @@ class Store:
             key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
             job_id = name[:-5] if name[-5:] == ".yaml" else name
             add((job_id, key, info.st_mtime, info.st_ctime_ns < settled_before))
+        self._file_times.update((e[0], e[2]) for e in out)
         if sort:
             out.sort()
-            self._file_times.update((e[0], e[2]) for e in out)
         return out
 
     def entry(self, job_id: str, info: os.stat_result, now: int | None = None) -> Entry:

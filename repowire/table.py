@@ -24,9 +24,9 @@ class JobTable:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.objects: dict[str, tuple[Key, Job | Invalid]] = {}
-        self.listed: dict[str, Entry] | None = None  # None until the first look at every file
+        self.listed: set[str] | None = None  # the files' ids; None until the first full look
         self.unsettled: set[str] = set()  # looked at again whatever events say
-        self.order: list[str] | None = None  # the ids in order (None: to sort again)
+        self.resort = True  # an id came or went: the view is put in order again
         self.view: dict[str, Job | Invalid] = {}  # the objects in id order, as jobs() gives
 
     def jobs(
@@ -40,8 +40,8 @@ class JobTable:
         touched = self.store.take_touched()  # its own writes are known now, events come later
         if changed is None or self.listed is None:
             entries = self.store.entries()
-            self.listed = {e[0]: e for e in entries}
-            self.order = None
+            self.listed = {e[0] for e in entries}
+            self.resort = True
         else:
             entries = self._restat({_id_of(name) for name in changed} | self.unsettled | touched)
         misses = [e for e in entries if e[0] in self.unsettled or self._key(e[0]) != e[1]]
@@ -55,10 +55,10 @@ class JobTable:
             self.view[job_id] = found[job_id]  # in its place (a new id re-sorts below)
             if not settled:
                 self.unsettled.add(job_id)
-        if self.order is None:
-            self.objects = {i: self.objects[i] for i in self.listed if i in self.objects}
-            self.order = sorted(self.objects)
-            self.view = {job_id: self.objects[job_id][1] for job_id in self.order}
+        if self.resort:
+            self.objects = {i: self.objects[i] for i in sorted(self.listed) if i in self.objects}
+            self.view = {job_id: known[1] for job_id, known in self.objects.items()}
+            self.resort = False
         return dict(self.view)  # a copy: a step may add and drop entries of its own
 
     def _read(self, misses: list[Entry], slim_terminal: bool) -> dict[str, Job | Invalid]:
@@ -95,14 +95,15 @@ class JobTable:
                 self._forget(job_id)
                 continue
             if job_id not in self.listed:
-                self.order = None
-            self.listed[job_id] = entry
+                self.listed.add(job_id)
+                self.resort = True
             entries.append(entry)
         return entries
 
     def _forget(self, job_id: str) -> None:
-        if self.listed is not None and self.listed.pop(job_id, None) is not None:
-            self.order = None
+        if self.listed is not None and job_id in self.listed:
+            self.listed.discard(job_id)
+            self.resort = True
         self.objects.pop(job_id, None)
         self.view.pop(job_id, None)
 

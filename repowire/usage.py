@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from .backends import json_objects
+from .checks import USAGE_COUNTS
 from .index_db import backend_of
 from .values import format_time
 
@@ -27,7 +28,7 @@ __all__ = [
     "spend_of",
 ]
 
-TOKEN_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens")
+TOKEN_KEYS = USAGE_COUNTS  # input_tokens, cached_input_tokens, output_tokens
 PERIODS = ("day", "week", "month")
 Usage = dict[str, Any]
 
