@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +35,10 @@ class Notifier:
         self.waiting: dict[tuple[str, int, str], datetime] = {}  # tried, failed: next try at
         self.settled: set[tuple[str, int, str]] = set()  # delivered or given up, in this life
         self.told_desktop = False
+        # The records to look at for what is due: the runner adds those that changed; one
+        # with nothing due leaves until its record changes again (nothing becomes due later).
+        self.looking: set[str] = set()
+        self._default: list[dict[str, Any]] | None = None
         self.wake: Callable[[], None] = lambda: None
 
     @property
@@ -46,7 +50,7 @@ class Notifier:
     ) -> list[float]:
         """Record the tries that ended, start the ones due; seconds until the next retry."""
         self._collect(now)
-        for delivery in _due(jobs, default, now):
+        for delivery in self._due(jobs, default, now):
             self._start(delivery, now)
         return [max(0.0, (at - now).total_seconds()) for at in self.waiting.values()]
 
@@ -55,8 +59,27 @@ class Notifier:
     ) -> bool:
         """Whether a try is due now and not waiting out a backoff (`runner --once` waits for
         such tries, not for retries)."""
-        keys = (d.key for d in _due(jobs, default, now))
+        keys = (d.key for d in self._due(jobs, default, now))
         return any(k not in self.waiting and k not in self.settled for k in keys)
+
+    def _due(
+        self, jobs: Mapping[str, Job | Invalid], default: list[dict[str, Any]], now: datetime
+    ) -> list[Delivery]:
+        """The notifications due for the records looked at (of jobs with targets, once they
+        have ended)."""
+        if default != self._default:  # config.yaml's default changed: every job again
+            self._default = default
+            self.looking.update(jobs)
+        found = []
+        for job_id in sorted(self.looking):
+            item = jobs.get(job_id)
+            deliveries = []
+            if isinstance(item, Job) and item.is_terminal and (item.notify or default):
+                deliveries = due(item, default, now)
+            if not deliveries:
+                self.looking.discard(job_id)
+            found += deliveries
+        return found
 
     def _start(self, delivery: Delivery, now: datetime) -> None:
         key = delivery.key
@@ -147,15 +170,6 @@ class Notifier:
         again by the next runner."""
         for proc in list(HOOKS):
             stop_group(proc)
-
-
-def _due(
-    jobs: Mapping[str, Job | Invalid], default: list[dict[str, Any]], now: datetime
-) -> Iterator[Delivery]:
-    """The notifications due for the records (of jobs with targets, once they have ended)."""
-    for item in jobs.values():
-        if isinstance(item, Job) and item.is_terminal and (item.notify or default):
-            yield from due(item, default, now)
 
 
 def _hook_env(store: Store, job: Job) -> dict[str, str]:

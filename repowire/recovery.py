@@ -40,6 +40,20 @@ class Recovery:
         if job.state != State.RUNNING and trees.unsettled(job) and self._over(job):
             trees.settle(job, now)
 
+    def settled(self, job: Job) -> bool:
+        """Whether recover has nothing left to do for this record as it is: it is looked at
+        again only when it changes (or at a full look)."""
+        if job.state == State.RUNNING or self.supervisor.trees.unsettled(job):
+            return False
+        handle = job.handle
+        if handle is None or job.state == State.QUEUED:
+            return True
+        if not handle.started_for(self.supervisor.here, HOST):
+            return True  # another root's attempt: never touched here
+        if not self.supervisor.executor_for(handle).owns(handle):
+            return True  # another host's attempt: its runner settles it
+        return (job.id, handle.identity) in self.checked_terminal
+
     def _over(self, job: Job) -> bool:
         """Whether nothing of the job's last attempt runs here: its worktree can be settled."""
         handle = job.handle

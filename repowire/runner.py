@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import clock
+from .choosing import Chooser, live_jobs
 from .config import Config, is_trusted, load_config, require_repowire
-from .deps import Readiness, readiness
 from .errors import NotTrusted, RepowireError
 from .executor import HOST, Executor
 from .live import LiveSettings
 from .local import LocalExecutor, process_identity
-from .model import Invalid, Job, State, enter_state
+from .model import Invalid, Job, State
 from .notifier import Notifier
 from .presence import Presence
 from .recovery import Recovery
@@ -34,7 +34,7 @@ from .store import Store
 from .supervisor import Supervisor
 from .table import JobTable
 from .values import format_time
-from .workspace import folder_for, remove_leftovers
+from .workspace import remove_leftovers
 
 if TYPE_CHECKING:
     from .changes import Changes
@@ -72,7 +72,8 @@ class Runner:
         self.notifier = Notifier(self.store, self.log)
         self.settings = LiveSettings(root, self.log, self.config)
         self.presence = Presence(root, os.getpid(), HOST, process_identity(os.getpid()))
-        self.told: set[str] = set()  # queued jobs with nothing to run, logged once
+        self.chooser = Chooser(self.store, self.scheduler, self.log, self._guard)
+        self.to_recover: set[str] = set()  # records recovery looks at (again) in the next step
         self.told_invalid: dict[str, str] = {}  # broken job files logged, with their problem
         self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
         self._stamps: list[int] = []  # jobs/ and agents/ mtimes at the last rescan
@@ -203,15 +204,15 @@ class Runner:
         if self.supervisor.busy or self.notifier.busy:
             return False
         now = clock.now()
-        listed = self.table.jobs(True, self._take_changes())
+        listed = self._listing()
         jobs = {job_id: j for job_id, j in listed.items() if isinstance(j, Job)}
         if self.settings.trusted and self.notifier.pending(jobs, self.config.notify, now):
             return False  # a notification to try once more (its retries are not waited for)
-        for item in jobs.values():
+        for item in live_jobs(jobs, self.table.live):
             if item.worktree and item.worktree.pending and item.state != State.RUNNING:
                 if item.id not in self.supervisor.trees.failing:
                     return False  # its worktree is settled at the next step
-            if item.state == State.QUEUED and self._runnable(item):
+            if item.state == State.QUEUED and item.effective_backend is not None:
                 if item.id in self.failing:
                     continue  # e.g. its lock cannot be taken: a person must look at it
                 if item.id in self.supervisor.started or self._will_run(item, jobs, now, set()):
@@ -239,7 +240,7 @@ class Runner:
         now = now or clock.now()
         if self.settings.refresh():
             self._apply(self.settings.config)
-        jobs = self.table.jobs(True, self._take_changes())
+        jobs = self._listing()
         self._report_invalid(jobs)
         self._watch_and_recover(jobs, now)
         waits = [RESCAN_SECONDS]
@@ -248,7 +249,7 @@ class Runner:
             if next_slot is not None:
                 waits.append(next_slot)
             if fired:
-                jobs = self.table.jobs(True, self._take_changes())
+                jobs = self._listing()
             self._start_due(jobs, now, waits)
             waits += self.notifier.step(jobs, self.config.notify, now)
         if self.supervisor.busy:
@@ -257,9 +258,18 @@ class Runner:
         self._timers = len(waits) > 1 or bool(deadlines)  # anything but the periodic rescan
         return max(0.0, min(waits + deadlines))
 
+    def _listing(self) -> dict[str, Job | Invalid]:
+        """The records now; those that changed are looked at again by recovery and the
+        notifier (after a full look, every one is)."""
+        jobs = self.table.jobs(True, self._take_changes())
+        fresh = self.table.take_fresh()
+        for pending in (self.to_recover, self.notifier.looking):
+            pending.update(jobs if fresh is None else fresh)
+        return jobs
+
     def _report_invalid(self, jobs: dict[str, Job | Invalid]) -> None:
         """Log each broken job file once (again if its problem changes), as for templates."""
-        broken = {i.id: i for i in jobs.values() if isinstance(i, Invalid)}
+        broken = {i: item for i in self.table.broken if isinstance(item := jobs.get(i), Invalid)}
         for job_id, item in broken.items():
             if self.told_invalid.get(job_id) != item.error:
                 self.log(f"skipped {item.path}: {item.error}")
@@ -273,15 +283,20 @@ class Runner:
                 self._guard(job_id, self.supervisor.watch_unreadable, job_id, now)
             else:
                 self._guard(job_id, self.supervisor.watch, job_id, found, now)
-        for item in jobs.values():
-            if isinstance(item, Job) and item.id not in watched:
-                self._guard(item.id, self.recovery.recover, item, now)
+        for job_id in sorted(self.to_recover - watched):
+            item = jobs.get(job_id)
+            if isinstance(item, Job):
+                self._guard(job_id, self.recovery.recover, item, now)
+            if not isinstance(item, Job) or (
+                job_id not in self.failing and self.recovery.settled(item)
+            ):
+                self.to_recover.discard(job_id)  # until its record changes
         self.supervisor.advance_releases(now)
 
     def _start_due(self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]) -> None:
-        for job in self._due_jobs(jobs, now, waits):
-            if self.supervisor.running_on(job.runs_on) >= self._limit(job.runs_on):
-                continue  # full here; a job for the other executor may still start
+        running = self.supervisor.running_on
+        room = {kind: self._limit(kind) - running(kind) for kind in ("local", "slurm")}
+        for job in self.chooser.due(jobs, self.table.live, now, waits, room):
             self._guard(job.id, self.supervisor.start, job, now)
 
     def _apply(self, config: Config) -> None:
@@ -301,89 +316,6 @@ class Runner:
             if job_id not in self.failing:
                 self.log(f"error {job_id}: {_sentence(exc)}")
             self.failing.add(job_id)
-
-    # --- choosing what starts -----------------------------------------------------------------
-
-    def _runnable(self, job: Job) -> bool:
-        return job.effective_backend is not None
-
-    def _due_jobs(
-        self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]
-    ) -> list[Job]:
-        """Queued jobs that may start now: highest priority first, then oldest first."""
-        due = []
-        busy = {
-            str(j.template)
-            for j in jobs.values()
-            if isinstance(j, Job) and j.template and j.state == State.RUNNING
-        }
-        states = {j.id: j.state.value for j in jobs.values() if isinstance(j, Job)}
-        queued = [j for j in jobs.values() if isinstance(j, Job) and j.state == State.QUEUED]
-        wanted = any(j.workspace == "worktree" for j in queued)
-        trees = {_tree_in_use(j) for j in jobs.values() if isinstance(j, Job)} if wanted else set()
-        for item in sorted(queued, key=self._order):
-            if not self._runnable(item):
-                if item.id not in self.told:
-                    self.told.add(item.id)
-                    self.log(f"skipped {item.id}: no command or backend; tracked by hand")
-            elif not item.is_due(now):
-                waits.append((item.not_before - now).total_seconds())  # type: ignore[operator]
-            elif item.after and not self._dependencies_allow(item, states, now):
-                continue  # waits for the jobs it names, or was canceled for their failure
-            elif item.template and self._overlap_holds(item.template, busy):
-                continue  # waits for the template's running run (overlap: skip or queue)
-            elif item.workspace == "worktree" and not _take(trees, folder_for(self.store, item)):
-                continue  # a template's shared worktree: one run at a time works in it
-            else:
-                due.append(item)
-                if item.template:
-                    busy.add(item.template)
-        return due
-
-    def _order(self, job: Job) -> tuple[int, datetime, str]:
-        return (-job.priority, *self.store.age_key(job.id, job.created_at))
-
-    def _dependencies_allow(self, job: Job, states: dict[str, str], now: datetime) -> bool:
-        """Whether the jobs it waits for let it start; one that failed cancels it (by policy)."""
-        found = readiness(job.after, job.on_dependency_failure, states)
-        if found.cancel:
-            self._guard(job.id, self._cancel_for, job, found, states, now)
-        return found.ready
-
-    def _cancel_for(
-        self, job: Job, found: Readiness, states: dict[str, str], now: datetime
-    ) -> None:
-        """Cancel a queued job whose dependency failed or was canceled, naming it."""
-        reason = f"dependency {found.failed} {states.get(str(found.failed))}"
-
-        def change(record: Job) -> bool:
-            if record.state != State.QUEUED:
-                return False
-            enter_state(record, State.CANCELED, f"canceled: {reason}", now)
-            record.error = reason
-            return True
-
-        self.store.transition(job.id, change)
-        self.log(f"canceled {job.id}: {reason}")
-
-    def _overlap_holds(self, name: str, busy: set[str]) -> bool:
-        template = self.scheduler.templates.get(name)
-        return name in busy and (template is None or template.overlap not in ("allow", "replace"))
-
-
-def _take(trees: set[str | None], path: str) -> bool:
-    """Take a worktree folder for a run starting in this step; False if it is in use."""
-    if path in trees:
-        return False
-    trees.add(path)
-    return True
-
-
-def _tree_in_use(job: Job) -> str | None:
-    """The worktree a run works in, or whose settling is still to come."""
-    tree = job.worktree
-    busy = tree is not None and tree.pending and job.state != State.QUEUED
-    return tree.path if busy and tree is not None else None
 
 
 def _sentence(exc: Exception) -> str:

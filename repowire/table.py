@@ -28,6 +28,12 @@ class JobTable:
         self.unsettled: set[str] = set()  # looked at again whatever events say
         self.resort = True  # an id came or went: the view is put in order again
         self.view: dict[str, Job | Invalid] = {}  # the objects in id order, as jobs() gives
+        # What a runner's step goes through instead of every record: the jobs that are queued,
+        # running or have a worktree to settle; the broken files; and the ids whose object
+        # changed since take_fresh (None: a full look, so every id counts as changed).
+        self.live: set[str] = set()
+        self.broken: set[str] = set()
+        self._fresh: set[str] | None = None
 
     def jobs(
         self, slim_terminal: bool = False, changed: Iterable[str] | None = None
@@ -42,6 +48,7 @@ class JobTable:
             entries = self.store.entries()
             self.listed = {e[0] for e in entries}
             self.resort = True
+            self._fresh = None
         else:
             entries = self._restat({_id_of(name) for name in changed} | self.unsettled | touched)
         misses = [e for e in entries if e[0] in self.unsettled or self._key(e[0]) != e[1]]
@@ -51,8 +58,7 @@ class JobTable:
             if job_id not in found:  # gone while it was read
                 self._forget(job_id)
                 continue
-            self.objects[job_id] = (key, found[job_id])
-            self.view[job_id] = found[job_id]  # in its place (a new id re-sorts below)
+            self._place(job_id, key, found[job_id])
             if not settled:
                 self.unsettled.add(job_id)
         if self.resort:
@@ -60,6 +66,20 @@ class JobTable:
             self.view = {job_id: known[1] for job_id, known in self.objects.items()}
             self.resort = False
         return dict(self.view)  # a copy: a step may add and drop entries of its own
+
+    def take_fresh(self) -> set[str] | None:
+        """The ids whose object changed (or that went) since the last take; None when a full
+        look came between, after which anything may have changed."""
+        fresh, self._fresh = self._fresh, set()
+        return fresh
+
+    def _place(self, job_id: str, key: Key, item: Job | Invalid) -> None:
+        self.objects[job_id] = (key, item)
+        self.view[job_id] = item  # in its place (a new id re-sorts in jobs())
+        if self._fresh is not None:
+            self._fresh.add(job_id)
+        _mark(self.broken, job_id, isinstance(item, Invalid))
+        _mark(self.live, job_id, isinstance(item, Job) and _live(item))
 
     def _read(self, misses: list[Entry], slim_terminal: bool) -> dict[str, Job | Invalid]:
         """The objects of these files now: a few read directly (mostly the runner's own
@@ -106,6 +126,22 @@ class JobTable:
             self.resort = True
         self.objects.pop(job_id, None)
         self.view.pop(job_id, None)
+        self.live.discard(job_id)
+        self.broken.discard(job_id)
+        if self._fresh is not None:
+            self._fresh.add(job_id)
+
+
+def _live(job: Job) -> bool:
+    """Queued, running, or with a worktree still to settle: what a step has work for."""
+    return not job.is_terminal or (job.worktree is not None and job.worktree.pending)
+
+
+def _mark(members: set[str], job_id: str, member: bool) -> None:
+    if member:
+        members.add(job_id)
+    else:
+        members.discard(job_id)
 
 
 def _exists(store: Store, job_id: str) -> bool:

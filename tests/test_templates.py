@@ -115,7 +115,8 @@ def test_overlap_policies(root, overlap):
         assert state(root, first) == "running"
     runner = Runner(root, log=io.StringIO())
     runner.scheduler.step(JobTable(Store(root)).jobs(), T0 + timedelta(seconds=92))
-    due = runner._due_jobs(JobTable(Store(root)).jobs(), datetime.now(timezone.utc), [])
+    table = JobTable(Store(root))
+    due = runner.chooser.due(table.jobs(), table.live, datetime.now(timezone.utc), [])
     assert [j.id for j in due] == ([] if overlap == "queue" else [second])
 
 

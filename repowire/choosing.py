@@ -1,0 +1,146 @@
+"""Which queued jobs may start now, and in what order: highest priority first, then oldest.
+
+A step looks only at the live jobs (queued, running, or with a worktree to settle), which the
+runner's table keeps as records change, so its cost follows the queue, not every record kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import Any
+
+from .deps import Readiness, readiness
+from .model import Invalid, Job, State, enter_state
+from .scheduler import Scheduler
+from .store import Store
+from .workspace import folder_for
+
+__all__ = ["Chooser", "live_jobs"]
+
+Order = tuple[int, datetime, str]
+
+
+class Chooser:
+    """Chooses the due jobs of a step; cancels a queued job whose dependency failed."""
+
+    def __init__(
+        self,
+        store: Store,
+        scheduler: Scheduler,
+        log: Callable[[str], None],
+        guard: Callable[..., None],
+    ) -> None:
+        self.store, self.scheduler, self.log, self.guard = store, scheduler, log, guard
+        self.told: set[str] = set()  # queued jobs with nothing to run, logged once
+        self._orders: dict[str, tuple[Job, Order]] = {}  # each queued job's place, kept
+
+    def due(
+        self,
+        jobs: dict[str, Job | Invalid],
+        live: Collection[str],
+        now: datetime,
+        waits: list[float],
+        room: dict[str, int] | None = None,
+    ) -> list[Job]:
+        """Queued jobs that may start now, in order, as many of each kind of executor as
+        `room` says (all, without); a later one's wait goes into `waits`. Once an executor
+        is full, its queued jobs are looked at only for a dependency that failed."""
+        alive = live_jobs(jobs, live)
+        busy = {str(j.template) for j in alive if j.template and j.state == State.RUNNING}
+        queued = [j for j in alive if j.state == State.QUEUED]
+        wanted = any(j.workspace == "worktree" for j in queued)
+        trees = {_tree_in_use(j) for j in alive} if wanted else set()
+        chosen: list[Job] = []
+        for item in sorted(queued, key=self._order):
+            if room is not None and room.get(item.runs_on, 0) <= 0:
+                if item.after:  # a failed dependency still cancels it now
+                    self._dependencies_allow(item, jobs, now)
+            elif self._may_start(item, jobs, now, waits, busy, trees):
+                if item.template:
+                    busy.add(item.template)
+                if room is not None:
+                    room[item.runs_on] -= 1
+                chosen.append(item)
+        if len(self._orders) > 2 * len(queued) + 64:  # forget the places of jobs gone by
+            self._orders = {j.id: self._orders[j.id] for j in queued if j.id in self._orders}
+        return chosen
+
+    def _may_start(
+        self,
+        item: Job,
+        jobs: dict[str, Job | Invalid],
+        now: datetime,
+        waits: list[float],
+        busy: set[str],
+        trees: set[str | None],
+    ) -> bool:
+        if item.effective_backend is None:
+            if item.id not in self.told:
+                self.told.add(item.id)
+                self.log(f"skipped {item.id}: no command or backend; tracked by hand")
+            return False
+        if not item.is_due(now):
+            waits.append((item.not_before - now).total_seconds())  # type: ignore[operator]
+            return False
+        if item.after and not self._dependencies_allow(item, jobs, now):
+            return False  # waits for the jobs it names, or was canceled for their failure
+        if item.template and self._overlap_holds(item.template, busy):
+            return False  # waits for the template's running run (overlap: skip or queue)
+        # a template's shared worktree: one run at a time works in it
+        return item.workspace != "worktree" or _take(trees, folder_for(self.store, item))
+
+    def _order(self, job: Job) -> Order:
+        known = self._orders.get(job.id)
+        if known is None or known[0] is not job:  # its record changed: its place may have
+            known = (job, (-job.priority, *self.store.age_key(job.id, job.created_at)))
+            self._orders[job.id] = known
+        return known[1]
+
+    def _dependencies_allow(self, job: Job, jobs: dict[str, Job | Invalid], now: datetime) -> bool:
+        """Whether the jobs it waits for let it start; one that failed cancels it (by policy)."""
+        states = {d: dep.state.value for d in job.after if isinstance(dep := jobs.get(d), Job)}
+        found = readiness(job.after, job.on_dependency_failure, states)
+        if found.cancel:
+            self.guard(job.id, self._cancel_for, job, found, states, now)
+        return found.ready
+
+    def _cancel_for(
+        self, job: Job, found: Readiness, states: dict[str, str], now: datetime
+    ) -> None:
+        """Cancel a queued job whose dependency failed or was canceled, naming it."""
+        reason = f"dependency {found.failed} {states.get(str(found.failed))}"
+
+        def change(record: Job) -> bool:
+            if record.state != State.QUEUED:
+                return False
+            enter_state(record, State.CANCELED, f"canceled: {reason}", now)
+            record.error = reason
+            return True
+
+        self.store.transition(job.id, change)
+        self.log(f"canceled {job.id}: {reason}")
+
+    def _overlap_holds(self, name: str, busy: set[str]) -> bool:
+        template = self.scheduler.templates.get(name)
+        return name in busy and (template is None or template.overlap not in ("allow", "replace"))
+
+
+def live_jobs(jobs: dict[str, Any], live: Collection[str]) -> list[Job]:
+    """The live jobs of the listing (those of `live` it holds as jobs)."""
+    return [j for i in live if isinstance(j := jobs.get(i), Job)]
+
+
+def _take(trees: set[str | None], path: str) -> bool:
+    """Take a worktree folder for a run starting in this step; False if it is in use."""
+    if path in trees:
+        return False
+    trees.add(path)
+    return True
+
+
+def _tree_in_use(job: Job) -> str | None:
+    """The worktree a run works in, or whose settling is still to come."""
+    tree = job.worktree
+    busy = tree is not None and tree.pending and job.state != State.QUEUED
+    return tree.path if busy and tree is not None else None
