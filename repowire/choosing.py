@@ -34,6 +34,8 @@ class Chooser:
         self.store, self.scheduler, self.log, self.guard = store, scheduler, log, guard
         self.told: set[str] = set()  # queued jobs with nothing to run, logged once
         self._orders: dict[str, tuple[Job, Order]] = {}  # each queued job's place, kept
+        # the state of a record the listing leaves out (a finished one, resting)
+        self.state_of: Callable[[str], str | None] = lambda job_id: None
 
     def due(
         self,
@@ -99,7 +101,12 @@ class Chooser:
 
     def _dependencies_allow(self, job: Job, jobs: dict[str, Job | Invalid], now: datetime) -> bool:
         """Whether the jobs it waits for let it start; one that failed cancels it (by policy)."""
-        states = {d: dep.state.value for d in job.after if isinstance(dep := jobs.get(d), Job)}
+        states = {}
+        for dep_id in job.after:
+            dep = jobs.get(dep_id)
+            state = dep.state.value if isinstance(dep, Job) else self.state_of(dep_id)
+            if state is not None and not isinstance(dep, Invalid):
+                states[dep_id] = state
         found = readiness(job.after, job.on_dependency_failure, states)
         if found.cancel:
             self.guard(job.id, self._cancel_for, job, found, states, now)

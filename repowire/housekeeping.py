@@ -8,6 +8,7 @@ broken. Only terminal jobs are removed.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -125,13 +126,25 @@ def remove_stale_temp_files(store: Store, older_than: float = 60.0) -> list[Path
     folders = [store.jobs_dir, store.locks_dir, store.agents_dir, *store.agents_dir.glob("*/")]
     removed = []
     for folder in folders:
-        for pattern in (".tmp-*", ".prompt-*", "*.exit.tmp.*"):
-            for path in folder.glob(pattern):
-                with contextlib.suppress(FileNotFoundError):
-                    if path.lstat().st_mtime < cutoff:
-                        if path.is_dir() and not path.is_symlink():
-                            shutil.rmtree(path)  # a worker folder staged by a crashed writer
-                        else:
-                            path.unlink()
-                        removed.append(path)
+        try:
+            with os.scandir(folder) as listing:  # one pass: jobs/ may hold many files
+                found = [Path(e.path) for e in listing if _is_temp(e.name)]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for path in found:
+            with contextlib.suppress(FileNotFoundError):
+                if path.lstat().st_mtime < cutoff:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)  # a worker folder staged by a crashed writer
+                    else:
+                        path.unlink()
+                    removed.append(path)
     return removed
+
+
+def _is_temp(name: str) -> bool:
+    """A writer's temp file: .tmp-*, .prompt-*, or an exit status not yet renamed into
+    place (<id>.exit.tmp.<pid>)."""
+    if name.startswith((".tmp-", ".prompt-")):
+        return True
+    return not name.startswith(".") and ".exit.tmp." in name

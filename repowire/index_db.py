@@ -5,55 +5,35 @@ damaged, never trusted for a changed file, never needed (without it every record
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .checks import USAGE_COUNTS
+from .rows import USAGE_NUMBERS, Key, Row
 
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["Row", "RecordIndex", "INDEX_VERSION", "BRIEF_KEYS"]
+__all__ = ["RecordIndex", "INDEX_VERSION"]
 
-INDEX_VERSION = 3
-Key = tuple[int, ...]
+INDEX_VERSION = 4
 CHUNK = 500  # ids a query names at once (SQLite allows 999 parameters on old builds)
-BRIEF_KEYS = (
-    "id",
-    "state",
-    "template",
-    "backend",
-    "command",
-    "scheduled_for",
-    "executor",
-    "created_at",
-    "updated_at",
-    "finished_at",
-    "attempt",
-    "continuity",
-    "worktree",  # a worktree run's settling and tidying go on after it ends
-    "keep_worktree",
-    "usage",  # a template's budget and `repowire usage` add up what finished runs spent
-    "notify",  # notifications are sent after a job ends
-    "notified",
-    "quiet",
-    "session_id",  # a CLI that reports a session's running total is told the earlier runs'
-)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     id TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
-    state TEXT, template TEXT, created REAL, changed REAL, brief TEXT, data TEXT,
+    state TEXT, template TEXT, created REAL, changed REAL, rest INTEGER, brief TEXT, data TEXT,
     ended TEXT, backend TEXT, input INTEGER, cached INTEGER, output INTEGER, cost REAL,
     estimated INTEGER
 ) WITHOUT ROWID
 """
-_COLUMNS = "id, ino, size, mtime_ns, ctime_ns, state, template, created, changed, brief, data"
+_COLUMNS = "id, ino, size, mtime_ns, ctime_ns, state, template, created, changed, rest, brief, data"
 _SPEND = "ended, backend, input, cached, output, cost, estimated"  # of runs with usage only
-_INSERT = f"INSERT OR REPLACE INTO records ({_COLUMNS}, {_SPEND}) VALUES ({'?,' * 17}?)"
+_INSERT = f"INSERT OR REPLACE INTO records ({_COLUMNS}, {_SPEND}) VALUES ({'?,' * 18}?)"
+_RESTING = (
+    "SELECT id, ino, size, mtime_ns, ctime_ns, state, changed, rest FROM records "
+    "WHERE rest IS NOT NULL"
+)
 _GROUPS = {
     "template": "coalesce(nullif(r.template, ''), '(one-off jobs)')",
     "backend": "r.backend",
@@ -67,117 +47,6 @@ _SUMS = (
     "max(r.estimated) FROM records r WHERE r.ended >= ? AND r.id NOT IN (SELECT id FROM skip) "
     "GROUP BY 1"
 )
-_DECODER = json.JSONDecoder()
-USAGE_NUMBERS = (*USAGE_COUNTS, "cost_usd")
-
-
-class Row:
-    """One record as listings see it: the columns they sort and filter by, and its data as JSON
-    text, decoded only when asked for (`record`; `brief` holds only BRIEF_KEYS)."""
-
-    __slots__ = (
-        "id",
-        "state",
-        "template",
-        "created",
-        "changed",
-        "mtime",
-        "text",
-        "_brief",
-        "_r",
-        "spend",
-    )
-    spend: tuple[Any, ...]  # set by Row.of only: the spend columns a new index row gets
-
-    def __init__(self, job_id: str, state: str, template: str | None, text: str) -> None:
-        self.id, self.state, self.template, self.text = job_id, state, template, text
-        self.created: float | None = None  # created_at as a timestamp, if the record has one
-        self.changed: float | None = None  # updated_at, else created_at
-        self.mtime = 0.0  # its file's, for a hand-written record without times
-        self._brief = ""
-        self._r: dict[str, Any] | None = None
-
-    @classmethod
-    def of(cls, record: dict[str, Any], mtime: float) -> Row:
-        """The row of a record just parsed (record is kept, not copied)."""
-        template = record.get("template")
-        row = cls(
-            record["id"],
-            str(record["state"]),
-            template if isinstance(template, str) else None,
-            json.dumps(record, ensure_ascii=False, default=str),
-        )
-        row.created = _stamp(record.get("created_at"))
-        row.changed = _stamp(record.get("updated_at")) or row.created
-        row.mtime, row._r = mtime, record
-        usage, ended = record.get("usage"), record.get("finished_at")
-        if isinstance(usage, dict) and usage and isinstance(ended, str):
-            numbers = [usage.get(k) for k in USAGE_NUMBERS]
-            row.spend = (
-                ended,
-                backend_of(record),
-                *numbers,
-                int(bool(usage.get("cost_estimated"))),
-            )
-        else:
-            row.spend = (None,) * 7
-        return row
-
-    @property
-    def record(self) -> dict[str, Any]:
-        """The whole record as plain data (decoded once; callers do not change it)."""
-        if self._r is None:
-            if not self.text:
-                raise LookupError(f"only the brief of {self.id} was read")
-            self._r = _decode(self.text)
-        return self._r
-
-    def replace(self, record: dict[str, Any]) -> None:
-        """Stand for `record` instead (a listing adds what it works out, e.g. waiting_for)."""
-        self._r, self._brief = record, ""
-        self.text = json.dumps(record, ensure_ascii=False, default=str)
-
-    @property
-    def brief(self) -> dict[str, Any]:
-        """Only BRIEF_KEYS of the record: what runners and reports read of every record."""
-        if self._r is not None:
-            return {k: self._r[k] for k in BRIEF_KEYS if k in self._r}
-        if not self._brief:
-            return {k: v for k, v in self.record.items() if k in BRIEF_KEYS}
-        return _decode(self._brief)
-
-    def brief_text(self) -> str:
-        return self._brief or json.dumps(self.brief, ensure_ascii=False, default=str)
-
-    @property
-    def age(self) -> tuple[float, str]:
-        """Oldest first: its creation time, else its file's, then its id."""
-        return (self.mtime if self.created is None else self.created, self.id)
-
-    @property
-    def changed_at(self) -> float:
-        return self.mtime if self.changed is None else self.changed
-
-
-def _decode(text: str) -> dict[str, Any]:
-    """JSON this module wrote: one object, no surrounding space to look for."""
-    value = _DECODER.raw_decode(text)[0]
-    if not isinstance(value, dict):
-        raise ValueError("an index row is not a JSON object")
-    return value
-
-
-def backend_of(record: Mapping[str, Any]) -> str:
-    """What `repowire usage --by backend` groups a run under."""
-    return str(record.get("backend") or ("shell" if record.get("command") else "-"))
-
-
-def _stamp(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    with contextlib.suppress(ValueError):
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return None
 
 
 def _usage_of(numbers: list[Any]) -> dict[str, Any]:
@@ -251,6 +120,32 @@ class RecordIndex:
                 self._idle()
             return found, stale
 
+    def resting(
+        self, keys: dict[str, Key], may_rest: Callable[[int, float], bool]
+    ) -> dict[str, str]:
+        """The state of each indexed record whose file is still `keys[id]` and that may rest
+        (see rows.rest_of; `may_rest` is asked with its rest and the time it last changed):
+        a runner keeps no more of it, so its data is not even read."""
+        found: dict[str, str] = {}
+        with self._guard:
+            db = self._open()
+            if db is None:
+                return found
+            try:
+                for job_id, ino, size, mtime_ns, ctime_ns, state, changed, rest in db.execute(
+                    _RESTING
+                ):
+                    if keys.get(job_id) == (ino, size, mtime_ns, ctime_ns) and may_rest(
+                        rest, mtime_ns / 1e9 if changed is None else changed
+                    ):
+                        found[job_id] = state
+            except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
+                self._failed(exc)
+                return {}
+            finally:
+                self._idle()
+        return found
+
     def spend(
         self, keys: dict[str, Key], since: str, by: str
     ) -> tuple[list[tuple[str, dict[str, Any]]], set[str]] | None:
@@ -295,6 +190,7 @@ class RecordIndex:
             template,
             created,
             changed,
+            rest,
             text,
         ) in cursor:
             key = keys.get(job_id)
@@ -304,6 +200,7 @@ class RecordIndex:
                 row = new(Row)  # the fields set here, at the cost of one call per row
                 row.id, row.state, row.template, row._r = job_id, state, template, None
                 row.created, row.changed, row.mtime = created, changed, mtime_ns / 1e9
+                row.rest = rest
                 row.text, row._brief = ("", text) if brief else (text, "")
                 found[job_id] = row
 
@@ -321,6 +218,7 @@ class RecordIndex:
                 r.template,
                 r.created,
                 r.changed,
+                r.rest,
                 r.brief_text(),
                 r.text,
                 *r.spend,

@@ -26,6 +26,7 @@ from .live import LiveSettings
 from .local import LocalExecutor, process_identity
 from .model import Invalid, Job, State
 from .notifier import Notifier
+from .notify import RECENT
 from .presence import Presence
 from .recovery import Recovery
 from .scheduler import Scheduler
@@ -63,7 +64,9 @@ class Runner:
         self.out = log or sys.stderr
         executors: dict[str, Executor] = {"local": LocalExecutor(), "slurm": SlurmExecutor()}
         identity = f"{HOST}:{os.getpid()}:{process_identity(os.getpid())}"
-        self.table = JobTable(self.store)  # the records, looked at again as events tell
+        # the records, looked at again as events tell; finished ones rest as their state
+        self.table = JobTable(self.store, self._may_rest)
+        self._stepped: set[str] = set()  # ids whose object changed in this step
         self.scheduler = Scheduler(self.store, self.log)
         self.supervisor = Supervisor(self.store, executors, self.scheduler, identity, self.log)
         self.supervisor.config = self.config
@@ -73,6 +76,7 @@ class Runner:
         self.settings = LiveSettings(root, self.log, self.config)
         self.presence = Presence(root, os.getpid(), HOST, process_identity(os.getpid()))
         self.chooser = Chooser(self.store, self.scheduler, self.log, self._guard)
+        self.chooser.state_of = self.table.state_of
         self.to_recover: set[str] = set()  # records recovery looks at (again) in the next step
         self.told_invalid: dict[str, str] = {}  # broken job files logged, with their problem
         self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
@@ -228,7 +232,9 @@ class Runner:
         for dep_id in job.after:
             dep = jobs.get(dep_id)
             if dep is None:
-                return False
+                if self.table.state_of(dep_id) is None:
+                    return False  # missing: it may never come
+                continue  # finished, and resting
             if dep.state == State.QUEUED and not self._will_run(dep, jobs, now, seen):
                 return False
         return True
@@ -254,18 +260,34 @@ class Runner:
             waits += self.notifier.step(jobs, self.config.notify, now)
         if self.supervisor.busy:
             waits.append(ACTIVE_POLL_SECONDS)
+        self._rest()
         deadlines = self.supervisor.deadlines(now)
         self._timers = len(waits) > 1 or bool(deadlines)  # anything but the periodic rescan
         return max(0.0, min(waits + deadlines))
 
     def _listing(self) -> dict[str, Job | Invalid]:
-        """The records now; those that changed are looked at again by recovery and the
-        notifier (after a full look, every one is)."""
+        """The records now (but those resting); recovery and the notifier look again at
+        those that changed."""
         jobs = self.table.jobs(True, self._take_changes())
         fresh = self.table.take_fresh()
-        for pending in (self.to_recover, self.notifier.looking):
-            pending.update(jobs if fresh is None else fresh)
+        for pending in (self.to_recover, self.notifier.looking, self._stepped):
+            pending.update(fresh)
         return jobs
+
+    def _may_rest(self, rest: int, changed: float) -> bool:
+        """Whether a finished record the index holds (rows.rest_of) needs no object here:
+        nothing of its attempt lives, and no notification can be owed to it."""
+        if self.config.notify and changed > time.time() - RECENT.total_seconds():
+            return False  # config.yaml's default may still be owed
+        return not rest or not _group_exists(rest)
+
+    def _rest(self) -> None:
+        """Let the finished records of this step that nothing waits on rest as their state."""
+        busy = (self.to_recover | self.notifier.looking | set(self.supervisor.active)).union(
+            self.supervisor.releasing
+        )
+        self.table.rest(self._stepped - busy)
+        self._stepped = set()
 
     def _report_invalid(self, jobs: dict[str, Job | Invalid]) -> None:
         """Log each broken job file once (again if its problem changes), as for templates."""
@@ -301,6 +323,8 @@ class Runner:
 
     def _apply(self, config: Config) -> None:
         """Serve with new settings: limits, kill grace, allowed paths and backends."""
+        if config.notify != self.config.notify:
+            self.table.wake_resting()  # a new default may be owed to a finished job
         self.config = self.supervisor.config = config
         self.max_concurrency = self._cli_max or config.max_concurrency
 
@@ -316,6 +340,17 @@ class Runner:
             if job_id not in self.failing:
                 self.log(f"error {job_id}: {_sentence(exc)}")
             self.failing.add(job_id)
+
+
+def _group_exists(pgid: int) -> bool:
+    """Whether a process group of this number exists (of anyone's)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's: its attempt is judged with the whole record
+    return True
 
 
 def _sentence(exc: Exception) -> str:

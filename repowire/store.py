@@ -30,7 +30,8 @@ from .schema import parse_job
 from .values import new_job_id, validate_id
 
 if TYPE_CHECKING:
-    from .index_db import RecordIndex, Row
+    from .index_db import RecordIndex
+    from .rows import Row
 
 __all__ = ["Store", "PEOPLE_LIMIT"]
 
@@ -56,7 +57,6 @@ class Store:
         self._locks_ready = False
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
-        self._file_times: dict[str, float] = {}  # each record's mtime at the last scan
         self._written: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
         self._touched: set[str] = set()  # records this process wrote or removed (take_touched)
         self._touched_lock = threading.Lock()  # the runner's notifier writes from its threads
@@ -294,6 +294,13 @@ class Store:
         """Every record as the plain data `jobs list --json` prints (broken ones as invalid)."""
         return [row.record for row in self.list_rows()]
 
+    def resting(
+        self, entries: list[Entry], may_rest: Callable[[int, float], bool]
+    ) -> dict[str, str]:
+        """The state of each of these records the index says may rest (RecordIndex.resting)."""
+        with self.index.session():
+            return self.index.resting({e[0]: e[1] for e in entries}, may_rest)
+
     def rows_for(self, entries: list[Entry], all_rows: bool, brief: bool = False) -> dict[str, Row]:
         """The rows of these entries: from the index where the file is unchanged, else parsed
         (and indexed once settled); with all_rows, records indexed with no file are dropped.
@@ -304,7 +311,7 @@ class Store:
             return self._rows_in_session(entries, all_rows, brief)
 
     def _rows_in_session(self, entries: list[Entry], all_rows: bool, brief: bool) -> dict[str, Row]:
-        from .index_db import Row
+        from .rows import Row
 
         row_of = Row.of
         keys = {e[0]: e[1] for e in entries}
@@ -344,7 +351,6 @@ class Store:
             key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
             job_id = name[:-5] if name[-5:] == ".yaml" else name
             add((job_id, key, info.st_mtime, info.st_ctime_ns < settled_before))
-        self._file_times.update((e[0], e[2]) for e in out)
         if sort:
             out.sort()
         return out
@@ -352,24 +358,29 @@ class Store:
     def entry(self, job_id: str, info: os.stat_result, now: int | None = None) -> Entry:
         """A record file's entry from its stat (settled: unchanged for RACY_NS before now)."""
         now = time.time_ns() if now is None else now
-        self._file_times[job_id] = info.st_mtime
         key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
         return (job_id, key, info.st_mtime, info.st_ctime_ns < now - RACY_NS)
 
-    def _record_entries(self) -> list[os.DirEntry[str]]:
-        """The <id>.yaml entries of jobs/ (dot-files and temp files skipped)."""
+    def _record_entries(self) -> Iterator[os.DirEntry[str]]:
+        """The <id>.yaml entries of jobs/ (dot-files and temp files skipped), one at a time
+        (a list of them all, each holding its stat, would cost a long history much memory)."""
         try:
             entries = os.scandir(self.jobs_dir)
         except FileNotFoundError:
-            return []
+            return
         with entries:
-            return [e for e in entries if e.name.endswith((".yaml", ".yml")) and e.name[0] != "."]
+            for entry in entries:
+                if entry.name.endswith((".yaml", ".yml")) and entry.name[0] != ".":
+                    yield entry
 
     def age_key(self, job_id: str, created_at: datetime | None) -> tuple[datetime, str]:
         """Oldest first: a record's creation time, else (a hand-written file has none) the
         time its file was last written, then the id."""
         if created_at is None:
-            stamp = self._file_times.get(job_id, 0.0)
+            try:
+                stamp = self.job_file(job_id).lstat().st_mtime
+            except (OSError, ValueError):
+                stamp = 0.0
             created_at = datetime.fromtimestamp(stamp, timezone.utc)
         return (created_at, job_id)
 

@@ -5,35 +5,47 @@ at those that changed too recently for their identity to be trusted."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import struct
+from collections.abc import Callable, Iterable
 
-from .index_db import BRIEF_KEYS, Key, Row
-from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict
+from .model import TERMINAL, Invalid, Job, State, job_from_record, job_to_dict
+from .rows import BRIEF_KEYS, Row
 from .store import Entry, Store
 
 __all__ = ["JobTable"]
 
 _TERMINAL = frozenset(s.value for s in TERMINAL)
+_STATES = {s.value: s for s in State}
+_pack = struct.Struct("<Qqqq").pack  # a file's identity: inode, size, mtime and ctime in ns
+_NONE: tuple[bytes, None] = (b"", None)
 FEW = 64  # changed records a step reads itself; more are read through the listing index
-CHUNK = 2000  # records read through the index at once
+CHUNK = 500  # records read (or parsed and indexed) at once
 
 
 class JobTable:
-    """Each record file's entry and object, in id order."""
+    """Each record file's entry and object, in id order.
 
-    def __init__(self, store: Store) -> None:
+    A runner's table may keep only the state of a finished record it has nothing more to do
+    for (one-off jobs that ended, most of a long history): `may_rest` says which rows read
+    through the index need not be decoded at all, and `rest` lets go of objects once the
+    runner is done with them. Such records are left out of jobs(); `state_of` still tells
+    their state (a job may wait for one), and any change to the file brings the object back."""
+
+    def __init__(self, store: Store, may_rest: Callable[[int, float], bool] | None = None) -> None:
         self.store = store
-        self.objects: dict[str, tuple[Key, Job | Invalid]] = {}
+        self.may_rest = may_rest
+        # each file's identity (packed: a long history is held in little memory) and object
+        self.objects: dict[str, tuple[bytes, Job | Invalid | State]] = {}
         self.listed: set[str] | None = None  # the files' ids; None until the first full look
         self.unsettled: set[str] = set()  # looked at again whatever events say
         self.resort = True  # an id came or went: the view is put in order again
         self.view: dict[str, Job | Invalid] = {}  # the objects in id order, as jobs() gives
         # What a runner's step goes through instead of every record: the jobs that are queued,
         # running or have a worktree to settle; the broken files; and the ids whose object
-        # changed since take_fresh (None: a full look, so every id counts as changed).
+        # changed (or that went) since take_fresh.
         self.live: set[str] = set()
         self.broken: set[str] = set()
-        self._fresh: set[str] | None = None
+        self._fresh: set[str] = set()
 
     def jobs(
         self, slim_terminal: bool = False, changed: Iterable[str] | None = None
@@ -48,40 +60,70 @@ class JobTable:
             entries = self.store.entries()
             self.listed = {e[0] for e in entries}
             self.resort = True
-            self._fresh = None
         else:
             entries = self._restat({_id_of(name) for name in changed} | self.unsettled | touched)
-        misses = [e for e in entries if e[0] in self.unsettled or self._key(e[0]) != e[1]]
+        unsettled, objects = self.unsettled, self.objects
+        misses = [
+            e
+            for e in entries
+            if (known := objects.get(e[0])) is None or e[0] in unsettled or known[0] != _pack(*e[1])
+        ]
         found = self._read(misses, slim_terminal)
         self.unsettled = set()
         for job_id, key, _mtime, settled in misses:
             if job_id not in found:  # gone while it was read
                 self._forget(job_id)
                 continue
-            self._place(job_id, key, found[job_id])
+            self._place(job_id, _pack(*key), found[job_id])
             if not settled:
                 self.unsettled.add(job_id)
         if self.resort:
             self.objects = {i: self.objects[i] for i in sorted(self.listed) if i in self.objects}
-            self.view = {job_id: known[1] for job_id, known in self.objects.items()}
+            self.view = {
+                job_id: item
+                for job_id, (_key, item) in self.objects.items()
+                if not isinstance(item, State)
+            }
             self.resort = False
         return dict(self.view)  # a copy: a step may add and drop entries of its own
 
-    def take_fresh(self) -> set[str] | None:
-        """The ids whose object changed (or that went) since the last take; None when a full
-        look came between, after which anything may have changed."""
+    def take_fresh(self) -> set[str]:
+        """The ids whose object changed (or that went) since the last take."""
         fresh, self._fresh = self._fresh, set()
         return fresh
 
-    def _place(self, job_id: str, key: Key, item: Job | Invalid) -> None:
+    def state_of(self, job_id: str) -> str | None:
+        """A record's state, resting or not; None for a broken or missing one."""
+        known = self.objects.get(job_id)
+        item = None if known is None else known[1]
+        if isinstance(item, Job):
+            return item.state.value
+        return item.value if isinstance(item, State) else None
+
+    def rest(self, job_ids: Iterable[str]) -> None:
+        """Keep only the state of these records, those that are finished one-off jobs."""
+        for job_id in job_ids:
+            key, item = self.objects.get(job_id, _NONE)
+            if isinstance(item, Job) and item.is_terminal and not item.template:
+                if not _live(item):
+                    self._place(job_id, key, item.state)
+
+    def wake_resting(self) -> None:
+        """Read every resting record again at the next call (what is owed to it changed)."""
+        self.unsettled.update(i for i, known in self.objects.items() if isinstance(known[1], State))
+
+    def _place(self, job_id: str, key: bytes, item: Job | Invalid | State) -> None:
         self.objects[job_id] = (key, item)
+        if isinstance(item, State):
+            self.view.pop(job_id, None)
+            self.live.discard(job_id)
+            return
         self.view[job_id] = item  # in its place (a new id re-sorts in jobs())
-        if self._fresh is not None:
-            self._fresh.add(job_id)
+        self._fresh.add(job_id)
         _mark(self.broken, job_id, isinstance(item, Invalid))
         _mark(self.live, job_id, isinstance(item, Job) and _live(item))
 
-    def _read(self, misses: list[Entry], slim_terminal: bool) -> dict[str, Job | Invalid]:
+    def _read(self, misses: list[Entry], slim_terminal: bool) -> dict[str, Job | Invalid | State]:
         """The objects of these files now: a few read directly (mostly the runner's own
         writes, from memory), many through the index a chunk at a time (only one chunk's rows
         are held at once)."""
@@ -91,15 +133,26 @@ class JobTable:
                 for e in misses
                 if _exists(self.store, e[0])
             }
-        found: dict[str, Job | Invalid] = {}
+        found: dict[str, Job | Invalid | State] = {}
+        if slim_terminal and self.may_rest is not None:
+            resting = self.store.resting(misses, self.may_rest)
+            found.update((i, _STATES[state]) for i, state in resting.items())
+            misses = [e for e in misses if e[0] not in resting]
+            for at in range(0, len(misses), CHUNK):  # e.g. not indexed yet: parsed now
+                rows = self.store.rows_for(misses[at : at + CHUNK], False, True)
+                found.update((i, self._item_of(row)) for i, row in rows.items())
+            return found
         for at in range(0, len(misses), CHUNK):
             rows = self.store.rows_for(misses[at : at + CHUNK], False, slim_terminal)
             found.update((i, _job_of(row, slim_terminal)) for i, row in rows.items())
         return found
 
-    def _key(self, job_id: str) -> Key | None:
-        known = self.objects.get(job_id)
-        return None if known is None else known[0]
+    def _item_of(self, row: Row) -> Job | Invalid | State:
+        """What a runner's table keeps of a row: its state only, when it may rest."""
+        if row.rest is not None and self.may_rest is not None:
+            if self.may_rest(row.rest, row.changed_at):
+                return _STATES[row.state]
+        return _job_of(row, True)
 
     def _restat(self, job_ids: set[str]) -> list[Entry]:
         """The entries of these ids now (each that exists), noted in the listing."""
@@ -128,8 +181,7 @@ class JobTable:
         self.view.pop(job_id, None)
         self.live.discard(job_id)
         self.broken.discard(job_id)
-        if self._fresh is not None:
-            self._fresh.add(job_id)
+        self._fresh.add(job_id)
 
 
 def _live(job: Job) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .backends import json_objects
 from .checks import USAGE_COUNTS
-from .index_db import backend_of
+from .rows import backend_of
 from .values import format_time
 
 __all__ = [

@@ -15,7 +15,7 @@ from .model import Invalid, Job, State, Template, job_from_record, job_to_dict, 
 from .store import Store
 
 if TYPE_CHECKING:
-    from .index_db import Row
+    from .rows import Row
 from .values import format_time
 
 __all__ = [

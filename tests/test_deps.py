@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import json
 
-from conftest import assert_clean_error, rw
-from runner_helpers import read, run_once, state, write_job
+from conftest import assert_clean_error, rw, wait_for
+from runner_helpers import (
+    RunnerProcess,
+    kill_executors,
+    read,
+    run_once,
+    set_config,
+    state,
+    write_job,
+)
 
 from repowire.deps import find_cycle, readiness
 
@@ -65,6 +73,23 @@ def test_a_failed_dependency_cancels_or_lets_run(root):
     run_once(root)
     assert state(root, "x") == "canceled" and read(root, "x")["error"] == "dependency bad failed"
     assert state(root, "y") == "succeeded" and _order(root) == ["y"]
+
+
+def test_a_failed_dependency_cancels_its_dependent_while_every_slot_is_busy(root):
+    """A step offers no job to a full executor, yet still cancels a queued job whose
+    dependency failed: it does not wait for a free slot to learn of it."""
+    set_config(root, "max_concurrency: 1\n")
+    write_job(root, "busy", command="sleep 60")
+    runner = RunnerProcess(root)
+    try:
+        wait_for(lambda: state(root, "busy") == "running", what="the slot taken")
+        write_job(root, "bad", command="exit 1", state="failed")
+        write_job(root, "waits", command="true", after=["bad"])
+        wait_for(lambda: state(root, "waits") == "canceled", what="the dependent canceled")
+        assert state(root, "busy") == "running"  # the slot was busy all along
+    finally:
+        runner.stop()
+        kill_executors(root)
 
 
 def test_a_retried_dependency_releases_dependents_still_queued(root):
