@@ -13,29 +13,32 @@ cancel, retry.
 
 from __future__ import annotations
 
-from .api import Project
-from .errors import (
-    ConfigError,
-    InvalidId,
-    JobNotFound,
-    NotTrusted,
-    RepowireError,
-    TransitionRefused,
-    ValidationError,
-)
-from .functions import (
-    add_note,
-    cancel,
-    create_job,
-    create_template,
-    find,
-    get_job,
-    get_result,
-    list_all,
-    retry,
-    update_job,
-)
-from .model import Job, State, Template
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import Project
+    from .errors import (
+        ConfigError,
+        InvalidId,
+        JobNotFound,
+        NotTrusted,
+        RepowireError,
+        TransitionRefused,
+        ValidationError,
+    )
+    from .functions import (
+        add_note,
+        cancel,
+        create_job,
+        create_template,
+        find,
+        get_job,
+        get_result,
+        list_all,
+        retry,
+        update_job,
+    )
+    from .model import Job, State, Template
 
 __version__ = "0.1.0"
 
@@ -62,3 +65,31 @@ __all__ = [
     "State",
     "Template",
 ]
+
+# Where each public name lives: imported when first used, so that `import repowire` (which
+# every command line run does) costs nothing until the API is asked for.
+_HOMES = {
+    "Project": "api",
+    **dict.fromkeys(
+        ["add_note", "cancel", "create_job", "create_template", "find", "get_job"]
+        + ["get_result", "list_all", "retry", "update_job"],
+        "functions",
+    ),
+    **dict.fromkeys(
+        ["ConfigError", "InvalidId", "JobNotFound", "NotTrusted", "RepowireError"]
+        + ["TransitionRefused", "ValidationError"],
+        "errors",
+    ),
+    **dict.fromkeys(["Job", "State", "Template"], "model"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'repowire' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value

@@ -15,8 +15,10 @@ HELP = ["-h", "--help"]
 
 def _commands(group: click.Group, path: list[str]) -> list[tuple[list[str], click.Command]]:
     found: list[tuple[list[str], click.Command]] = [(path, group)]
-    for name in sorted(group.commands):
-        command = group.commands[name]
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # loads each command's module
+        command = group.get_command(ctx, name)
+        assert command is not None
         if isinstance(command, click.Group):
             found += _commands(command, [*path, name])
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from conftest import assert_clean_error, rw, rw_process
 
@@ -381,7 +382,9 @@ def test_every_command_has_help_with_an_example():
     from repowire.cli import cli
 
     def walk(group, prefix):
-        for name, command in group.commands.items():
+        ctx = click.Context(group)
+        for name in group.list_commands(ctx):  # loads each command's module
+            command = group.get_command(ctx, name)
             if hasattr(command, "commands"):
                 yield from walk(command, [*prefix, name])
             else:

@@ -7,18 +7,22 @@ from pathlib import Path
 
 import click
 
-from .agents import agents, backends, cron, dashboard, mcp
 from .common import RepowireGroup, get_root, json_option, project, root_option
-from .inbox import inbox
-from .jobs import jobs
-from .run import logs, runner, wait
-from .spend import usage
-from .tidy import diff, prune, rerun, rm
 
 __all__ = ["main", "cli"]
 
 
-@click.group(cls=RepowireGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=RepowireGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    lazy={
+        **dict.fromkeys(["agents", "backends", "cron", "dashboard", "mcp"], "agents"),
+        **dict.fromkeys(["runner", "daemon"], "run"),
+        "jobs": "jobs",
+        "inbox": "inbox",
+        "usage": "spend",
+    },
+)
 @root_option
 @click.version_option(package_name="repowire")
 def cli() -> None:
@@ -140,26 +144,6 @@ def status(utc: bool, as_json: bool) -> None:
     else:
         print_overview(data)
     sys.exit(0 if data["served"] else 3)
-
-
-for command in (jobs, agents, runner, backends, mcp, dashboard, cron, usage, inbox):
-    cli.add_command(command)
-# The seed page says "start the daemon": `repowire daemon` is the runner by another name.
-cli.add_command(
-    RepowireGroup(
-        "daemon",
-        callback=runner.callback,
-        params=runner.params,
-        commands=runner.commands,
-        invoke_without_command=True,
-        help=runner.help,
-        short_help="The runner, by its other name.",
-        hidden=True,
-    )
-)
-for command in (logs, rm, prune, rerun, diff):
-    jobs.add_command(command)
-jobs.add_command(wait)
 
 
 def main() -> None:

@@ -25,7 +25,26 @@ __all__ = [
 
 
 class RepowireGroup(click.Group):
-    """Turns library errors into one sentence on stderr and exit 1, never a traceback."""
+    """Turns library errors into one sentence on stderr and exit 1, never a traceback; and
+    loads a command named in `lazy` (name -> its module in repowire.cli, the command being the
+    module's attribute of that name) only when it is asked for, so a command line run imports
+    only its own command's module."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = self.lazy.get(cmd_name)
+        if where is not None and cmd_name not in self.commands:
+            from importlib import import_module
+
+            command = getattr(import_module(f"repowire.cli.{where}"), cmd_name)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -25,7 +25,14 @@ from .render import print_job, print_json, print_listing, print_template, safe
 STATES = ["queued", "running", "succeeded", "failed", "canceled"]
 
 
-@click.group(cls=RepowireGroup, short_help="Create, follow, cancel and retry jobs.")
+@click.group(
+    cls=RepowireGroup,
+    short_help="Create, follow, cancel and retry jobs.",
+    lazy={
+        **dict.fromkeys(["logs", "wait"], "run"),
+        **dict.fromkeys(["rm", "prune", "rerun", "diff"], "tidy"),
+    },
+)
 @root_option
 def jobs() -> None:
     """Create, inspect, update, cancel and retry jobs and recurring templates."""

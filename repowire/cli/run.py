@@ -21,7 +21,7 @@ from .common import (
     warn_unserved,
 )
 
-__all__ = ["runner", "logs", "wait"]
+__all__ = ["runner", "daemon", "logs", "wait"]
 
 _POLL = 0.2
 TERMINAL_STATES = ("succeeded", "failed", "canceled")
@@ -252,3 +252,16 @@ class _Progress:
 
     def end(self) -> None:
         click.echo(err=True)
+
+
+# The seed page says "start the daemon": `repowire daemon` is the runner by another name.
+daemon = RepowireGroup(
+    "daemon",
+    callback=runner.callback,
+    params=runner.params,
+    commands=runner.commands,
+    invoke_without_command=True,
+    help=runner.help,
+    short_help="The runner, by its other name.",
+    hidden=True,
+)
