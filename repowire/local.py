@@ -20,22 +20,59 @@ import psutil
 from .executor import HOST, Launch
 from .handles import Handle, RootRef
 
-__all__ = ["LocalExecutor", "WRAPPER_NAME", "process_identity", "same_process", "group_alive"]
+__all__ = [
+    "LocalExecutor",
+    "Gate",
+    "WRAPPER_NAME",
+    "process_identity",
+    "same_process",
+    "group_alive",
+]
 
 WRAPPER_NAME = "repowire-executor"
 # $0 is "sh", so a shell command's errors read as a shell's own ("sh: 1: x: not found"); $1 marks
-# the wrapper for `find`; $2 is the exit file; $3 says whether the rest is a shell command string
-# ("sh", run in a subshell of the wrapper, which saves starting a second shell) or an argv.
+# the wrapper for `find`; $2 is the exit file; $3, when set, says the wrapper is gated: it waits
+# on stdin for the runner's word that its claim (naming this pid) is written, and if the runner
+# stops before saying it, runs the command only if the record $3 names it as running. $4 says
+# whether the rest is a shell command string ("sh", run in a subshell of the wrapper, which
+# saves starting a second shell) or an argv.
 # The status goes to a temp file first, then is renamed into place, so a reader never sees half
 # of it.
 _WRAPPER = r"""
-shift; exit_file=$1; mode=$2; shift 2
+shift; exit_file=$1; record=$2; mode=$3; shift 3
+if [ -n "$record" ]; then
+  if ! IFS= read -r word; then
+    sync
+    grep -qxF 'state: running' "$record" && grep -qxF "  pid: $$" "$record" || exit 0
+  fi
+  exec </dev/null
+fi
 if [ "$mode" = sh ]; then (cmd=$1; shift; eval "$cmd"); else "$@"; fi
 rc=$?
 set -C  # never write through a file or link planted at the temp name
 printf '%s\n' "$rc" > "$exit_file.tmp.$$" && mv -f "$exit_file.tmp.$$" "$exit_file"
 exit "$rc"
 """
+
+
+class Gate:
+    """The runner's end of a started wrapper's gate: `open` lets the command run (said once
+    the claim naming the wrapper's pid is durable); `close` without opening leaves it to the
+    record (the wrapper runs the command only if the record names it as running)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    def open(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):  # the wrapper was killed meanwhile
+                os.write(self.fd, b"go\n")
+            self.close()
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def process_identity(pid: int) -> float | None:
@@ -91,6 +128,26 @@ class LocalExecutor:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self, launch: Launch, claim: Handle) -> Handle:
+        return self._start(launch, claim, None, None)
+
+    def start_gated(self, launch: Launch, claim: Handle, record: Path) -> tuple[Handle, Gate]:
+        """Start the wrapper, which runs nothing until the gate (its stdin) opens (see
+        _WRAPPER); for a launch with no stdin of its own."""
+        if launch.stdin is not None:
+            raise ValueError("a gated wrapper's stdin is its gate")
+        read_end, write_end = os.pipe()
+        try:
+            handle = self._start(launch, claim, read_end, record)
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        return handle, Gate(write_end)
+
+    def _start(
+        self, launch: Launch, claim: Handle, gate: int | None, record: Path | None
+    ) -> Handle:
         program = launch.argv[0]
         if "/" not in program and shutil.which(program, path=launch.env.get("PATH")) is None:
             raise FileNotFoundError(f"{program}: command not found on PATH")
@@ -98,7 +155,7 @@ class LocalExecutor:
             launch.exit_file.unlink()  # a stale status must never be read as this attempt's
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         with os.fdopen(os.open(launch.log, flags, 0o644), "ab") as log:
-            proc = self._spawn(launch, log)
+            proc = self._spawn(launch, log, gate, record)
         self.children[proc.pid] = proc
         return dataclasses.replace(
             claim,
@@ -110,16 +167,19 @@ class LocalExecutor:
         )
 
     @staticmethod
-    def _spawn(launch: Launch, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        launch: Launch, log: IO[bytes], gate: int | None, record: Path | None
+    ) -> subprocess.Popen[bytes]:
         shell = len(launch.argv) == 3 and launch.argv[:2] == ["/bin/sh", "-c"]
         command = ["sh", launch.argv[2]] if shell else ["argv", *launch.argv]
         with contextlib.ExitStack() as stack:
             stdin = stack.enter_context(open(launch.stdin, "rb")) if launch.stdin else None
             return subprocess.Popen(
-                ["/bin/sh", "-c", _WRAPPER, "sh", WRAPPER_NAME, str(launch.exit_file), *command],
+                ["/bin/sh", "-c", _WRAPPER, "sh", WRAPPER_NAME, str(launch.exit_file)]
+                + [str(record or ""), *command],
                 cwd=launch.cwd,
                 env=launch.env,
-                stdin=stdin or subprocess.DEVNULL,
+                stdin=gate if gate is not None else stdin or subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,

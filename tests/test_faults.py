@@ -19,7 +19,9 @@ from conftest import assert_clean_error, rw, rw_process, wait_for
 from runner_helpers import RunnerProcess, kill_executors, read, run_once, state, write_job
 
 from repowire import clock
-from repowire.local import group_alive
+from repowire.executor import Launch
+from repowire.handles import Handle
+from repowire.local import Gate, LocalExecutor, group_alive
 from repowire.runner import Runner
 from repowire.supervisor import Supervisor
 
@@ -101,8 +103,9 @@ def held(root, monkeypatch):
 
 
 def test_a_handle_that_cannot_be_written_is_held_and_recorded_later(root, held):
+    """(A run with a precondition is claimed, then started, then its handle recorded.)"""
     counter = root / "count"
-    write_job(root, "once", command=f"echo ran >> {counter}; sleep 0.5")
+    write_job(root, "once", command=f"echo ran >> {counter}; sleep 0.5", run_if="true")
     out = io.StringIO()
     runner = Runner(root, log=out)
     runner.store.lock_timeout = 0.2
@@ -115,8 +118,64 @@ def test_a_handle_that_cannot_be_written_is_held_and_recorded_later(root, held):
     assert run_once(root) and counter.read_text() == "ran\n"  # a fresh runner runs it no more
 
 
+def test_a_claim_that_cannot_be_written_runs_nothing(root, monkeypatch):
+    """A local run is claimed and recorded in one write, its wrapper waiting until that write
+    is durable: when the write fails (a full disk), the wrapper ends without running the
+    command, and the job is still queued for a later step, which runs it once."""
+    counter = root / "count"
+    write_job(root, "once", command=f"echo ran >> {counter}")
+    out = io.StringIO()
+    runner = Runner(root, log=out)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "fsync", full)
+        runner.step()
+    assert "No space left on device" in out.getvalue() and state(root, "once") == "queued"
+    local = runner.supervisor.executors["local"]
+    for proc in local.children.values():  # type: ignore[attr-defined]
+        proc.wait(timeout=15)  # the wrapper that was never told to go has ended
+    assert not counter.exists() and not (root / ".repowire/jobs/once.exit").exists()
+    wait_for(lambda: runner.step() is not None and state(root, "once") == "succeeded")
+    assert counter.read_text() == "ran\n"
+
+
+def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path):
+    """The runner says go once the record naming the wrapper is durable; if it stops before
+    saying it, the wrapper runs the command only if the record names it as running."""
+    local, record = LocalExecutor(), tmp_path / "record.yaml"
+    record.write_text("state: queued\n")
+
+    def start(name: str) -> tuple[int, Gate]:
+        marker = tmp_path / name
+        argv = ["/bin/sh", "-c", f"echo ran > {marker}"]
+        log, exit_file = tmp_path / f"{name}.log", tmp_path / f"{name}.exit"
+        launch = Launch(name, argv, tmp_path, dict(os.environ), log, exit_file)
+        handle, gate = local.start_gated(launch, Handle(kind="local"), record)
+        assert handle.pid and not marker.exists()
+        return handle.pid, gate
+
+    def ended(pid: int) -> int:
+        return local.children[pid].wait(timeout=15)
+
+    told, gate = start("told")
+    gate.open()
+    assert ended(told) == 0 and (tmp_path / "told").exists()
+    unnamed, gate = start("unnamed")
+    gate.close()  # the runner stopped before its write: the record does not name it
+    assert ended(unnamed) == 0 and not (tmp_path / "unnamed").exists()
+    assert not (tmp_path / "unnamed.exit").exists()
+    named, gate = start("named")
+    record.write_text(f"state: running\nexecutor:\n  kind: local\n  pid: {named}\n")
+    gate.close()  # the runner stopped after its write, before its word
+    assert ended(named) == 0 and (tmp_path / "named").exists()
+    assert (tmp_path / "named.exit").read_text() == "0\n"
+
+
 def test_a_cancel_while_the_handle_is_unwritten_still_releases_the_executor(root, held):
-    write_job(root, "long", command="sleep 60")
+    write_job(root, "long", command="sleep 60", run_if="true")
     runner = Runner(root, log=io.StringIO())
     runner.store.lock_timeout = 0.2
     runner.step()
