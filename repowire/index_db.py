@@ -121,10 +121,10 @@ class RecordIndex:
             return found, stale
 
     def resting(
-        self, keys: dict[str, Key], may_rest: Callable[[int, float], bool]
+        self, keys: dict[str, Key], may_rest: Callable[[str, int, float], bool]
     ) -> dict[str, str]:
         """The state of each indexed record whose file is still `keys[id]` and that may rest
-        (see rows.rest_of; `may_rest` is asked with its rest and the time it last changed):
+        (see rows.rest_of; `may_rest` is asked with its id, rest and the time it last changed):
         a runner keeps no more of it, so its data is not even read."""
         found: dict[str, str] = {}
         with self._guard:
@@ -136,7 +136,7 @@ class RecordIndex:
                     _RESTING
                 ):
                     if keys.get(job_id) == (ino, size, mtime_ns, ctime_ns) and may_rest(
-                        rest, mtime_ns / 1e9 if changed is None else changed
+                        job_id, rest, mtime_ns / 1e9 if changed is None else changed
                     ):
                         found[job_id] = state
             except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt

@@ -67,6 +67,7 @@ class Runner:
         # the records, looked at again as events tell; finished ones rest as their state
         self.table = JobTable(self.store, self._may_rest)
         self._stepped: set[str] = set()  # ids whose object changed in this step
+        self._exit_files: set[str] = set()  # ids with an exit file, at the last full look
         self.scheduler = Scheduler(self.store, self.log)
         self.supervisor = Supervisor(self.store, executors, self.scheduler, identity, self.log)
         self.supervisor.config = self.config
@@ -191,6 +192,7 @@ class Runner:
         names = changes.take() if changes is not None else None  # before the files are read:
         if names is None or full:  # a later change is told again
             self._stamps = self._folder_stamps()  # what a full look has seen
+            self._exit_files = _exit_ids(self.store.jobs_dir)
             return None
         return names
 
@@ -274,9 +276,12 @@ class Runner:
             pending.update(fresh)
         return jobs
 
-    def _may_rest(self, rest: int, changed: float) -> bool:
+    def _may_rest(self, job_id: str, rest: int, changed: float) -> bool:
         """Whether a finished record the index holds (rows.rest_of) needs no object here:
-        nothing of its attempt lives, and no notification can be owed to it."""
+        nothing of its attempt lives, no exit file is left to tidy, and no notification can be
+        owed to it."""
+        if job_id in self._exit_files:
+            return False  # left by a runner killed as it finished: recovery removes it
         if self.config.notify and changed > time.time() - RECENT.total_seconds():
             return False  # config.yaml's default may still be owed
         return not rest or not _group_exists(rest)
@@ -340,6 +345,14 @@ class Runner:
             if job_id not in self.failing:
                 self.log(f"error {job_id}: {_sentence(exc)}")
             self.failing.add(job_id)
+
+
+def _exit_ids(jobs: Path) -> set[str]:
+    """The ids whose <id>.exit is in jobs/ (one listing of the folder)."""
+    try:
+        return {name[:-5] for name in os.listdir(jobs) if name.endswith(".exit")}
+    except OSError:
+        return set()
 
 
 def _group_exists(pgid: int) -> bool:

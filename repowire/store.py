@@ -295,7 +295,7 @@ class Store:
         return [row.record for row in self.list_rows()]
 
     def resting(
-        self, entries: list[Entry], may_rest: Callable[[int, float], bool]
+        self, entries: list[Entry], may_rest: Callable[[str, int, float], bool]
     ) -> dict[str, str]:
         """The state of each of these records the index says may rest (RecordIndex.resting)."""
         with self.index.session():

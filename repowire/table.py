@@ -31,7 +31,9 @@ class JobTable:
     runner is done with them. Such records are left out of jobs(); `state_of` still tells
     their state (a job may wait for one), and any change to the file brings the object back."""
 
-    def __init__(self, store: Store, may_rest: Callable[[int, float], bool] | None = None) -> None:
+    def __init__(
+        self, store: Store, may_rest: Callable[[str, int, float], bool] | None = None
+    ) -> None:
         self.store = store
         self.may_rest = may_rest
         # each file's identity (packed: a long history is held in little memory) and object
@@ -150,7 +152,7 @@ class JobTable:
     def _item_of(self, row: Row) -> Job | Invalid | State:
         """What a runner's table keeps of a row: its state only, when it may rest."""
         if row.rest is not None and self.may_rest is not None:
-            if self.may_rest(row.rest, row.changed_at):
+            if self.may_rest(row.id, row.rest, row.changed_at):
                 return _STATES[row.state]
         return _job_of(row, True)
 

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import io
+import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
 from conftest import rw, wait_for
 from runner_helpers import RunnerProcess, read, set_config, state, write_job
 
+from repowire.executor import HOST
 from repowire.local import group_alive
 from repowire.model import State
 from repowire.runner import Runner
@@ -99,3 +101,22 @@ def test_a_recent_failure_is_still_told_under_the_default_notify(root, tmp_path)
     runner.run(once=True)
     assert told.read_text().split() == ["boom"]  # its row was not let rest untold
     assert "old-000" in _resting(runner)
+
+
+def test_an_exit_file_left_as_a_runner_was_killed_mid_finish_is_removed(root):
+    """A finished record whose exit file is still there (its runner was killed between
+    recording the outcome and removing the file) is looked at, and the file removed."""
+    old = _finished(root, FILLERS)
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    here = Store(root).root_ref()
+    handle = {"kind": "local", "host": HOST, "root": here.path, "root_token": here.token}
+    handle.update(pid=ended.pid, pgid=ended.pid, start_time=1.0)
+    write_job(root, "done", command="true", state="succeeded", executor=handle)
+    left = root / ".repowire/jobs/done.exit"
+    left.write_text("0\n")
+    _indexed(root, FILLERS + 1)
+    runner = Runner(root, log=io.StringIO())
+    runner.step()
+    assert not left.exists() and state(root, "done") == "succeeded"
+    assert {old[0], "done"} <= _resting(runner)
