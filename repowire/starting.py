@@ -163,7 +163,7 @@ class Starting:
         """Claim and record a local attempt in one write, its wrapper waiting at a gate until
         that write is durable (see the module's words); a launch that fails ends the job in
         the same write."""
-        started: list[tuple[Gate, str | None]] = []
+        started: list[tuple[Gate, Handle, str | None]] = []
         failed: list[str] = []
 
         def change(record: Job) -> bool:
@@ -179,21 +179,22 @@ class Starting:
                 record.error = failed[0]
                 enter_state(record, State.FAILED, f"not started: {failed[0]}", now)
                 return True
-            started.append((gate, launch.session_id))
+            started.append((gate, record.handle, launch.session_id))
             record.session_id = launch.session_id or record.session_id
             return True
 
         try:
             record = self.store.transition(job.id, change)
         except BaseException:
-            for gate, _ in started:
+            for gate, handle, _ in started:
                 gate.close()  # never told to go: the record does not name it, so it ends
+                local.forget(handle)  # not watched: its end is collected, not waited for
             raise
         if failed:
             self.started.add(record.id)
             self.log(f"failed {record.id}: {failed[0]}")
         elif started:
-            self._go(record, *started[0], now)
+            self._go(record, started[0][0], started[0][2], now)
 
     def _go(self, record: Job, gate: Gate, chosen: str | None, now: datetime) -> None:
         """The record naming the attempt is durable: its command may run, and is watched."""

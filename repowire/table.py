@@ -119,6 +119,7 @@ class JobTable:
         if isinstance(item, State):
             self.view.pop(job_id, None)
             self.live.discard(job_id)
+            self.broken.discard(job_id)
             return
         self.view[job_id] = item  # in its place (a new id re-sorts in jobs())
         self._fresh.add(job_id)
