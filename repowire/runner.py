@@ -31,7 +31,7 @@ from .presence import Presence
 from .recovery import Recovery
 from .scheduler import Scheduler
 from .slurm import SlurmExecutor
-from .store import Store
+from .store import RACY_NS, Store
 from .supervisor import Supervisor
 from .table import JobTable
 from .values import format_time
@@ -262,6 +262,8 @@ class Runner:
             waits += self.notifier.step(jobs, self.config.notify, now)
         if self.supervisor.busy:
             waits.append(ACTIVE_POLL_SECONDS)
+        if self.table.unsettled:  # read once more when their identity can be trusted
+            waits.append(RACY_NS / 1e9)
         self._rest()
         deadlines = self.supervisor.deadlines(now)
         self._timers = len(waits) > 1 or bool(deadlines)  # anything but the periodic rescan

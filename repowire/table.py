@@ -64,14 +64,8 @@ class JobTable:
             self.resort = True
         else:
             entries = self._restat({_id_of(name) for name in changed} | self.unsettled | touched)
-        unsettled, objects = self.unsettled, self.objects
-        misses = [
-            e
-            for e in entries
-            if (known := objects.get(e[0])) is None or e[0] in unsettled or known[0] != _pack(*e[1])
-        ]
+        misses = self._misses(entries)
         found = self._read(misses, slim_terminal)
-        self.unsettled = set()
         for job_id, key, _mtime, settled in misses:
             if job_id not in found:  # gone while it was read
                 self._forget(job_id)
@@ -88,6 +82,20 @@ class JobTable:
             }
             self.resort = False
         return dict(self.view)  # a copy: a step may add and drop entries of its own
+
+    def _misses(self, entries: list[Entry]) -> list[Entry]:
+        """The files to read: new, changed, or read while their identity could not yet be
+        trusted and now can be (a second write in the same clock tick may have left the same
+        identity). Until then such a file is kept as read, unless its identity changes."""
+        unsettled, objects = self.unsettled, self.objects
+        self.unsettled = {e[0] for e in entries if e[0] in unsettled and not e[3]}
+        return [
+            e
+            for e in entries
+            if (known := objects.get(e[0])) is None
+            or known[0] != _pack(*e[1])
+            or (e[0] in unsettled and e[3])
+        ]
 
     def take_fresh(self) -> set[str]:
         """The ids whose object changed (or that went) since the last take."""

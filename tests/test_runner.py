@@ -460,6 +460,8 @@ def test_a_quiet_rescan_looks_at_the_folders_only(quick):
     assert runner._folders_changed(events_work=True)
     assert not runner._folders_changed(events_work=True)
     runner.step()
+    assert runner._timers  # the new file is read once more when its identity can be trusted
+    wait_for(lambda: runner.step() is not None and not runner.table.unsettled, what="settled")
     assert not runner._timers  # nothing queued or running: only the periodic rescan is left
     write_job(quick, "later", command="true", due_at="2099-01-01T00:00:00Z")
     runner.step()
