@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import click.shell_completion
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 from ..errors import RepowireError, UsageProblem
 from .render import NO_RUNNER
@@ -121,8 +123,10 @@ def warn_unserved(here: Any) -> None:
 
 def complete_names(
     ctx: click.Context, param: click.Parameter, incomplete: str
-) -> list[click.shell_completion.CompletionItem]:
+) -> list[CompletionItem]:
     """Job ids and template names that start with what was typed (click's shell completion)."""
+    from click.shell_completion import CompletionItem
+
     from ..functions import find_root, names
 
     try:
@@ -130,7 +134,7 @@ def complete_names(
         found = names(root)
     except Exception:  # completion never fails loudly; it just offers nothing
         return []
-    return [click.shell_completion.CompletionItem(n) for n in found if n.startswith(incomplete)]
+    return [CompletionItem(n) for n in found if n.startswith(incomplete)]
 
 
 def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
