@@ -103,9 +103,9 @@ class Chooser:
         """Whether the jobs it waits for let it start; one that failed cancels it (by policy)."""
         states = {}
         for dep_id in job.after:
-            dep = jobs.get(dep_id)
+            dep = jobs.get(dep_id)  # a broken one has no state; one resting, only its state
             state = dep.state.value if isinstance(dep, Job) else self.state_of(dep_id)
-            if state is not None and not isinstance(dep, Invalid):
+            if state is not None:
                 states[dep_id] = state
         found = readiness(job.after, job.on_dependency_failure, states)
         if found.cancel:

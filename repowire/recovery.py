@@ -42,7 +42,7 @@ class Recovery:
 
     def settled(self, job: Job) -> bool:
         """Whether recover has nothing left to do for this record as it is: it is looked at
-        again only when it changes (or at a full look)."""
+        again only when it changes."""
         if job.state == State.RUNNING or self.supervisor.trees.unsettled(job):
             return False
         handle = job.handle

@@ -77,7 +77,7 @@ class Runner:
         self.settings = LiveSettings(root, self.log, self.config)
         self.presence = Presence(root, os.getpid(), HOST, process_identity(os.getpid()))
         self.chooser = Chooser(self.store, self.scheduler, self.log, self._guard)
-        self.chooser.state_of = self.table.state_of
+        self.chooser.state_of = self.table.state_of  # a dependency resting as its state
         self.to_recover: set[str] = set()  # records recovery looks at (again) in the next step
         self.told_invalid: dict[str, str] = {}  # broken job files logged, with their problem
         self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
@@ -290,6 +290,8 @@ class Runner:
 
     def _rest(self) -> None:
         """Let the finished records of this step that nothing waits on rest as their state."""
+        if not self._stepped:
+            return
         busy = (self.to_recover | self.notifier.looking | set(self.supervisor.active)).union(
             self.supervisor.releasing
         )
