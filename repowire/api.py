@@ -20,7 +20,7 @@ from .model import AGENT_PRESETS, SHELL, Job, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
 from .values import format_time, new_job_id, parse_due, shown, validate_id
-from .views import Listing, as_dict, dependency_states, filtered, listing, version_of, with_waits
+from .views import Listing, as_dict, dependency_states, filtered, listing, with_waits
 
 __all__ = ["Project", "Listing", "name_of", "LOG_CHUNK"]
 
@@ -120,7 +120,7 @@ class Project:
 
     def changes(self, every: float = 2.0) -> Iterator[str]:
         """The records' fingerprint now, then each time it changes (woken by file events)."""
-        from .views import changes
+        from .fingerprint import changes
 
         return changes(self.store, every)
 
@@ -169,6 +169,8 @@ class Project:
 
     def version(self) -> str:
         """A cheap fingerprint of every record and template, which changes when they do."""
+        from .fingerprint import version_of
+
         return version_of(self.store)
 
     def backends(self) -> list[dict[str, Any]]:

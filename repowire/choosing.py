@@ -7,7 +7,7 @@ runner's table keeps as records change, so its cost follows the queue, not every
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .deps import Readiness, readiness
@@ -95,7 +95,7 @@ class Chooser:
     def _order(self, job: Job) -> Order:
         known = self._orders.get(job.id)
         if known is None or known[0] is not job:  # its record changed: its place may have
-            known = (job, (-job.priority, *self.store.age_key(job.id, job.created_at)))
+            known = (job, (-job.priority, *_age_key(self.store, job)))
             self._orders[job.id] = known
         return known[1]
 
@@ -151,3 +151,16 @@ def _tree_in_use(job: Job) -> str | None:
     tree = job.worktree
     busy = tree is not None and tree.pending and job.state != State.QUEUED
     return tree.path if busy and tree is not None else None
+
+
+def _age_key(store: Store, job: Job) -> tuple[datetime, str]:
+    """Oldest first: a record's creation time, else (a hand-written file has none) the time
+    its file was last written, then the id."""
+    created_at = job.created_at
+    if created_at is None:
+        try:
+            stamp = store.job_file(job.id).lstat().st_mtime
+        except (OSError, ValueError):
+            stamp = 0.0
+        created_at = datetime.fromtimestamp(stamp, timezone.utc)
+    return (created_at, job.id)

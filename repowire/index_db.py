@@ -5,7 +5,9 @@ damaged, never trusted for a changed file, never needed (without it every record
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,25 +17,38 @@ from .rows import USAGE_NUMBERS, Key, Row
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["RecordIndex", "INDEX_VERSION"]
+__all__ = ["RecordIndex", "INDEX_VERSION", "Whole", "folder_mark"]
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 CHUNK = 500  # ids a query names at once (SQLite allows 999 parameters on old builds)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS records (
     id TEXT PRIMARY KEY, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
     state TEXT, template TEXT, created REAL, changed REAL, rest INTEGER, brief TEXT, data TEXT,
-    ended TEXT, backend TEXT, input INTEGER, cached INTEGER, output INTEGER, cost REAL,
-    estimated INTEGER
-) WITHOUT ROWID
-"""
+    age REAL, ended TEXT, backend TEXT, input INTEGER, cached INTEGER, output INTEGER,
+    cost REAL, estimated INTEGER
+) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS records_age ON records (age)",  # the newest, for `--limit`
+    "CREATE INDEX IF NOT EXISTS records_ino ON records (ino)",  # inodes without the data
+    "CREATE INDEX IF NOT EXISTS records_template ON records (template) WHERE template IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS records_unstamped ON records (id) WHERE created IS NULL",
+    # the jobs/ folder's inode and mtime when the index last held every file there
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID",
+)
 _COLUMNS = "id, ino, size, mtime_ns, ctime_ns, state, template, created, changed, rest, brief, data"
 _SPEND = "ended, backend, input, cached, output, cost, estimated"  # of runs with usage only
-_INSERT = f"INSERT OR REPLACE INTO records ({_COLUMNS}, {_SPEND}) VALUES ({'?,' * 18}?)"
+_INSERT = f"INSERT OR REPLACE INTO records ({_COLUMNS}, age, {_SPEND}) VALUES ({'?,' * 19}?)"
 _RESTING = (
     "SELECT id, ino, size, mtime_ns, ctime_ns, state, changed, rest FROM records "
     "WHERE rest IS NOT NULL"
 )
+QUERIES = {  # what `fetch` asks, by name
+    "mark": "SELECT value FROM meta WHERE key = 'folder'",
+    "newest": "SELECT id, age FROM records ORDER BY age DESC, id DESC LIMIT ?",
+    "unstamped": "SELECT id FROM records WHERE created IS NULL",
+    "runs": "SELECT id FROM records WHERE template = ?",
+    "inodes": "SELECT id, ino FROM records",
+}
 _GROUPS = {
     "template": "coalesce(nullif(r.template, ''), '(one-off jobs)')",
     "backend": "r.backend",
@@ -204,31 +219,21 @@ class RecordIndex:
                 row.text, row._brief = ("", text) if brief else (text, "")
                 found[job_id] = row
 
-    def put(self, rows: list[tuple[Row, Key]], gone: Iterable[str] = ()) -> None:
+    def put(self, rows: list[tuple[Row, Key]], gone: Iterable[str] = ()) -> bool:
         """Record rows parsed now and forget records that are gone; skipped while another
-        process writes the index (it is a cache)."""
+        process writes the index (it is a cache). Whether the index holds them now."""
         gone = list(gone)
         if not rows and not gone:
-            return
+            return True
         values = [
-            (
-                r.id,
-                *key,
-                r.state,
-                r.template,
-                r.created,
-                r.changed,
-                r.rest,
-                r.brief_text(),
-                r.text,
-                *r.spend,
-            )
+            (r.id, *key, r.state, r.template, r.created, r.changed, r.rest, r.brief_text())
+            + (r.text, r.age[0], *r.spend)
             for r, key in rows
         ]
         with self._guard:
             db = self._open(create=True)
             if db is None:
-                return
+                return False
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
@@ -238,6 +243,40 @@ class RecordIndex:
                 except BaseException:
                     db.execute("ROLLBACK")
                     raise
+            except Exception as exc:  # noqa: BLE001 - busy: another writer; damaged: rebuilt
+                self._failed(exc)
+                return False
+            finally:
+                self._idle()
+        return True
+
+    def fetch(self, query: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]] | None:
+        """The rows of one query (QUERIES names them), or None without a usable index."""
+        with self._guard:
+            db = self._open()
+            if db is None:
+                return None
+            try:
+                return db.execute(QUERIES[query], tuple(params)).fetchall()
+            except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
+                self._failed(exc)
+                return None
+            finally:
+                self._idle()
+
+    def mark(self) -> str | None:
+        """The jobs/ folder's mark (its inode and mtime) when the index last held every file
+        in it as it was; None if unknown."""
+        found = self.fetch("mark")
+        return str(found[0][0]) if found else None
+
+    def set_mark(self, mark: str) -> None:
+        with self._guard:
+            db = self._open()
+            if db is None:
+                return
+            try:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('folder', ?)", (mark,))
             except Exception as exc:  # noqa: BLE001 - busy: another writer; damaged: rebuilt
                 self._failed(exc)
             finally:
@@ -277,7 +316,9 @@ class RecordIndex:
             db.execute("PRAGMA synchronous = OFF")  # a cache: the files are the truth
             if db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
                 db.execute("DROP TABLE IF EXISTS records")
-                db.execute(_SCHEMA)
+                db.execute("DROP TABLE IF EXISTS meta")
+                for statement in _SCHEMA:
+                    db.execute(statement)
                 db.execute(f"PRAGMA user_version = {INDEX_VERSION}")
             db.execute("PRAGMA journal_mode = WAL")  # readers go on while one process writes
         except Exception:
@@ -296,3 +337,30 @@ class RecordIndex:
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(OSError):
                 Path(f"{self.path}{suffix}").unlink()
+
+
+def folder_mark(folder: Path) -> str | None:
+    """A folder's inode and mtime: equal marks mean the same names and inodes in it (given
+    the mtime was taken a timestamp tick after its last change; see Whole)."""
+    try:
+        info = os.stat(folder)
+    except FileNotFoundError:
+        return None
+    return f"{info.st_ino}:{info.st_mtime_ns}"
+
+
+class Whole:
+    """A full listing of jobs/ that, done without a change to the folder while it read, leaves
+    its mark in the index: the index then held every file there as it was (newest.py)."""
+
+    def __init__(self, index: RecordIndex, folder: Path, tick_ns: int) -> None:
+        self.index, self.folder, self.mark = index, folder, folder_mark(folder)
+        self.before = time.time_ns() - tick_ns  # the folder's mtime must be older (see done)
+
+    def done(self) -> None:
+        """Call once every file listed is in the index (none unsettled, the writes made)."""
+        mark = self.mark
+        if mark is None or folder_mark(self.folder) != mark:
+            return
+        if int(mark.split(":")[1]) < self.before:  # else a change in the same timestamp tick
+            self.index.set_mark(mark)  # would leave the folder's mtime as it is

@@ -9,7 +9,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ from .schema import parse_job
 from .values import new_job_id, validate_id
 
 if TYPE_CHECKING:
-    from .index_db import RecordIndex
+    from .index_db import RecordIndex, Whole
     from .rows import Row
 
 __all__ = ["Store", "PEOPLE_LIMIT"]
@@ -263,8 +262,11 @@ class Store:
         """Every record as a row (broken ones as invalid), sorted by id: served from the
         derived index (.repowire/cache/index.sqlite3) for files whose identity is unchanged.
         Brief rows of finished jobs hold only BRIEF_KEYS, which is all that is read of them."""
+        from .index_db import Whole
+
+        whole = Whole(self.index, self.jobs_dir, RACY_NS)  # taken before the folder is read
         entries = self.entries()
-        rows = self.rows_for(entries, True, brief)
+        rows = self.rows_for(entries, True, brief, whole)
         return [rows[e[0]] for e in entries if e[0] in rows]
 
     def rows_of(self, job_ids: list[str]) -> list[Row]:
@@ -301,16 +303,20 @@ class Store:
         with self.index.session():
             return self.index.resting({e[0]: e[1] for e in entries}, may_rest)
 
-    def rows_for(self, entries: list[Entry], all_rows: bool, brief: bool = False) -> dict[str, Row]:
+    def rows_for(
+        self, entries: list[Entry], all_rows: bool, brief: bool = False, whole: Whole | None = None
+    ) -> dict[str, Row]:
         """The rows of these entries: from the index where the file is unchanged, else parsed
         (and indexed once settled); with all_rows, records indexed with no file are dropped.
         With brief, finished jobs' rows may hold only their brief."""
         if not entries and not all_rows:
             return {}
         with self.index.session():
-            return self._rows_in_session(entries, all_rows, brief)
+            return self._rows_in_session(entries, all_rows, brief, whole)
 
-    def _rows_in_session(self, entries: list[Entry], all_rows: bool, brief: bool) -> dict[str, Row]:
+    def _rows_in_session(
+        self, entries: list[Entry], all_rows: bool, brief: bool, whole: Whole | None = None
+    ) -> dict[str, Row]:
         from .rows import Row
 
         row_of = Row.of
@@ -318,18 +324,19 @@ class Store:
         rows, stale = self.index.rows(keys, None if all_rows else list(keys), brief)
         gone = stale if all_rows else []
         if brief:  # the others whole
-            whole = [i for i, row in rows.items() if row.state not in _TERMINAL]
-            for job_id in whole:
+            unfinished = [i for i, row in rows.items() if row.state not in _TERMINAL]
+            for job_id in unfinished:
                 del rows[job_id]
-            rows.update(self.index.rows(keys, whole)[0])
-        fresh = []
+            rows.update(self.index.rows(keys, unfinished)[0])
+        fresh, unsettled = [], False
         for job_id, key, mtime, settled in entries:
             if job_id not in rows:
                 record = _record_of(self.item(job_id))
                 rows[job_id] = row_of(record, mtime)
-                if settled:
-                    fresh.append((rows[job_id], key))
-        self.index.put(fresh, gone)
+                fresh += [(rows[job_id], key)] if settled else []
+                unsettled = unsettled or not settled
+        if self.index.put(fresh, gone) and whole is not None and not unsettled:
+            whole.done()
         return rows
 
     def entries(self, sort: bool = True) -> list[Entry]:
@@ -342,7 +349,7 @@ class Store:
         settled_before = time.time_ns() - RACY_NS
         out: list[Entry] = []
         add = out.append
-        for entry in self._record_entries():
+        for entry in self.record_entries():
             name = entry.name
             try:
                 info = entry.stat(follow_symlinks=False)
@@ -350,7 +357,8 @@ class Store:
                 continue
             key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
             job_id = name[:-5] if name[-5:] == ".yaml" else name
-            add((job_id, key, info.st_mtime, info.st_ctime_ns < settled_before))
+            mtime = info.st_mtime_ns / 1e9  # as the index gives it back (st_mtime may differ)
+            add((job_id, key, mtime, info.st_ctime_ns < settled_before))
         if sort:
             out.sort()
         return out
@@ -359,9 +367,9 @@ class Store:
         """A record file's entry from its stat (settled: unchanged for RACY_NS before now)."""
         now = time.time_ns() if now is None else now
         key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-        return (job_id, key, info.st_mtime, info.st_ctime_ns < now - RACY_NS)
+        return (job_id, key, info.st_mtime_ns / 1e9, info.st_ctime_ns < now - RACY_NS)
 
-    def _record_entries(self) -> Iterator[os.DirEntry[str]]:
+    def record_entries(self) -> Iterator[os.DirEntry[str]]:
         """The <id>.yaml entries of jobs/ (dot-files and temp files skipped), one at a time
         (a list of them all, each holding its stat, would cost a long history much memory)."""
         try:
@@ -372,17 +380,6 @@ class Store:
             for entry in entries:
                 if entry.name.endswith((".yaml", ".yml")) and entry.name[0] != ".":
                     yield entry
-
-    def age_key(self, job_id: str, created_at: datetime | None) -> tuple[datetime, str]:
-        """Oldest first: a record's creation time, else (a hand-written file has none) the
-        time its file was last written, then the id."""
-        if created_at is None:
-            try:
-                stamp = self.job_file(job_id).lstat().st_mtime
-            except (OSError, ValueError):
-                stamp = 0.0
-            created_at = datetime.fromtimestamp(stamp, timezone.utc)
-        return (created_at, job_id)
 
     def remove_job_files(self, job_id: str) -> None:
         """Delete a record and its sibling files (retention)."""

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,9 +23,7 @@ __all__ = [
     "filtered",
     "as_dict",
     "template_view",
-    "version_of",
     "overview",
-    "changes",
     "result_of",
     "with_waits",
     "dependency_states",
@@ -140,8 +137,32 @@ def filtered(
 ) -> Listing:
     """What `jobs list` lists: jobs and templates in `state`, of `template`, changed in the
     last `since` seconds, the newest `limit` of them; `only` as Listing.only takes it."""
+    if limit is not None and state is None and template is None and since is None:
+        if not any(only.values()):
+            quick = _newest(store, limit)  # at the cost of what it shows
+            if quick is not None:
+                return quick
     found = listing(store, state, template).only(clock.now(), **only)
     return found.recent(limit, since, clock.now())
+
+
+def _newest(store: Store, limit: int) -> Listing | None:
+    """listing(store, None, None).recent(limit, None, now) from the index (newest.py)."""
+    from .newest import newest
+    from .templates import list_templates
+
+    templates: list[Template | Invalid] = list_templates(store)
+    found = newest(store, limit, [_name(t) for t in templates if isinstance(t, Template)])
+    if found is None:
+        return None
+    rows, runs = found
+    after = {i for row in rows if row.state == "queued" for i in row.record.get("after") or ()}
+    if after:
+        states = {row.id: row.state for row in store.rows_of(sorted(after))}
+        for row in rows:
+            if row.state == "queued" and row.record.get("after"):
+                row.replace(with_waits(row.record, states))
+    return Listing(templates, rows, runs)
 
 
 def _ready(record: dict[str, Any], now: datetime) -> bool:
@@ -267,36 +288,6 @@ def _text_time(value: Any) -> Any:
     return format_time(value) if isinstance(value, datetime) else value
 
 
-def version_of(store: Store) -> str:
-    """A cheap fingerprint of every record and template: names, sizes and change times."""
-    import hashlib  # imported here: most commands never need it
-
-    digest = hashlib.blake2b(digest_size=12)
-    try:  # the inbox's seen marks
-        seen = os.stat(store.locks_dir / "inbox.seen")
-        digest.update(f"seen:{seen.st_mtime_ns}:{seen.st_size};".encode())
-    except OSError:
-        pass
-    for folder in (store.jobs_dir, store.agents_dir):
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            paths = [entry.path]
-            if entry.is_dir():
-                paths = [os.path.join(entry.path, n) for n in ("job.yaml", "state.yaml")]
-            elif not entry.name.endswith(".yaml"):
-                continue
-            for path in paths:
-                try:
-                    info = os.stat(path)
-                except FileNotFoundError:
-                    continue
-                digest.update(f"{path}:{info.st_mtime_ns}:{info.st_size};".encode())
-    return digest.hexdigest()
-
-
 def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict[str, Any]:
     """`repowire status`: who serves the root, counts by state, what runs, what fires next."""
     from .budgets import budget_paused
@@ -331,30 +322,6 @@ def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict
         "next_fires": sorted(fires, key=lambda f: f["at"])[:5],
         "invalid": [{k: r.get(k) for k in ("id", "path", "error")} for r in invalid],
     }
-
-
-def changes(store: Store, every: float) -> Iterator[str]:
-    """The fingerprint now, then each time it changes (woken by file events, looked at every
-    `every` seconds where none come)."""
-    import threading
-
-    from .watcher import Watcher
-
-    woken = threading.Event()
-    watcher = Watcher([store.jobs_dir, store.agents_dir], woken)
-    watcher.start()
-    try:
-        seen = version_of(store)
-        yield seen
-        while True:
-            woken.wait(every)
-            woken.clear()
-            now = version_of(store)
-            if now != seen:
-                seen = now
-                yield seen
-    finally:
-        watcher.stop()
 
 
 def result_of(store: Store, job: Job) -> dict[str, Any]:

@@ -187,6 +187,8 @@ def test_listing_without_a_usable_index_reads_the_files(root):
     cache.mkdir(exist_ok=True)
     (cache / "index.sqlite3").mkdir()  # cannot be opened as a database file
     assert _listed(root)[job_id]["state"] == "queued"
+    limited = json.loads(rw("jobs", "list", "--json", "--limit", "1").stdout)["jobs"]
+    assert [j["id"] for j in limited] == [job_id]
     assert rw("usage").exit_code == 0
 
 
@@ -241,3 +243,57 @@ def test_an_incremental_listing_looks_again_only_at_what_events_named(root):
     assert list(table.jobs(True)) == sorted([b.id, "new"])  # a full look agrees
     store.transition(b.id, lambda job: setattr(job, "name", "d"))  # this process's own write
     assert table.jobs(True, ())[b.id].name == "d"  # known at once, before its event comes
+
+
+def test_a_limited_listing_reads_what_it_shows_and_agrees_with_a_whole_one(root, monkeypatch):
+    """`jobs list --limit N` comes from the index once the folder shows no file added,
+    removed or replaced since the index held them all; it is the whole listing's tail."""
+    from repowire.index_db import folder_mark
+
+    store = Store(root)
+    api.create_template(root, "nightly", "0 3 * * *", command="true")
+    first = api.create_job(root, "first", command="true")
+    run = api.create_job(root, "run", command="true")
+    text = store.job_file(run.id).read_text()
+    store.job_file(run.id).write_text(f"{text}template: nightly\n")
+    waiting = api.create_job(root, "waiting", command="true", after=[first.id])
+    hand = store.jobs_dir / "by-hand.yaml"
+    hand.write_text("command: 'true'\n")  # no times: placed by its file's
+    os.utime(hand, (1_000_000_000, 1_000_000_000))
+    (store.jobs_dir / "broken.yaml").write_text("command: [unclosed\n")
+    whole_looks = []
+    real_entries = Store.entries
+    monkeypatch.setattr(
+        Store, "entries", lambda self, *a, **k: whole_looks.append(1) or real_entries(self, *a, **k)
+    )
+
+    def agree(count, whole_first=True):
+        full = json.loads(rw("jobs", "list", "--json").stdout) if whole_first else None
+        whole_looks.clear()
+        part = json.loads(rw("jobs", "list", "--json", "--limit", str(count)).stdout)
+        served = not whole_looks
+        full = full or json.loads(rw("jobs", "list", "--json").stdout)
+        tail = full["jobs"][max(0, len(full["jobs"]) - count) :]
+        assert part["jobs"] == tail, [j["id"] for j in full["jobs"]]
+        assert part["templates"] == full["templates"]
+        return served  # from the index
+
+    wait_for(
+        lambda: agree(3) and store.index.mark() == folder_mark(store.jobs_dir), what="the mark"
+    )
+    assert agree(2) and agree(0) and agree(10)
+    assert json.loads(rw("jobs", "list", "--json").stdout)["jobs"][0]["id"] == "by-hand"
+    api.update_job(root, first.id, note="replaced: a new inode")  # the folder changed: its
+    assert agree(6, whole_first=False)  # names and inodes are compared with the index's
+    newer = api.create_job(root, "newer", command="true")
+    assert agree(1, whole_first=False)
+    store.job_file(newer.id).unlink()
+    assert agree(2, whole_first=False)
+    hand.write_text("command: 'true'\nname: edited\n")  # in place, at the top now
+    assert agree(1)
+    path = store.job_file(waiting.id)
+    path.write_text(path.read_text().replace("name: waiting", "name: edited"))  # in place
+    assert agree(3)
+    stamp = json.loads(rw("jobs", "show", waiting.id, "--json").stdout)["created_at"]
+    path.write_text(path.read_text().replace(stamp, "2001-01-01T00:00:00Z"))  # moved back
+    assert not agree(9, whole_first=False)  # another may belong in its place: all are read
