@@ -258,14 +258,14 @@ class Store:
         """What the listing shows for a file of jobs/: its job, or why it cannot be read."""
         return self._misnamed(job_id) or self.load(job_id)
 
-    def list_rows(self, brief: bool = False) -> list[Row]:
-        """Every record as a row (broken ones as invalid), sorted by id: served from the
+    def list_rows(self, brief: bool = False, by_id: bool = True) -> list[Row]:
+        """Every record as a row (broken ones as invalid; sorted by id if `by_id`): from the
         derived index (.repowire/cache/index.sqlite3) for files whose identity is unchanged.
         Brief rows of finished jobs hold only BRIEF_KEYS, which is all that is read of them."""
         from .index_db import Whole
 
         whole = Whole(self.index, self.jobs_dir, RACY_NS)  # taken before the folder is read
-        entries = self.entries()
+        entries = self.entries(sort=by_id)
         rows = self.rows_for(entries, True, brief, whole)
         return [rows[e[0]] for e in entries if e[0] in rows]
 
@@ -349,16 +349,23 @@ class Store:
         settled_before = time.time_ns() - RACY_NS
         out: list[Entry] = []
         add = out.append
-        for entry in self.record_entries():
-            name = entry.name
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-            job_id = name[:-5] if name[-5:] == ".yaml" else name
-            mtime = info.st_mtime_ns / 1e9  # as the index gives it back (st_mtime may differ)
-            add((job_id, key, mtime, info.st_ctime_ns < settled_before))
+        try:
+            folder = os.scandir(self.jobs_dir)
+        except FileNotFoundError:
+            return out
+        with folder:  # record_entries written out: this loop is every listing's floor
+            for entry in folder:
+                name = entry.name
+                if name[0] == "." or not name.endswith((".yaml", ".yml")):
+                    continue
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                key = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+                job_id = name[:-5] if name[-5:] == ".yaml" else name
+                # the mtime as the index gives it back (st_mtime may differ in the last bit)
+                add((job_id, key, info.st_mtime_ns / 1e9, info.st_ctime_ns < settled_before))
         if sort:
             out.sort()
         return out

@@ -104,7 +104,7 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
 
     if state is not None and state not in ("invalid", "enabled", "paused"):
         State(state)  # the faces check choices; scripts get a ValueError
-    rows = store.list_rows()
+    rows = store.list_rows(by_id=False)  # sorted by age below
     states = {row.id: row.state for row in rows}  # before any filter: for `after`
     runs: dict[str, list[Row]] = {}
     for row in rows:
