@@ -292,10 +292,6 @@ class Store:
             rows = self._rows_in_session([e for e in entries if e[0] in unknown], False, False)
         return sums, list(rows.values())
 
-    def list_records(self) -> list[dict[str, Any]]:
-        """Every record as the plain data `jobs list --json` prints (broken ones as invalid)."""
-        return [row.record for row in self.list_rows()]
-
     def resting(
         self, entries: list[Entry], may_rest: Callable[[str, int, float], bool]
     ) -> dict[str, str]:

@@ -294,7 +294,7 @@ def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict
     from .schedule import next_fires, zone
     from .templates import list_templates, read_state
 
-    records = store.list_records()
+    records = [row.record for row in store.list_rows()]
     counts: dict[str, int] = {s.value: 0 for s in State}
     counts["invalid"] = 0
     for record in records:

@@ -230,7 +230,7 @@ def test_usage_summed_by_the_index_matches_the_records(root, monkeypatch):
 
     def both_ways() -> list[dict]:
         found = [project.usage(by=by) for by in ("template", "backend", "day")]
-        records = project.store.list_records()
+        records = [row.record for row in project.store.list_rows()]
         assert found == [
             report(records, None, by, kathmandu) for by in ("template", "backend", "day")
         ]
