@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import clock
 from .config import Config, load_config, require_repowire
@@ -20,9 +20,11 @@ from .model import AGENT_PRESETS, SHELL, Job, State, Template, enter_state
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
 from .values import format_time, new_job_id, parse_due, shown, validate_id
-from .views import Listing, as_dict, dependency_states, filtered, listing, with_waits
 
-__all__ = ["Project", "Listing", "name_of", "LOG_CHUNK"]
+if TYPE_CHECKING:
+    from .views import Listing
+
+__all__ = ["Project", "name_of", "LOG_CHUNK"]
 
 LOG_CHUNK = 64 * 1024
 
@@ -99,6 +101,8 @@ class Project:
     def show(self, name: str) -> dict[str, Any]:
         """The JSON form of a job record (a queued one with `after` also says what it waits
         for), or of a template with its fires, runs and skips."""
+        from .views import as_dict, dependency_states, with_waits
+
         item = self.find(name)
         data = as_dict(self.store, item)
         if isinstance(item, Job) and item.after:
@@ -108,14 +112,20 @@ class Project:
     def listing(self, *args: Any, **filters: Any) -> dict[str, Any]:
         """`jobs list --json`: {"templates": [...], "jobs": [...]}; filters as views.filtered
         takes them: state, template, limit, since, ready, blocked, label."""
+        from .views import filtered
+
         return filtered(self.store, *args, **filters).as_json(self.store)
 
     def listing_text(self, *args: Any, **filters: Any) -> str:
         """listing() as JSON text, one job a line (records are not decoded to be printed)."""
+        from .views import filtered
+
         return filtered(self.store, *args, **filters).json_text(self.store)
 
     def listed_ids(self, *args: Any, **filters: Any) -> list[str]:
         """The ids listing() lists, in its order."""
+        from .views import filtered
+
         return [row.id for row in filtered(self.store, *args, **filters).rows]
 
     def changes(self, every: float = 2.0) -> Iterator[str]:
@@ -126,6 +136,8 @@ class Project:
 
     def list_all(self, state: str | None = None, template: str | None = None) -> Listing:
         """Templates and jobs, optionally only jobs in one state or of one template."""
+        from .views import listing
+
         return listing(self.store, state, template)
 
     def usage(self, since: float | None = None, by: str = "template") -> dict[str, Any]:

@@ -4,11 +4,14 @@ job operations as functions of a root, for scripts (`from repowire import create
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .api import Listing, Project
+from .api import Project
 from .config import require_repowire
 from .model import Job, Template
+
+if TYPE_CHECKING:
+    from .views import Listing
 
 __all__ = [
     "init",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import reprlib
-import unicodedata
 from datetime import datetime, timedelta, timezone
 
 from . import clock
@@ -65,6 +64,8 @@ def new_job_id(at: datetime | None = None) -> str:
 def slugify(text: str, limit: int = 128) -> str:
     """A valid id made from a display name ("Daily brief" -> "daily-brief", "Ünïcode" ->
     "unicode"), at most `limit` characters."""
+    import unicodedata  # imported here: only a name made into an id needs it
+
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9._-]+", "-", ascii_text.strip().lower()).strip("-._")
     return validate_id(slug[:limit].rstrip("-._") or "job", "name")

@@ -11,7 +11,6 @@ if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
 from ..errors import RepowireError, UsageProblem
-from .render import NO_RUNNER
 
 __all__ = [
     "RepowireGroup",
@@ -118,6 +117,8 @@ def print_new(here: Any, name: str, as_json: bool) -> None:
 def warn_unserved(here: Any) -> None:
     """One line on stderr when no runner serves the root, so queued work is not silently stuck."""
     if not here.runners():
+        from .render import NO_RUNNER
+
         click.echo(f"Warning: {NO_RUNNER}", err=True)
 
 

@@ -20,7 +20,6 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..api import Project
-from .render import print_job, print_json, print_listing, print_template, safe
 
 STATES = ["queued", "running", "succeeded", "failed", "canceled"]
 
@@ -179,6 +178,8 @@ def _print_list(here: Project, filters: dict[str, Any], as_json: bool, quiet: bo
         for job_id in here.listed_ids(**filters):
             click.echo(job_id)
     else:
+        from .render import print_listing
+
         data = here.listing(**filters)
         print_listing(data["templates"], data["jobs"])
 
@@ -197,6 +198,7 @@ def show(job_id: str, utc: bool, as_json: bool) -> None:
       repowire jobs show daily-brief --json
     """
     from . import render
+    from .render import print_job, print_json, print_template
 
     render.SHOW_UTC = utc
     data = project().show(job_id)
@@ -221,6 +223,8 @@ def status(job_id: str, as_json: bool) -> None:
     """
     state = project().status(job_id)
     if as_json:
+        from .render import print_json  # imported here: `jobs status` is the cold-start case
+
         print_json({"id": job_id, "state": state})
     else:
         click.echo(state)
@@ -266,6 +270,8 @@ def update(
         quiet=quiet,
     )
     if as_json:
+        from .render import print_json
+
         print_json(here.show(job.id))
     else:
         click.echo(f"{job.id} {job.state}")
@@ -284,6 +290,8 @@ def result(job_id: str, as_json: bool) -> None:
     Example:
       repowire jobs result job-20261126-021530-a1b2
     """
+    from .render import print_json, safe
+
     data = project().result(job_id)
     if as_json:
         print_json(data)
