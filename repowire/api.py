@@ -22,7 +22,7 @@ from .store import PEOPLE_LIMIT, Store
 from .values import format_time, new_job_id, parse_due, shown, validate_id
 
 if TYPE_CHECKING:
-    from .views import Listing
+    from .views import Listing  # imported where used: `jobs status` needs no listing
 
 __all__ = ["Project", "name_of", "LOG_CHUNK"]
 
@@ -112,33 +112,26 @@ class Project:
     def listing(self, *args: Any, **filters: Any) -> dict[str, Any]:
         """`jobs list --json`: {"templates": [...], "jobs": [...]}; filters as views.filtered
         takes them: state, template, limit, since, ready, blocked, label."""
-        from .views import filtered
-
-        return filtered(self.store, *args, **filters).as_json(self.store)
+        return self._filtered(*args, **filters).as_json(self.store)
 
     def listing_text(self, *args: Any, **filters: Any) -> str:
         """listing() as JSON text, one job a line (records are not decoded to be printed)."""
-        from .views import filtered
-
-        return filtered(self.store, *args, **filters).json_text(self.store)
+        return self._filtered(*args, **filters).json_text(self.store)
 
     def listed_ids(self, *args: Any, **filters: Any) -> list[str]:
         """The ids listing() lists, in its order."""
+        return [row.id for row in self._filtered(*args, **filters).rows]
+
+    def _filtered(self, *args: Any, **filters: Any) -> Listing:
         from .views import filtered
 
-        return [row.id for row in filtered(self.store, *args, **filters).rows]
+        return filtered(self.store, *args, **filters)
 
     def changes(self, every: float = 2.0) -> Iterator[str]:
         """The records' fingerprint now, then each time it changes (woken by file events)."""
         from .fingerprint import changes
 
         return changes(self.store, every)
-
-    def list_all(self, state: str | None = None, template: str | None = None) -> Listing:
-        """Templates and jobs, optionally only jobs in one state or of one template."""
-        from .views import listing
-
-        return listing(self.store, state, template)
 
     def usage(self, since: float | None = None, by: str = "template") -> dict[str, Any]:
         """`repowire usage`: tokens and cost of the runs that ended in the last `since`
@@ -159,8 +152,7 @@ class Project:
         return result_of(self.store, self.job(job_id))
 
     def log(self, job_id: str, offset: int = 0, limit: int = LOG_CHUNK) -> tuple[bytes, int]:
-        """The job's log from offset (negative: that many bytes from the end), and the offset
-        where the bytes returned end."""
+        """The job's log from offset (negative: from the end), and the offset it ends at."""
         from .views import log_chunk
 
         return log_chunk(self.store, self.job(job_id).id, offset, limit)

@@ -149,8 +149,10 @@ def find(root: Path, name: str) -> Job | Template:
 
 
 def list_all(root: Path, state: str | None = None, template: str | None = None) -> Listing:
-    """Templates and jobs, optionally filtered."""
-    return Project(root).list_all(state, template)
+    """Templates and jobs, optionally only jobs in one state or of one template."""
+    from .views import listing
+
+    return listing(Project(root).store, state, template)
 
 
 def update_job(root: Path, job_id: str, **changes: Any) -> Job:
