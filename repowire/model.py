@@ -26,6 +26,7 @@ __all__ = [
     "check_transition",
     "enter_state",
     "job_to_dict",
+    "with_text_times",
     "job_from_record",
     "template_to_dict",
     "split_executor",
@@ -318,6 +319,18 @@ def job_to_dict(job: Job, *, with_id: bool = False, times_as_text: bool = True) 
             continue
         out[key] = _plain(value, times_as_text)
     out.setdefault("state", State.QUEUED.value)
+    return out
+
+
+def with_text_times(record: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """job_to_dict(job, with_id=True) made from job_to_dict(job, times_as_text=False): the
+    times, the only values that differ, as text."""
+    out = {"id": job_id, **record}
+    for key in _TIME_KEYS:
+        if key in out:
+            out[key] = format_time(out[key])
+    if "notes" in out:
+        out["notes"] = [{**note, "at": format_time(note["at"])} for note in out["notes"]]
     return out
 
 

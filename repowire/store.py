@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +22,10 @@ from .files import (
     take_lock,
 )
 from .handles import RootRef
-from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict
+from .model import TERMINAL, Invalid, Job, job_to_dict
 from .schema import parse_job
 from .values import new_job_id, validate_id
+from .written import Written
 
 if TYPE_CHECKING:
     from .index_db import RecordIndex, Whole
@@ -36,7 +35,6 @@ __all__ = ["Store", "PEOPLE_LIMIT"]
 
 LOCK_TIMEOUT = 10.0
 PEOPLE_LIMIT = 512 * 1024  # a record people (CLI, MCP, dashboard) may grow it to
-WRITTEN_KEPT = 512  # records whose last write by this process is kept, to skip parsing them
 RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
 Key = tuple[int, ...]  # a file's identity: inode, size, mtime and ctime in ns
@@ -56,7 +54,7 @@ class Store:
         self._locks_ready = False
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
-        self._written: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._written = Written()  # what this process wrote last, not parsed again
         self._touched: set[str] = set()  # records this process wrote or removed (take_touched)
         self._touched_lock = threading.Lock()  # the runner's notifier writes from its threads
 
@@ -130,9 +128,9 @@ class Store:
             text = read_text(path)
         except FileNotFoundError:
             raise JobNotFound(f"no job {job_id} in {self.jobs_dir}") from None
-        known = self._written.get(job_id)
-        if known is not None and known[0] == text:
-            return job_from_record(copy.deepcopy(known[1]))
+        known = self._written.job(job_id, text)
+        if known is not None:
+            return known
         return parse_job(job_id, load_yaml(path, text), where=str(path))
 
     def _touch(self, job_id: str) -> None:
@@ -146,36 +144,35 @@ class Store:
             touched, self._touched = self._touched, set()
         return touched
 
-    def _remember(self, job: Job, text: str) -> None:
+    def _remember(self, job: Job, written: tuple[str, dict[str, Any]]) -> None:
         """What this process wrote to a record: its text and data, for read_job."""
         self._touch(job.id)
-        self._written[job.id] = (text, job_to_dict(job, with_id=True))
-        self._written.move_to_end(job.id)
-        while len(self._written) > WRITTEN_KEPT:
-            self._written.popitem(last=False)
+        self._written.remember(job.id, *written)
 
-    def _text_of(self, job: Job, limit: int) -> str:
-        """The record's YAML, refused when it would grow past `limit` (so it stays readable)."""
-        text = dump_yaml(job_to_dict(job, times_as_text=False))
+    def _text_of(self, job: Job, limit: int) -> tuple[str, dict[str, Any]]:
+        """The record's YAML, refused when it would grow past `limit` (so it stays readable),
+        and the data dumped."""
+        record = job_to_dict(job, times_as_text=False)
+        text = dump_yaml(record)
         if len(text.encode("utf-8")) > limit:
             raise ValidationError(
                 f"job {job.id}'s record would grow past {limit // 1024} KiB; nothing was written "
                 "(put long text in its result file, $REPOWIRE_RESULT_FILE, instead)"
             )
-        return text
+        return text, record
 
     def write_job(self, job: Job, limit: int = MAX_FILE_BYTES) -> None:
         """Replace the record atomically; callers hold the job's lock."""
         path = self.job_file(job.id)
-        text = self._text_of(job, limit)
+        written = self._text_of(job, limit)
         try:
-            atomic_write(path, text)
+            atomic_write(path, written[0])
         except OSError as exc:
-            self._written.pop(job.id, None)
+            self._written.forget(job.id)
             raise RepowireError(
                 f"could not write {path}: {exc.strerror or exc}; the record is unchanged"
             ) from None
-        self._remember(job, text)
+        self._remember(job, written)
 
     def try_create(self, job: Job) -> bool:
         """Write a new record with an exclusive create; False if that id exists already."""
@@ -183,10 +180,10 @@ class Store:
         now = clock.now()
         job.created_at = job.created_at or now
         job.updated_at = job.updated_at or now
-        text = self._text_of(job, PEOPLE_LIMIT)
-        created = create_exclusive(self.job_file(job.id), text)
+        written = self._text_of(job, PEOPLE_LIMIT)
+        created = create_exclusive(self.job_file(job.id), written[0])
         if created:
-            self._remember(job, text)
+            self._remember(job, written)
         return created
 
     def create_job(self, job: Job, generated_id: bool = False) -> Job:

@@ -6,7 +6,9 @@ from repowire.model import (
     TRANSITIONS,
     State,
     check_transition,
+    job_from_record,
     job_to_dict,
+    with_text_times,
 )
 from repowire.schema import parse_job, parse_template
 
@@ -58,6 +60,23 @@ def test_round_trip_keeps_durations_as_written():
     out = job_to_dict(job)
     assert out["timeout"] == "10m" and out["env"] == {"A": "1"} and out["command"] == ["ls", "-l"]
     assert job.timeout_seconds == 600
+
+
+def test_a_dumped_record_with_its_times_as_text_is_the_record():
+    """The store remembers what it wrote from the dict it dumped (times as datetimes): the
+    times made text must give job_to_dict's record exactly, every time key included."""
+    stamp = "2026-11-26T10:00:00Z"
+    times = ("due_at", "scheduled_for", "created_at", "updated_at", "started_at")
+    data = {key: stamp for key in (*times, "finished_at", "retry_at")}
+    data |= {"command": "x", "state": "failed", "attempt": 2, "labels": ["a"], "env": {"A": 1}}
+    data |= {"notes": [{"at": stamp, "text": "t", "state": "running"}, {"at": stamp, "text": "u"}]}
+    data |= {"executor": {"kind": "local", "pid": 5, "pgid": 5, "claimed_at": stamp}}
+    data |= {"worktree": {"branch": "b", "base": "c", "path": "p"}, "usage": {"cost_usd": 1.0}}
+    job = parse_job("j", data)
+    whole = job_to_dict(job, with_id=True)
+    assert with_text_times(job_to_dict(job, times_as_text=False), "j") == whole
+    assert list(with_text_times(job_to_dict(job, times_as_text=False), "j")) == list(whole)
+    assert job_to_dict(job_from_record(whole), with_id=True) == whole
 
 
 @pytest.mark.parametrize(

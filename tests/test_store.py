@@ -214,7 +214,10 @@ def test_a_record_this_process_wrote_is_not_parsed_again_but_a_hand_edit_is(root
     again = store.read_job(job.id)
     assert parsed == [] and again.notes[-1].text == "first"  # its own write: not parsed
     again.notes.append(Note(job.created_at, "only in memory"))  # a copy: the next read is clean
-    assert [n.text for n in store.read_job(job.id).notes] == ["first"]
+    again.labels.append("mine")
+    again.env["SEEN"] = "1"
+    clean = store.read_job(job.id)
+    assert [n.text for n in clean.notes] == ["first"] and not clean.labels and not clean.env
     path = store.job_file(job.id)
     path.write_text(path.read_text().replace("first", "fixed"))  # an edit in place, same size
     assert store.read_job(job.id).notes[-1].text == "fixed" and len(parsed) == 1

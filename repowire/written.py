@@ -1,0 +1,49 @@
+"""What this process last wrote to each record, so that reading it back is not parsing it
+again: its text, and its data as job_from_record takes it. Anyone else's edit changes the
+bytes, and is parsed."""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from typing import Any
+
+from .model import Job, job_from_record, with_text_times
+
+__all__ = ["Written"]
+
+KEPT = 512  # records kept (the runner's busiest ones: each write moves a record to the end)
+_REBUILT = frozenset({"notes", "executor", "worktree"})  # job_from_record makes new objects
+
+
+class Written:
+    """The last text this process wrote to each of the latest KEPT records, and its data."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+
+    def remember(self, job_id: str, text: str, dumped: dict[str, Any]) -> None:
+        """`text` was written to the record, dumped from `dumped` (times as datetimes)."""
+        self._items[job_id] = (text, with_text_times(dumped, job_id))
+        self._items.move_to_end(job_id)
+        while len(self._items) > KEPT:
+            self._items.popitem(last=False)
+
+    def forget(self, job_id: str) -> None:
+        self._items.pop(job_id, None)
+
+    def job(self, job_id: str, text: str) -> Job | None:
+        """A new Job of the record, if `text` is what this process wrote there last."""
+        known = self._items.get(job_id)
+        if known is None or known[0] != text:
+            return None
+        return job_from_record(_unshared(known[1]))
+
+
+def _unshared(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a remembered record that job_from_record may hand to a caller who changes
+    it: the lists and mappings it does not build anew are copied."""
+    return {
+        k: v if k in _REBUILT or not isinstance(v, (dict, list)) else copy.deepcopy(v)
+        for k, v in record.items()
+    }
