@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,7 @@ BRIEF_KEYS = (
     "session_id",  # a CLI that reports a session's running total is told the earlier runs'
 )
 _DECODER = json.JSONDecoder()
+_ID = operator.attrgetter("id")
 USAGE_NUMBERS = (*USAGE_COUNTS, "cost_usd")
 _FINISHED = ("succeeded", "failed", "canceled")
 
@@ -124,6 +126,13 @@ class Row:
     def age(self) -> tuple[float, str]:
         """Oldest first: its creation time, else its file's, then its id."""
         return (self.mtime if self.created is None else self.created, self.id)
+
+    @staticmethod
+    def sort_by_age(rows: list[Row]) -> None:
+        """Sort rows oldest first, by `age`: by id, then (a stable sort) by time, which is
+        several times faster than sorting by the pair when many rows share a time."""
+        rows.sort(key=_ID)
+        rows.sort(key=lambda row: row.mtime if row.created is None else row.created)
 
     @property
     def changed_at(self) -> float:

@@ -264,7 +264,7 @@ class Store:
         whole = Whole(self.index, self.jobs_dir, RACY_NS)  # taken before the folder is read
         entries = self.entries(sort=by_id)
         rows = self.rows_for(entries, True, brief, whole)
-        return [rows[e[0]] for e in entries if e[0] in rows]
+        return [rows[e[0]] for e in entries if e[0] in rows] if by_id else list(rows.values())
 
     def rows_of(self, job_ids: list[str]) -> list[Row]:
         """The whole rows of these jobs (those whose record exists)."""

@@ -100,6 +100,7 @@ def _lines(items: list[str]) -> str:
 
 def listing(store: Store, state: str | None, template: str | None) -> Listing:
     """Templates, job records (filtered, oldest first) and each template's runs."""
+    from .rows import Row
     from .templates import list_templates
 
     if state is not None and state not in ("invalid", "enabled", "paused"):
@@ -122,7 +123,7 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
     for row in rows:
         if row.state == "queued" and row.record.get("after"):
             row.replace(with_waits(row.record, states))
-    rows.sort(key=lambda row: row.age)
+    Row.sort_by_age(rows)
     return Listing(templates, rows, runs)
 
 
