@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import clock
-from .errors import JobNotFound, RepowireError, ValidationError, problems_of
+from .errors import InvalidId, JobNotFound, RepowireError, ValidationError, problems_of
 from .files import (
     MAX_FILE_BYTES,
     atomic_write,
@@ -245,6 +245,10 @@ class Store:
         """A job, or an Invalid entry that says why it could not be read."""
         label = self.label(job_id)
         try:
+            validate_id(job_id)  # a file of jobs/ named by no valid id is listed, not read
+        except InvalidId as exc:
+            return Invalid(job_id, label, f"{exc}, so this file is not read; rename it")
+        try:
             return self.read_job(job_id)
         except FileNotFoundError:
             return Invalid(job_id, label, "the file disappeared while it was read")
@@ -272,7 +276,7 @@ class Store:
         for job_id in job_ids:
             try:
                 entries.append(self.entry(job_id, self.job_file(job_id).lstat()))
-            except FileNotFoundError:
+            except (FileNotFoundError, InvalidId):  # gone, or a file no id names (not read)
                 continue
         rows = self.rows_for(entries, False)
         return [rows[e[0]] for e in entries if e[0] in rows]

@@ -302,6 +302,24 @@ def test_a_fifo_or_a_folder_at_a_records_name_stops_nothing(root):
     assert state(root, "piped") == "failed" and "regular file" in read(root, "piped")["error"]
 
 
+def test_a_file_named_by_no_valid_id_is_listed_as_invalid_and_stops_nothing(root):
+    """A record file whose name is not an id (a space, a leading dot-dash) once made every
+    listing and the runner stop with 'not a valid job id'."""
+    for name in ("we ird", "-dash", "a" * 129):
+        (root / f".repowire/jobs/{name}.yaml").write_text("command: 'true'\n")
+    write_job(root, "fine", command="echo fine")
+    done = rw_process("runner", "--once", cwd=root, timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert state(root, "fine") == "succeeded"
+    for limit in ([], ["--limit", "10"]):
+        listing = json.loads(rw("jobs", "list", "--json", *limit).stdout)
+        found = {j["id"]: j for j in listing["jobs"]}
+        assert found["we ird"]["state"] == "invalid" and "rename it" in found["we ird"]["error"]
+        assert found["-dash"]["state"] == found["a" * 129]["state"] == "invalid"
+    assert "we ird.yaml" in rw("validate", ok=False).stderr
+    assert_clean_error(rw("jobs", "show", "we ird", ok=False))
+
+
 @pytest.mark.parametrize("folder", ["cache", "jobs", "locks", "agents"])
 def test_linked_runtime_folders_are_refused(root, tmp_path, folder):
     elsewhere = tmp_path / "elsewhere"
