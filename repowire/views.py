@@ -91,11 +91,14 @@ class Listing:
 
         templates = [json.dumps(t, ensure_ascii=False, default=str) for t in self._templates(store)]
         jobs = [row.text for row in self.rows]
-        return f'{{\n  "templates": [{_lines(templates)}],\n  "jobs": [{_lines(jobs)}]\n}}'
+        return "".join(
+            ['{\n  "templates": [', *_lines(templates), '],\n  "jobs": [', *_lines(jobs), "]\n}"]
+        )
 
 
-def _lines(items: list[str]) -> str:
-    return "\n    " + ",\n    ".join(items) + "\n  " if items else ""
+def _lines(items: list[str]) -> list[str]:
+    """One item a line, as the parts of a text joined once (a long listing is large)."""
+    return ["\n    ", ",\n    ".join(items), "\n  "] if items else []
 
 
 def listing(store: Store, state: str | None, template: str | None) -> Listing:

@@ -172,8 +172,8 @@ def list_(as_json: bool, quiet: bool, watch: bool, utc: bool, **filters: Any) ->
 
 
 def _print_list(here: Project, filters: dict[str, Any], as_json: bool, quiet: bool) -> None:
-    if as_json:
-        click.echo(here.listing_text(**filters))
+    if as_json:  # JSON escapes control characters: no terminal codes for click to strip
+        click.echo(here.listing_text(**filters), color=True)
     elif quiet:
         for job_id in here.listed_ids(**filters):
             click.echo(job_id)
