@@ -44,10 +44,11 @@ def newest(
         if any(i not in rows or rows[i].age[0] < age for i, age in ages.items()):
             return None  # gone, or placed earlier by a hand edit: another may take its place
         runs = {name: _runs(store, index, name, changed) for name in templates}
-    if any(found is None for found in runs.values()):
+    whole_runs = {name: found_runs for name, found_runs in runs.items() if found_runs is not None}
+    if len(whole_runs) < len(runs):
         return None
     shown = sorted(rows.values(), key=lambda row: row.age)
-    return shown[-count:] if count else [], {k: v for k, v in runs.items() if v is not None}
+    return shown[-count:] if count else [], whole_runs
 
 
 def _replaced(store: Store, index: RecordIndex) -> dict[str, Row] | None:
