@@ -252,14 +252,13 @@ def cold_start(repeat: int) -> dict[str, Any]:
                 "one",
             ],
         }
-        out = {}
-        for name, argv in commands.items():
-            samples = []
-            for _ in range(repeat):
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(repeat):  # in turns, so a change in the machine's speed hits all alike
+            for name, argv in commands.items():
                 start = time.perf_counter()
                 subprocess.run(argv, check=True, capture_output=True)
-                samples.append((time.perf_counter() - start) * 1000)
-            out[name] = summary(samples)
+                samples[name].append((time.perf_counter() - start) * 1000)
+        out: dict[str, Any] = {name: summary(times) for name, times in samples.items()}
     out["ratio_to_import_floor"] = out["jobs status ID"]["p50"] / out["import yaml, click"]["p50"]
     return out
 

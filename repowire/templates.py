@@ -14,7 +14,6 @@ from . import clock
 from .errors import JobNotFound, ValidationError, problems_of
 from .files import atomic_write, create_exclusive, dump_yaml, load_yaml, read_text
 from .model import Invalid, Template, template_to_dict
-from .schedule import check_jitter, next_fires, zone
 from .schema import parse_template
 from .store import Store
 from .values import parse_time, validate_template_name
@@ -83,6 +82,8 @@ def read_template(store: Store, name: str) -> Template:
 def check_timing(template: Template) -> None:
     """Its expression matches some date in a known zone, and its jitter is shorter than the
     interval between fires; a ValidationError says which is not so."""
+    from .schedule import check_jitter, next_fires, zone  # here: no croniter without templates
+
     tz = zone(template.timezone)
     next_fires(template.cron, tz, clock.now(), 1)  # also refuses never-matching expressions
     if template.jitter is not None:
