@@ -9,6 +9,7 @@ so each shows as its file is now. What such a look cannot see is a file rewritte
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from .index_db import folder_mark
@@ -63,12 +64,24 @@ def _replaced(store: Store, index: RecordIndex) -> dict[str, Row] | None:
         name = entry.name
         job_id = name[:-5] if name[-5:] == ".yaml" else name
         seen.add(job_id)
-        if inodes.get(job_id) != entry.inode():
+        known = inodes.get(job_id)
+        if known != entry.inode():
+            if known is not None and _same_inode(entry, known):
+                return None  # this file system's listing numbers files otherwise than stat
             changed.append(job_id)
     if len(changed) > CHANGES_AT_MOST:
         return None
     index.put([], [i for i in inodes if i not in seen])
     return {row.id: row for row in store.rows_of(changed)}
+
+
+def _same_inode(entry: os.DirEntry[str], inode: int) -> bool:
+    """Whether stat gives the file the inode the index holds (though its listing did not:
+    overlay file systems may number a directory's entries apart from their files)."""
+    try:
+        return entry.stat(follow_symlinks=False).st_ino == inode
+    except OSError:
+        return False
 
 
 def _runs(store: Store, index: RecordIndex, name: str, changed: dict[str, Row]) -> list[Row] | None:

@@ -300,3 +300,34 @@ def test_a_limited_listing_reads_what_it_shows_and_agrees_with_a_whole_one(root,
     stamp = json.loads(rw("jobs", "show", waiting.id, "--json").stdout)["created_at"]
     path.write_text(path.read_text().replace(stamp, "2001-01-01T00:00:00Z"))  # moved back
     assert not agree(9, whole_first=False)  # another may belong in its place: all are read
+
+
+def test_a_limited_listing_does_not_trust_a_listing_that_numbers_files_otherwise(root, monkeypatch):
+    """Overlay file systems may give a directory's entries inode numbers that stat does not:
+    then every file would look replaced, and the whole folder is read instead."""
+    store = Store(root)
+    ids = [api.create_job(root, n, command="true").id for n in ("a", "b", "c")]
+    indexed = lambda: rw("jobs", "list") and len(store.index.fetch("inodes") or ()) == 3  # noqa: E731
+    wait_for(indexed, what="the index to hold every record")
+    api.update_job(root, ids[0], note="the folder changed")  # the mark no longer matches
+
+    class Renumbered:  # a real entry, numbered as an overlay's listing may number it
+        def __init__(self, entry):
+            self._entry, self.name = entry, entry.name
+
+        def inode(self):
+            return self._entry.inode() + 1_000_000
+
+        def stat(self, follow_symlinks=True):
+            return self._entry.stat(follow_symlinks=follow_symlinks)
+
+    real = Store.record_entries
+    monkeypatch.setattr(Store, "record_entries", lambda self: map(Renumbered, real(self)))
+    whole_looks = []
+    real_entries = Store.entries
+    monkeypatch.setattr(
+        Store, "entries", lambda self, *a, **k: whole_looks.append(1) or real_entries(self, *a, **k)
+    )
+    part = json.loads(rw("jobs", "list", "--json", "--limit", "2").stdout)["jobs"]
+    assert whole_looks  # not trusted: the whole folder was read
+    assert part == json.loads(rw("jobs", "list", "--json").stdout)["jobs"][-2:]
