@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["RecordIndex", "INDEX_VERSION", "Whole", "folder_mark"]
 
 INDEX_VERSION = 5
+COARSE_TICK_NS = 2_000_000_000  # a file system that keeps whole seconds may keep two (FAT)
 CHUNK = 500  # ids a query names at once (SQLite allows 999 parameters on old builds)
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS records (
@@ -362,5 +363,8 @@ class Whole:
         mark = self.mark
         if mark is None or folder_mark(self.folder) != mark:
             return
-        if int(mark.split(":")[1]) < self.before:  # else a change in the same timestamp tick
+        mtime = int(mark.split(":")[1])
+        if mtime % 1_000_000_000 == 0:  # whole seconds (HFS+, FAT, some network shares):
+            mtime += COARSE_TICK_NS  # a change within its second would leave the same mtime
+        if mtime < self.before:  # else a change in the same timestamp tick
             self.index.set_mark(mark)  # would leave the folder's mtime as it is
