@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["newest"]
 
 CHANGES_AT_MOST = 1000  # files replaced since the index was whole: beyond, all are listed
+SHOWN_AT_MOST = 1000  # rows asked for: beyond, all are listed
 
 
 def newest(
@@ -29,6 +30,8 @@ def newest(
 ) -> tuple[list[Row], dict[str, list[Row]]] | None:
     """The `count` newest records (oldest first, as a listing sorts them) and the runs of
     each of `templates`; None when the index cannot tell (the caller then reads all)."""
+    if count > SHOWN_AT_MOST:
+        return None  # a whole listing is as quick
     index = store.index
     with index.session():
         mark = folder_mark(store.jobs_dir)
