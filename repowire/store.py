@@ -326,7 +326,7 @@ class Store:
                 del rows[job_id]
             rows.update(self.index.rows(keys, unfinished)[0])
         fresh, unsettled = [], False
-        for job_id, key, mtime, settled in entries:
+        for job_id, key, mtime, settled in entries if len(rows) < len(entries) else ():  # misses
             if job_id not in rows:
                 record = _record_of(self.item(job_id))
                 rows[job_id] = row_of(record, mtime)

@@ -108,8 +108,7 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
 
     if state is not None and state not in ("invalid", "enabled", "paused"):
         State(state)  # the faces check choices; scripts get a ValueError
-    rows = store.list_rows(by_id=False)  # sorted by age below
-    states = {row.id: row.state for row in rows}  # before any filter: for `after`
+    rows = every = store.list_rows(by_id=False)  # sorted by age below
     runs: dict[str, list[Row]] = {}
     for row in rows:
         if row.template:
@@ -123,8 +122,10 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
     if state is not None:  # both tables: a template's state is enabled, paused or invalid
         rows = [r for r in rows if r.state == state]
         templates = [t for t in templates if _template_state(t) == state]
-    for row in rows:
-        if row.state == "queued" and row.record.get("after"):
+    waiting = [row for row in rows if row.state == "queued" and row.record.get("after")]
+    if waiting:
+        states = {row.id: row.state for row in every}  # before any filter
+        for row in waiting:
             row.replace(with_waits(row.record, states))
     Row.sort_by_age(rows)
     return Listing(templates, rows, runs)
