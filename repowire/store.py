@@ -25,7 +25,7 @@ from .handles import RootRef
 from .model import TERMINAL, Invalid, Job, job_to_dict
 from .schema import parse_job
 from .values import new_job_id, validate_id
-from .written import Written
+from .written import Written, slim
 
 if TYPE_CHECKING:
     from .index_db import RecordIndex, Whole
@@ -119,19 +119,21 @@ class Store:
             os.close(fd)  # closing the file releases its lock
 
     # records -----------------------------------------------------------------------------
-    def read_job(self, job_id: str) -> Job:
+    def read_job(self, job_id: str, brief: bool = False) -> Job:
         """The record of job_id; JobNotFound or ValidationError otherwise. A file whose bytes
         are what this process last wrote there is not parsed again (an edit by anyone else
-        changes its bytes, and is parsed)."""
+        changes its bytes, and is parsed). With brief, a finished job holds only BRIEF_KEYS
+        (all a runner reads of it)."""
         path = self.job_file(job_id)
         try:
             text = read_text(path)
         except FileNotFoundError:
             raise JobNotFound(f"no job {job_id} in {self.jobs_dir}") from None
-        known = self._written.job(job_id, text)
+        known = self._written.job(job_id, text, brief)
         if known is not None:
             return known
-        return parse_job(job_id, load_yaml(path, text), where=str(path))
+        job = parse_job(job_id, load_yaml(path, text), where=str(path))
+        return slim(job) if brief else job
 
     def _touch(self, job_id: str) -> None:
         with self._touched_lock:
@@ -215,16 +217,8 @@ class Store:
 
     def job_ids(self) -> list[str]:
         """Ids of every <id>.yaml in jobs/, sorted; dot-files and temp files skipped."""
-        try:
-            entries = list(os.scandir(self.jobs_dir))
-        except FileNotFoundError:
-            return []
-        ids = []
-        for entry in entries:
-            name = entry.name
-            if name.endswith(".yaml") and not name.startswith("."):
-                ids.append(name[: -len(".yaml")])
-        return sorted(ids)
+        names = [entry.name for entry in self.record_entries()]
+        return sorted(name[: -len(".yaml")] for name in names if name.endswith(".yaml"))
 
     def label(self, job_id: str, suffix: str = ".yaml") -> str:
         """A record's name as people see it: relative to the root."""
@@ -241,23 +235,23 @@ class Store:
             f"records are named <id>.yaml, so this file is not read; rename it to {stem}.yaml",
         )
 
-    def load(self, job_id: str) -> Job | Invalid:
-        """A job, or an Invalid entry that says why it could not be read."""
+    def load(self, job_id: str, brief: bool = False) -> Job | Invalid:
+        """A job (brief: as read_job), or an Invalid entry that says why it could not be read."""
         label = self.label(job_id)
         try:
             validate_id(job_id)  # a file of jobs/ named by no valid id is listed, not read
         except InvalidId as exc:
             return Invalid(job_id, label, f"{exc}, so this file is not read; rename it")
         try:
-            return self.read_job(job_id)
+            return self.read_job(job_id, brief)
         except FileNotFoundError:
             return Invalid(job_id, label, "the file disappeared while it was read")
         except (ValidationError, JobNotFound) as exc:
             return Invalid(job_id, label, "; ".join(problems_of(exc, self.job_file(job_id))))
 
-    def item(self, job_id: str) -> Job | Invalid:
+    def item(self, job_id: str, brief: bool = False) -> Job | Invalid:
         """What the listing shows for a file of jobs/: its job, or why it cannot be read."""
-        return self._misnamed(job_id) or self.load(job_id)
+        return self._misnamed(job_id) or self.load(job_id, brief)
 
     def list_rows(self, brief: bool = False, by_id: bool = True) -> list[Row]:
         """Every record as a row (broken ones as invalid; sorted by id if `by_id`): from the

@@ -8,8 +8,8 @@ import os
 import struct
 from collections.abc import Callable, Iterable
 
-from .model import TERMINAL, Invalid, Job, State, job_from_record, job_to_dict
-from .rows import BRIEF_KEYS, Row
+from .model import TERMINAL, Invalid, Job, State, job_from_record
+from .rows import Row
 from .store import Entry, Store
 
 __all__ = ["JobTable"]
@@ -140,7 +140,7 @@ class JobTable:
         are held at once)."""
         if len(misses) <= FEW:
             return {
-                e[0]: _slim(self.store.item(e[0]), slim_terminal)
+                e[0]: self.store.item(e[0], slim_terminal)
                 for e in misses
                 if _exists(self.store, e[0])
             }
@@ -219,16 +219,6 @@ def _id_of(name: str) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
-
-
-def _slim(item: Job | Invalid, slim_terminal: bool) -> Job | Invalid:
-    """A finished job as _job_of makes it from a brief row (the same keys kept)."""
-    if not slim_terminal or not isinstance(item, Job) or not item.is_terminal:
-        return item
-    record = job_to_dict(item, with_id=True)
-    brief = {k: record[k] for k in BRIEF_KEYS if k in record}
-    brief.setdefault("command", "")
-    return job_from_record(brief)
 
 
 def _job_of(row: Row, slim_terminal: bool) -> Job | Invalid:

@@ -8,12 +8,13 @@ import copy
 from collections import OrderedDict
 from typing import Any
 
-from .model import Job, job_from_record, with_text_times
+from .model import Job, job_from_record, job_to_dict, with_text_times
 
-__all__ = ["Written"]
+__all__ = ["Written", "slim"]
 
 KEPT = 512  # records kept (the runner's busiest ones: each write moves a record to the end)
 _REBUILT = frozenset({"notes", "executor", "worktree"})  # job_from_record makes new objects
+_FINISHED = frozenset({"succeeded", "failed", "canceled"})
 
 
 class Written:
@@ -32,12 +33,31 @@ class Written:
     def forget(self, job_id: str) -> None:
         self._items.pop(job_id, None)
 
-    def job(self, job_id: str, text: str) -> Job | None:
-        """A new Job of the record, if `text` is what this process wrote there last."""
+    def job(self, job_id: str, text: str, brief: bool = False) -> Job | None:
+        """A new Job of the record, if `text` is what this process wrote there last (with
+        brief, a finished one holds only BRIEF_KEYS)."""
         known = self._items.get(job_id)
         if known is None or known[0] != text:
             return None
-        return job_from_record(_unshared(known[1]))
+        record = known[1]
+        if brief and record.get("state") in _FINISHED:
+            record = _brief(record)
+        return job_from_record(_unshared(record))
+
+
+def slim(job: Job) -> Job:
+    """A finished job with only BRIEF_KEYS (all a runner reads of it); others as they are."""
+    if not job.is_terminal:
+        return job
+    return job_from_record(_brief(job_to_dict(job, with_id=True)))
+
+
+def _brief(record: dict[str, Any]) -> dict[str, Any]:
+    from .rows import BRIEF_KEYS  # imported here: rows loads json, which `jobs status` needs not
+
+    brief = {k: record[k] for k in BRIEF_KEYS if k in record}
+    brief.setdefault("command", "")  # a finished job's definition is not needed
+    return brief
 
 
 def _unshared(record: dict[str, Any]) -> dict[str, Any]:

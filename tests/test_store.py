@@ -331,3 +331,30 @@ def test_a_limited_listing_does_not_trust_a_listing_that_numbers_files_otherwise
     part = json.loads(rw("jobs", "list", "--json", "--limit", "2").stdout)["jobs"]
     assert whole_looks  # not trusted: the whole folder was read
     assert part == json.loads(rw("jobs", "list", "--json").stdout)["jobs"][-2:]
+
+
+def test_a_brief_read_of_a_finished_record_is_the_same_from_memory_or_the_file(root):
+    """The runner reads finished records briefly (BRIEF_KEYS): what this process wrote comes
+    from memory, anything else is parsed, and both give the same job."""
+    from repowire.model import Note, State, job_to_dict
+
+    store = Store(root)
+    job = api.create_job(root, "brief", command="true", labels=["x"], env={"A": "1"})
+    queued = store.read_job(job.id, brief=True)
+    assert queued.labels == ["x"] and queued.env == {"A": "1"}  # not finished: whole
+
+    def finish(record):
+        record.state = State.SUCCEEDED
+        record.notes.append(Note(record.created_at, "done"))
+        record.usage = {"input_tokens": 5}
+
+    store.transition(job.id, finish)
+    remembered = store.read_job(job.id, brief=True)
+    parsed = Store(root).read_job(job.id, brief=True)
+    assert job_to_dict(remembered) == job_to_dict(parsed)
+    assert (
+        not remembered.notes and not remembered.labels and remembered.usage == {"input_tokens": 5}
+    )
+    remembered.usage["input_tokens"] = 9  # a copy: the next read is clean
+    assert store.read_job(job.id, brief=True).usage == {"input_tokens": 5}
+    assert store.read_job(job.id).notes[-1].text == "done"  # a whole read is whole
