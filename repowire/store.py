@@ -35,6 +35,7 @@ __all__ = ["Store", "PEOPLE_LIMIT"]
 
 LOCK_TIMEOUT = 10.0
 PEOPLE_LIMIT = 512 * 1024  # a record people (CLI, MCP, dashboard) may grow it to
+PATHS_KEPT = 4096  # record and sibling paths kept: a runner asks for each some 20 times a job
 RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
 Key = tuple[int, ...]  # a file's identity: inode, size, mtime and ctime in ns
@@ -55,6 +56,7 @@ class Store:
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
         self._written = Written()  # what this process wrote last, not parsed again
+        self._paths: dict[tuple[str, str], Path] = {}
         self._touched: set[str] = set()  # records this process wrote or removed (take_touched)
         self._touched_lock = threading.Lock()  # the runner's notifier writes from its threads
 
@@ -69,11 +71,16 @@ class Store:
 
     # paths -------------------------------------------------------------------------------
     def job_file(self, job_id: str) -> Path:
-        return self.jobs_dir / f"{validate_id(job_id)}.yaml"
+        return self.sibling(job_id, ".yaml")
 
     def sibling(self, job_id: str, suffix: str) -> Path:
-        """<id>.log, <id>.result.md, <id>.exit and the like, beside the record."""
-        return self.jobs_dir / f"{validate_id(job_id)}{suffix}"
+        """<id>.log, <id>.result.md, <id>.exit and the like, beside the record (kept)."""
+        path = self._paths.get((job_id, suffix))
+        if path is None:
+            if len(self._paths) >= PATHS_KEPT:
+                self._paths.clear()
+            path = self._paths[job_id, suffix] = self.jobs_dir / f"{validate_id(job_id)}{suffix}"
+        return path
 
     def ensure_layout(self) -> None:
         """Create the folders on first write."""
@@ -220,10 +227,6 @@ class Store:
         names = [entry.name for entry in self.record_entries()]
         return sorted(name[: -len(".yaml")] for name in names if name.endswith(".yaml"))
 
-    def label(self, job_id: str, suffix: str = ".yaml") -> str:
-        """A record's name as people see it: relative to the root."""
-        return f".repowire/jobs/{job_id}{suffix}"
-
     def _misnamed(self, name: str) -> Invalid | None:
         """A .yml file in jobs/: not a record, and listed so that nobody wonders why."""
         if not name.endswith(".yml"):
@@ -237,7 +240,7 @@ class Store:
 
     def load(self, job_id: str, brief: bool = False) -> Job | Invalid:
         """A job (brief: as read_job), or an Invalid entry that says why it could not be read."""
-        label = self.label(job_id)
+        label = f".repowire/jobs/{job_id}.yaml"  # as people see it: from the root
         try:
             validate_id(job_id)  # a file of jobs/ named by no valid id is listed, not read
         except InvalidId as exc:
