@@ -5,6 +5,7 @@ bytes, and is parsed."""
 from __future__ import annotations
 
 import copy
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -22,16 +23,20 @@ class Written:
 
     def __init__(self) -> None:
         self._items: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._guard = threading.Lock()  # the runner's notifier writes from its threads
 
     def remember(self, job_id: str, text: str, dumped: dict[str, Any]) -> None:
         """`text` was written to the record, dumped from `dumped` (times as datetimes)."""
-        self._items[job_id] = (text, with_text_times(dumped, job_id))
-        self._items.move_to_end(job_id)
-        while len(self._items) > KEPT:
-            self._items.popitem(last=False)
+        known = (text, with_text_times(dumped, job_id))
+        with self._guard:
+            self._items[job_id] = known
+            self._items.move_to_end(job_id)
+            while len(self._items) > KEPT:
+                self._items.popitem(last=False)
 
     def forget(self, job_id: str) -> None:
-        self._items.pop(job_id, None)
+        with self._guard:
+            self._items.pop(job_id, None)
 
     def job(self, job_id: str, text: str, brief: bool = False) -> Job | None:
         """A new Job of the record, if `text` is what this process wrote there last (with
