@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +112,9 @@ def create_template(store: Store, template: Template) -> Path:
     line = "# yaml-language-server: $schema=../../schemas/template.json\n"  # for editors
     text = line + dump_yaml(template_to_dict(template))
     if not folder.exists():
+        import shutil  # imported here: a listing makes no folder
+        import tempfile
+
         staging = Path(tempfile.mkdtemp(dir=store.agents_dir, prefix=".tmp-"))
         umask = os.umask(0)
         os.umask(umask)

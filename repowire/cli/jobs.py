@@ -156,32 +156,32 @@ def list_(as_json: bool, quiet: bool, watch: bool, utc: bool, **filters: Any) ->
       repowire jobs list --since 1h --limit 20 --watch
       for id in $(repowire jobs list -q --state failed); do repowire jobs retry $id; done
     """
-    from . import render
-
-    render.SHOW_UTC = utc
     here = project()
     if not watch:
-        _print_list(here, filters, as_json, quiet)
+        _print_list(here, filters, as_json, quiet, utc)
         return
     try:
         for _ in here.changes():
             click.echo("\033[H\033[2J", nl=False)  # like watch(1): the screen, redrawn
-            _print_list(here, filters, as_json, quiet)
+            _print_list(here, filters, as_json, quiet, utc)
     except KeyboardInterrupt:
         return
 
 
-def _print_list(here: Project, filters: dict[str, Any], as_json: bool, quiet: bool) -> None:
+def _print_list(
+    here: Project, filters: dict[str, Any], as_json: bool, quiet: bool, utc: bool
+) -> None:
     if as_json:  # JSON escapes control characters: no terminal codes for click to strip
         click.echo(here.listing_text(**filters), color=True)
     elif quiet:
         for job_id in here.listed_ids(**filters):
             click.echo(job_id)
     else:
-        from .render import print_listing
+        from . import render  # imported here: JSON and ids need no table
 
+        render.SHOW_UTC = utc
         data = here.listing(**filters)
-        print_listing(data["templates"], data["jobs"])
+        render.print_listing(data["templates"], data["jobs"])
 
 
 @jobs.command(short_help="Show a job record or a template.")
