@@ -63,9 +63,8 @@ def prune(
 ) -> list[Job]:
     """Remove (or, dry, name) the finished jobs older than `older_than` seconds."""
     selection = Selection(now - timedelta(seconds=older_than), state)
-    chosen = [
-        job_from_record(r) for r in [row.record for row in store.list_rows()] if selection.takes(r)
-    ]
+    rows = store.list_rows()
+    chosen = [job_from_record(row.record) for row in rows if selection.takes(row.record)]
     if dry_run:
         return chosen
     return [job for job in (remove(store, job.id) for job in chosen) if job is not None]

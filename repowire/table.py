@@ -145,25 +145,21 @@ class JobTable:
                 if _exists(self.store, e[0])
             }
         found: dict[str, Job | Invalid | State] = {}
-        if slim_terminal and self.may_rest is not None:
+        if slim_terminal and self.may_rest is not None:  # resting rows are not even decoded
             resting = self.store.resting(misses, self.may_rest)
             found.update((i, _STATES[state]) for i, state in resting.items())
             misses = [e for e in misses if e[0] not in resting]
-            for at in range(0, len(misses), CHUNK):  # e.g. not indexed yet: parsed now
-                rows = self.store.rows_for(misses[at : at + CHUNK], False, True)
-                found.update((i, self._item_of(row)) for i, row in rows.items())
-            return found
-        for at in range(0, len(misses), CHUNK):
+        for at in range(0, len(misses), CHUNK):  # the others (e.g. not indexed yet: parsed now)
             rows = self.store.rows_for(misses[at : at + CHUNK], False, slim_terminal)
-            found.update((i, _job_of(row, slim_terminal)) for i, row in rows.items())
+            found.update((i, self._item_of(row, slim_terminal)) for i, row in rows.items())
         return found
 
-    def _item_of(self, row: Row) -> Job | Invalid | State:
-        """What a runner's table keeps of a row: its state only, when it may rest."""
-        if row.rest is not None and self.may_rest is not None:
+    def _item_of(self, row: Row, slim_terminal: bool) -> Job | Invalid | State:
+        """What the table keeps of a row: a runner's, its state only when it may rest."""
+        if slim_terminal and row.rest is not None and self.may_rest is not None:
             if self.may_rest(row.id, row.rest, row.changed_at):
                 return _STATES[row.state]
-        return _job_of(row, True)
+        return _job_of(row, slim_terminal)
 
     def _restat(self, job_ids: set[str]) -> list[Entry]:
         """The entries of these ids now (each that exists), noted in the listing."""

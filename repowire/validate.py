@@ -103,9 +103,7 @@ def _chain_problems(root: Path) -> list[str]:
 
 def _dependency_problems(root: Path) -> list[str]:
     """`after` naming a job that does not exist, and cycles of jobs waiting for each other."""
-    records = [
-        r for r in [row.record for row in Store(root).list_rows()] if r["state"] != "invalid"
-    ]
+    records = [row.record for row in Store(root).list_rows() if row.state != "invalid"]
     graph = {str(r["id"]): list(r.get("after") or []) for r in records}
     return _graph_problems(graph, ".repowire/jobs/{}.yaml: after", "job", "a cycle")
 
