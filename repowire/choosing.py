@@ -19,6 +19,7 @@ from .workspace import folder_for
 __all__ = ["Chooser", "live_jobs"]
 
 Order = tuple[int, datetime, str]
+NEXT_UP = 8  # how many of the jobs next in line Chooser.next_up names
 
 
 class Chooser:
@@ -34,6 +35,7 @@ class Chooser:
         self.store, self.scheduler, self.log, self.guard = store, scheduler, log, guard
         self.told: set[str] = set()  # queued jobs with nothing to run, logged once
         self._orders: dict[str, tuple[Job, Order]] = {}  # each queued job's place, kept
+        self.next_up: list[Job] = []  # due jobs that wait only for room, first in line first
         # the state of a record the listing leaves out (a finished one, resting)
         self.state_of: Callable[[str], str | None] = lambda job_id: None
 
@@ -54,10 +56,13 @@ class Chooser:
         wanted = any(j.workspace == "worktree" for j in queued)
         trees = {_tree_in_use(j) for j in alive} if wanted else set()
         chosen: list[Job] = []
+        self.next_up = []
         for item in sorted(queued, key=self._order):
             if room is not None and room.get(item.runs_on, 0) <= 0:
                 if item.after:  # a failed dependency still cancels it now
                     self._dependencies_allow(item, jobs, now)
+                elif len(self.next_up) < NEXT_UP and _plain_in_line(item, now):
+                    self.next_up.append(item)
             elif self._may_start(item, jobs, now, waits, busy, trees):
                 if item.template:
                     busy.add(item.template)
@@ -131,6 +136,11 @@ class Chooser:
     def _overlap_holds(self, name: str, busy: set[str]) -> bool:
         template = self.scheduler.templates.get(name)
         return name in busy and (template is None or template.overlap not in ("allow", "replace"))
+
+
+def _plain_in_line(job: Job, now: datetime) -> bool:
+    """A due job with something to run and nothing to wait for but room."""
+    return not job.template and job.effective_backend is not None and job.is_due(now)
 
 
 def live_jobs(jobs: dict[str, Any], live: Collection[str]) -> list[Job]:

@@ -10,6 +10,7 @@ import fcntl
 import os
 import stat
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,10 +22,13 @@ from .values import shown
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "Spares",
+    "Temp",
     "take_lock",
     "load_yaml",
     "dump_yaml",
     "atomic_write",
+    "open_temp",
     "create_exclusive",
     "open_file",
     "read_tail",
@@ -32,6 +36,8 @@ __all__ = [
 ]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+Temp = tuple[int, str]  # an open temp file's descriptor and path
+Spares = Callable[[Path], "Temp | None"]  # hands over a temp file made ahead in a folder
 MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
 MAX_VALUES = 250_000  # what a file may expand to; 1 MiB of plain YAML holds fewer
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -176,7 +182,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _open_temp(folder: Path) -> tuple[int, str]:
+def open_temp(folder: Path | str) -> Temp:
     """A new file .tmp-<random> in folder, created exclusively (never through a link)."""
     for _ in range(100):
         tmp = os.path.join(folder, f".tmp-{os.urandom(6).hex()}")
@@ -187,8 +193,9 @@ def _open_temp(folder: Path) -> tuple[int, str]:
     raise FileExistsError(f"no free temp name in {folder}")
 
 
-def _write_temp(folder: Path, data: bytes, mode: int) -> str:
-    fd, tmp = _open_temp(folder)
+def _write_temp(folder: Path, data: bytes, mode: int, spare: Temp | None = None) -> str:
+    """A temp file in folder holding data, durable; a spare (made ahead) if one is given."""
+    fd, tmp = spare or open_temp(folder)
     try:
         view = memoryview(data)
         while view:
@@ -222,22 +229,27 @@ def _named(path: Path, exc: OSError) -> OSError:
     return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace path with text: temp file in the same folder, fsync, rename, fsync the folder."""
+def atomic_write(path: Path, text: str, spares: Spares | None = None) -> None:
+    """Replace path with text: temp file in the same folder, fsync, rename, fsync the folder.
+    `spares` may hand over a temp file made ahead (ahead.Ahead.take)."""
     try:
-        _replace(path, text)
+        _replace(path, text.encode("utf-8"), spares)
     except OSError as exc:
         raise _named(path, exc) from None
 
 
-def _replace(path: Path, text: str) -> None:
-    tmp = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
+def _replace(path: Path, data: bytes, spares: Spares | None) -> None:
+    spare = spares(path.parent) if spares is not None else None
+    tmp = _write_temp(path.parent, data, _mode_for(path), spare)
     try:
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise
+        if spare is None or getattr(exc, "errno", None) not in (errno.ENOENT, errno.EXDEV):
+            raise
+        _replace(path, data, None)  # the spare was removed, or lies on another file system
+        return
     _fsync_dir(path.parent)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import clock
+from .ahead import Ahead, spares_dir
 from .choosing import Chooser, live_jobs
 from .config import Config, is_trusted, load_config, require_repowire
 from .errors import NotTrusted, RepowireError
@@ -78,6 +79,8 @@ class Runner:
         self.presence = Presence(root, os.getpid(), HOST, process_identity(os.getpid()))
         self.chooser = Chooser(self.store, self.scheduler, self.log, self._guard)
         self.chooser.state_of = self.table.state_of  # a dependency resting as its state
+        self.ahead = Ahead(self.store.jobs_dir, spares_dir(self.store.base))
+        self.store.spares = self.ahead.take  # none until run() starts it
         self.to_recover: set[str] = set()  # records recovery looks at (again) in the next step
         self.told_invalid: dict[str, str] = {}  # broken job files logged, with their problem
         self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
@@ -118,6 +121,7 @@ class Runner:
         for path in remove_stale_temp_files(self.store):
             self.log(f"removed {path.name}, left by a writer that crashed")
         remove_leftovers(self.store)
+        self.ahead.start()
         watcher = Watcher([self.store.jobs_dir, self.store.agents_dir], self.wake)
         if not watcher.start():
             self.log(str(watcher.error))
@@ -134,6 +138,7 @@ class Runner:
         finally:
             watcher.stop()
             self.notifier.close()
+            self.ahead.close()
             self.presence.remove()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -329,6 +334,11 @@ class Runner:
         room = {kind: self._limit(kind) - running(kind) for kind in ("local", "slurm")}
         for job in self.chooser.due(jobs, self.table.live, now, waits, room):
             self._guard(job.id, self.supervisor.start, job, now)
+        for job in self.chooser.next_up:  # their lock and log, made while others run
+            if job.runs_on == "local":
+                self.ahead.prepare(
+                    [self.store.lock_file(job.id), self.store.sibling(job.id, ".log")]
+                )
 
     def _apply(self, config: Config) -> None:
         """Serve with new settings: limits, kill grace, allowed paths and backends."""

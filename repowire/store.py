@@ -14,6 +14,7 @@ from . import clock
 from .errors import InvalidId, JobNotFound, RepowireError, ValidationError, problems_of
 from .files import (
     MAX_FILE_BYTES,
+    Spares,
     atomic_write,
     create_exclusive,
     dump_yaml,
@@ -59,6 +60,7 @@ class Store:
         self._paths: dict[tuple[str, str], Path] = {}
         self._touched: set[str] = set()  # records this process wrote or removed (take_touched)
         self._touched_lock = threading.Lock()  # the runner's notifier writes from its threads
+        self.spares: Spares | None = None  # temp files made ahead (the runner's ahead.Ahead)
 
     @property
     def index(self) -> RecordIndex:
@@ -111,7 +113,7 @@ class Store:
     def lock(self, name: str, timeout: float | None = None) -> Iterator[None]:
         """Hold locks/<name>.lock: flock(2) on the file, as filelock takes it, so either
         excludes the other. Lock files stay, since deleting one breaks exclusion."""
-        path = self.locks_dir / f"{validate_id(name)}.lock"
+        path = self.lock_file(name)
         if not self._locks_ready:
             self.locks_dir.mkdir(parents=True, exist_ok=True)
             self._locks_ready = True
@@ -124,6 +126,9 @@ class Store:
             yield
         finally:
             os.close(fd)  # closing the file releases its lock
+
+    def lock_file(self, name: str) -> Path:
+        return self.locks_dir / f"{validate_id(name)}.lock"
 
     # records -----------------------------------------------------------------------------
     def read_job(self, job_id: str, brief: bool = False) -> Job:
@@ -175,7 +180,7 @@ class Store:
         path = self.job_file(job.id)
         written = self._text_of(job, limit)
         try:
-            atomic_write(path, written[0])
+            atomic_write(path, written[0], self.spares)
         except OSError as exc:
             self._written.forget(job.id)
             raise RepowireError(
@@ -232,11 +237,8 @@ class Store:
         if not name.endswith(".yml"):
             return None
         stem = name[: -len(".yml")]
-        return Invalid(
-            name,
-            f".repowire/jobs/{name}",
-            f"records are named <id>.yaml, so this file is not read; rename it to {stem}.yaml",
-        )
+        why = f"records are named <id>.yaml, so this file is not read; rename it to {stem}.yaml"
+        return Invalid(name, f".repowire/jobs/{name}", why)
 
     def load(self, job_id: str, brief: bool = False) -> Job | Invalid:
         """A job (brief: as read_job), or an Invalid entry that says why it could not be read."""
