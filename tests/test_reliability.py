@@ -236,9 +236,11 @@ def test_symlinks_planted_at_runtime_names_are_not_followed(root, tmp_path):
     write_job(root, "locked", command="echo hi")
     write_job(root, "result", command="true")
     (jobs / "result.result.md").symlink_to(outside)
-    (jobs / "exitname.exit.tmp.1").symlink_to(outside)
+    write_job(root, "exitname", command="true")
+    (jobs / "exitname.exit").symlink_to(outside)  # an earlier status is removed, not followed
     run_once(root)
     assert outside.read_text() == "precious\n"
+    assert state(root, "exitname") == "succeeded"
     assert state(root, "logged") == "failed" and "symbolic link" in read(root, "logged")["error"]
     assert state(root, "locked") == "queued"  # its lock cannot be taken: left for a person
     assert_clean_error(rw("jobs", "update", "locked", "--note", "x", ok=False), says="remove it")
