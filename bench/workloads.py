@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,18 @@ from typing import Any
 import psutil
 import yaml
 
-from .harness import PYTHON, Runner, cli, drop, have, record_text, scratch_root, summary, wait_until
+from .harness import (
+    PYTHON,
+    Runner,
+    cli,
+    drop,
+    have,
+    record_text,
+    scratch_folder,
+    scratch_root,
+    summary,
+    wait_until,
+)
 
 STAMP = re.compile(rb"^(\d{10}\.\d+)$", re.M)
 
@@ -90,36 +100,36 @@ def throughput(count: int) -> dict[str, Any]:
 
 
 def _tsp(count: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as folder:
-        env = {
-            **os.environ,
-            "TS_SOCKET": f"{folder}/socket",
-            "TMPDIR": folder,
-            "TS_MAXFINISHED": str(count + 10),
-        }
-        subprocess.run(["tsp", "-S", "4"], env=env, check=True, capture_output=True)
-        start = time.time()
-        for _ in range(count):
-            subprocess.run(["tsp", "true"], env=env, check=True, capture_output=True)
+    folder = str(scratch_folder("peer-"))
+    env = {
+        **os.environ,
+        "TS_SOCKET": f"{folder}/socket",
+        "TMPDIR": folder,
+        "TS_MAXFINISHED": str(count + 10),
+    }
+    subprocess.run(["tsp", "-S", "4"], env=env, check=True, capture_output=True)
+    start = time.time()
+    for _ in range(count):
+        subprocess.run(["tsp", "true"], env=env, check=True, capture_output=True)
 
-        def finished() -> bool:
-            listing = subprocess.run(["tsp", "-l"], env=env, capture_output=True, text=True)
-            return listing.stdout.count("finished") >= count
+    def finished() -> bool:
+        listing = subprocess.run(["tsp", "-l"], env=env, capture_output=True, text=True)
+        return listing.stdout.count("finished") >= count
 
-        wait_until(finished, 600, 0.05)
-        seconds = time.time() - start
-        subprocess.run(["tsp", "-K"], env=env, capture_output=True)
+    wait_until(finished, 600, 0.05)
+    seconds = time.time() - start
+    subprocess.run(["tsp", "-K"], env=env, capture_output=True)
     return {"seconds": seconds, "jobs_per_second": count / seconds}
 
 
 def _nq(count: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "NQDIR": folder}
-        start = time.time()
-        for _ in range(count):
-            subprocess.run(["nq", "true"], env=env, check=True, capture_output=True)
-        subprocess.run(["nq", "-w"], env=env, check=True, capture_output=True)
-        seconds = time.time() - start
+    folder = str(scratch_folder("peer-"))
+    env = {**os.environ, "NQDIR": folder}
+    start = time.time()
+    for _ in range(count):
+        subprocess.run(["nq", "true"], env=env, check=True, capture_output=True)
+    subprocess.run(["nq", "-w"], env=env, check=True, capture_output=True)
+    seconds = time.time() - start
     return {"seconds": seconds, "jobs_per_second": count / seconds, "note": "nq runs serially"}
 
 
