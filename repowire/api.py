@@ -116,16 +116,18 @@ class Project:
 
     def listing_text(self, *args: Any, **filters: Any) -> str:
         """listing() as JSON text, one job a line (records are not decoded to be printed)."""
-        return self._filtered(*args, **filters).json_text(self.store)
+        from . import views
+
+        return views.listing_text(self.store, *args, **filters)
 
     def listed_ids(self, *args: Any, **filters: Any) -> list[str]:
         """The ids listing() lists, in its order."""
         return [row.id for row in self._filtered(*args, **filters).rows]
 
     def _filtered(self, *args: Any, **filters: Any) -> Listing:
-        from .views import filtered
+        from . import views
 
-        return filtered(self.store, *args, **filters)
+        return views.filtered(self.store, *args, **filters)
 
     def changes(self, every: float = 2.0) -> Iterator[str]:
         """The records' fingerprint now, then each time it changes (woken by file events)."""
@@ -267,8 +269,7 @@ class Project:
     # --- changing ---------------------------------------------------------------------------
 
     def update(self, job_id: str, **changes: Any) -> Job:
-        """A locked transition and/or note, result summary, session id or quiet mark; the
-        changes are update.Changes' fields."""
+        """A locked transition and/or note, result summary, session id or quiet mark."""
         from .updates import Changes
 
         wanted = Changes(**changes)
@@ -292,8 +293,7 @@ class Project:
         return [job.id for job in jobs]
 
     def _transition(self, job_id: str, change: Callable[[Job], bool | None]) -> Job:
-        """A person's locked change of a record (capped in size); a name that is a template's
-        says so."""
+        """A person's locked change of a record (capped in size); a template's name says so."""
         try:
             return self.store.transition(job_id, change, PEOPLE_LIMIT)
         except JobNotFound:

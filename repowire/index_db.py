@@ -49,6 +49,9 @@ QUERIES = {  # what `fetch` asks, by name
     "unstamped": "SELECT id FROM records WHERE created IS NULL",
     "runs": "SELECT id FROM records WHERE template = ?",
     "inodes": "SELECT id, ino FROM records",
+    "keys": "SELECT id, ino, size, mtime_ns, ctime_ns FROM records",
+    "key": "SELECT id, ino, size, mtime_ns, ctime_ns FROM records WHERE id = ?",
+    "texts": "SELECT id, ino, size, mtime_ns, ctime_ns, state, data FROM records ORDER BY age, id",
 }
 _GROUPS = {
     "template": "coalesce(nullif(r.template, ''), '(one-off jobs)')",
@@ -57,7 +60,7 @@ _GROUPS = {
     "day": "substr(r.ended, 1, 14) "
     "|| printf('%02d', cast(substr(r.ended, 15, 2) AS INTEGER) / 15 * 15)",
 }
-_KEYS = "SELECT id, ino, size, mtime_ns, ctime_ns FROM records"
+_KEYS = QUERIES["keys"]
 _SUMS = (
     "SELECT {group}, count(*), sum(r.input), sum(r.cached), sum(r.output), sum(r.cost), "
     "max(r.estimated) FROM records r WHERE r.ended >= ? AND r.id NOT IN (SELECT id FROM skip) "

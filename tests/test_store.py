@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -300,6 +301,47 @@ def test_a_limited_listing_reads_what_it_shows_and_agrees_with_a_whole_one(root,
     stamp = json.loads(rw("jobs", "show", waiting.id, "--json").stdout)["created_at"]
     path.write_text(path.read_text().replace(stamp, "2001-01-01T00:00:00Z"))  # moved back
     assert not agree(9, whole_first=False)  # another may belong in its place: all are read
+
+
+def test_a_whole_json_listing_from_the_index_agrees_with_the_records(root, monkeypatch):
+    """`jobs list --json` with no filter takes every record's text from the index in one
+    query once it holds each file as it is (whole.py), after reading the files that changed:
+    the same listing as the records give after edits by hand, new and removed files, broken
+    ones and a template's runs. A queued job that waits for others leaves it to the listing."""
+    from repowire import views, whole
+
+    store = Store(root)
+    api.create_template(root, "nightly", "0 3 * * *", command="true")
+    first = api.create_job(root, "first", command="true")
+    run = api.create_job(root, "run", command="true")
+    text = store.job_file(run.id).read_text()
+    store.job_file(run.id).write_text(f"{text}template: nightly\n")
+    hand = store.jobs_dir / "by-hand.yaml"
+    hand.write_text("command: 'true'\n")  # no times: placed by its file's
+    os.utime(hand, (1_000_000_000, 1_000_000_000))
+    (store.jobs_dir / "broken.yaml").write_text("command: [unclosed\n")
+    answered = []
+    real = whole.whole_jobs
+    monkeypatch.setattr(whole, "whole_jobs", lambda *a: answered.append(real(*a)) or answered[-1])
+
+    def agree():
+        answered.clear()
+        printed = json.loads(rw("jobs", "list", "--json").stdout)
+        assert printed == json.loads(json.dumps(views.filtered(store).as_json(store), default=str))
+        return answered[-1] is not None  # the index gave the records
+
+    wait_for(agree, what="the index to give every record")
+    assert json.loads(rw("jobs", "list", "--json").stdout)["templates"][0]["recent_runs"]
+    hand.write_text("command: 'true'\nname: edited\n")  # in place: read, indexed, shown
+    wait_for(agree, what="the edit by hand, shown")
+    assert "edited" in rw("jobs", "list", "--json").stdout
+    api.update_job(root, first.id, note="a new inode")
+    store.job_file(run.id).unlink()
+    newer = api.create_job(root, "newer", command="true")
+    wait_for(agree, what="the new, replaced and removed files, shown")
+    api.create_job(root, "waiting", command="true", after=[newer.id])
+    time.sleep(0.1)  # settled: only its wait keeps the listing from the index
+    assert not agree()
 
 
 def test_a_limited_listing_does_not_trust_a_listing_that_numbers_files_otherwise(root, monkeypatch):
