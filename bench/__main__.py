@@ -43,6 +43,7 @@ def main() -> None:
     }
     for key in args.only.split(","):
         print(f"running workload {key} ...", flush=True)
+        os.sync()  # each starts with the disk idle, not writing back what the last one wrote
         results[key] = plan[key]()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

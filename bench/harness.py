@@ -38,8 +38,11 @@ _LEFT: list[Path] = []  # scratch folders, removed when the suite ends
 def scratch_folder(prefix: str = "repowire-bench-") -> Path:
     """A temp folder removed when the suite ends, not when its workload does. On ext4 without
     a journal (this machine's disk), a new file's inode is placed past every inode freed in
-    the last one to six minutes, each looked at: deleting one workload's 100,000 records made
-    every file the next workloads (and the peers) created cost up to a millisecond of CPU."""
+    the last minute (six while its inode table is not yet written back), each looked at:
+    deleting one workload's 100,000 records made every file the next workloads (and the
+    peers) created cost up to a millisecond of CPU. (Each workload starts after a sync, so what
+    the last one wrote is not being written back meanwhile.) Runs of the suite that follow one
+    another within minutes still meet the files the last one removed."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     _LEFT.append(path)
     return path
@@ -49,6 +52,7 @@ def scratch_folder(prefix: str = "repowire-bench-") -> Path:
 def _remove_scratch() -> None:
     for path in _LEFT:
         shutil.rmtree(path, ignore_errors=True)
+    os.sync()  # the inode table written back: the freed inodes are passed over for a minute only
 
 
 @contextmanager

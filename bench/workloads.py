@@ -181,6 +181,7 @@ def scale(counts: list[int]) -> dict[str, Any]:
         with scratch_root() as root:
             _populate(root, count)
             cold = _timed("jobs", "list", "--json", root=root)
+            os.sync()  # the records and the index written back before the warm figures
             warm = min(_timed("jobs", "list", "--json", root=root) for _ in range(3))
             show = min(_timed("jobs", "show", "r000007", root=root) for _ in range(5))
             limit = min(
@@ -214,6 +215,7 @@ def idle(records: int, seconds: int) -> dict[str, Any]:
     """5: an idle runner with `records` records: CPU seconds used and resident memory."""
     with scratch_root() as root:
         _populate(root, records)
+        os.sync()
         runner = Runner(root)
         try:
             proc = psutil.Process(runner.proc.pid)
