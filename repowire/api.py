@@ -2,8 +2,7 @@
 
 `Project(root)` holds one root's store and config; its methods are what the faces do. The rules
 that used to be written once per face (a time zone goes with a cron expression, at least one
-change per update, what "status" means for a template) live here, once.
-"""
+change per update, what "status" means for a template) live here, once."""
 
 from __future__ import annotations
 
@@ -14,15 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import clock
-from .config import Config, load_config, require_repowire
 from .errors import JobNotFound, TransitionRefused, UsageProblem, ValidationError
 from .model import AGENT_PRESETS, SHELL, Job, State, Template, enter_state
+from .roots import require_repowire
 from .schema import parse_job, parse_template
 from .store import PEOPLE_LIMIT, Store
 from .values import format_time, new_job_id, parse_due, shown, validate_id
 
-if TYPE_CHECKING:
-    from .views import Listing  # imported where used: `jobs status` needs no listing
+if TYPE_CHECKING:  # imported where used: `jobs status` needs neither config nor listing
+    from .config import Config
+    from .views import Listing
 
 __all__ = ["Project", "name_of", "LOG_CHUNK"]
 
@@ -56,6 +56,8 @@ class Project:
 
     @functools.cached_property
     def config(self) -> Config:
+        from .config import load_config
+
         return load_config(self.root)
 
     # --- reading ----------------------------------------------------------------------------
@@ -110,8 +112,7 @@ class Project:
         return data
 
     def listing(self, *args: Any, **filters: Any) -> dict[str, Any]:
-        """`jobs list --json`: {"templates": [...], "jobs": [...]}; filters as views.filtered
-        takes them: state, template, limit, since, ready, blocked, label."""
+        """`jobs list --json`: {"templates": [...], "jobs": [...]}; filters: views.filtered's."""
         return self._filtered(*args, **filters).as_json(self.store)
 
     def listing_text(self, *args: Any, **filters: Any) -> str:
@@ -354,8 +355,7 @@ class Project:
         dry: bool = False,
         branches: bool = False,
     ) -> tuple[list[str], list[str]]:
-        """Remove finished jobs (one-off and template runs) older than `older_than` seconds;
-        with branches, their worktree runs' branches too."""
+        """Remove finished jobs older than `older_than` seconds (with branches, their branches)."""
         from .housekeeping import branches_of, prune
 
         removed = prune(self.store, older_than, state, dry, clock.now())

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .api import Project
-from .config import require_repowire
 from .model import Job, Template
+from .roots import require_repowire
 
 if TYPE_CHECKING:
     from .views import Listing
@@ -123,7 +123,7 @@ def schema(kind: str) -> dict[str, Any]:
 
 def find_root(explicit: str | None = None) -> Path:
     """--root or REPOWIRE_ROOT, else the nearest ancestor holding .repowire/, else the cwd."""
-    from .config import find_root as nearest
+    from .roots import find_root as nearest
 
     return nearest(explicit)
 

@@ -1,7 +1,6 @@
 """Jobs, templates and states as plain data, the transition table, and serialising.
 
-Pure: no I/O. Parsing and validation of files live in schema.py.
-"""
+Pure: no I/O. Parsing and validation of files live in schema.py."""
 
 from __future__ import annotations
 
@@ -129,8 +128,8 @@ class Note:
     state: State | None = None
 
 
-@dataclass(slots=True)
-class Job:
+@dataclass(slots=True, eq=False, repr=False)  # compared by identity; each generated method is
+class Job:  # compiled at import, and a cold `jobs status` need not pay for these two
     """One job record: its definition and its state (docs/file-format.md)."""
 
     id: str
@@ -210,6 +209,9 @@ class Job:
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, {self.state.value})"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ bytes, and is parsed."""
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -68,6 +67,8 @@ def _brief(record: dict[str, Any]) -> dict[str, Any]:
 def _unshared(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of a remembered record that job_from_record may hand to a caller who changes
     it: the lists and mappings it does not build anew are copied."""
+    import copy  # imported here: `jobs status` reads a record this process never wrote
+
     return {
         k: v if k in _REBUILT or not isinstance(v, (dict, list)) else copy.deepcopy(v)
         for k, v in record.items()
