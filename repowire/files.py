@@ -122,10 +122,16 @@ def _fits(data: Any, budget: int) -> bool:
 
 
 def open_file(path: Path, flags: int = os.O_RDONLY) -> BinaryIO:
-    """Open a regular file without following a symbolic link planted at its name.
+    """Open a regular file without following a symbolic link planted at its name."""
+    fd, _size = _open_regular(path, flags)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb" if flags == os.O_RDONLY else "ab")
 
-    Opened non-blocking, so a FIFO planted at the name cannot hang the caller before it is
-    refused as not a regular file."""
+
+def _open_regular(path: Path, flags: int = os.O_RDONLY) -> tuple[int, int]:
+    """A descriptor of the regular file at path (no link followed), and its size. Opened
+    non-blocking, so a FIFO planted at the name cannot hang the caller before it is refused
+    as not a regular file (a regular file's reads and writes never block on that flag)."""
     try:
         fd = os.open(path, flags | _NOFOLLOW | os.O_NONBLOCK, 0o644)
     except FileNotFoundError:
@@ -134,11 +140,11 @@ def open_file(path: Path, flags: int = os.O_RDONLY) -> BinaryIO:
         if exc.errno == errno.ELOOP:
             raise ValidationError(f"{path}: is a symbolic link; refusing to follow it") from None
         raise ValidationError(f"{path}: cannot be opened ({exc.strerror})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise ValidationError(f"{path}: is not a regular file")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb" if flags == os.O_RDONLY else "ab")
+    return fd, info.st_size
 
 
 def read_tail(path: Path, limit: int) -> str:
@@ -152,9 +158,20 @@ def read_tail(path: Path, limit: int) -> str:
 
 
 def read_text(path: Path) -> str:
-    """A file's text, refusing files over MAX_FILE_BYTES and anything but regular files."""
-    with open_file(path) as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)
+    """A file's text, refusing files over MAX_FILE_BYTES and anything but regular files.
+    Read with plain `os.read` calls, as big as the file (records are read often)."""
+    fd, size = _open_regular(path)
+    try:
+        parts, total = [], 0
+        while total <= MAX_FILE_BYTES:  # to the end: the file may have grown since its stat
+            part = os.read(fd, min(MAX_FILE_BYTES + 1 - total, max(size + 1 - total, 1 << 16)))
+            if not part:
+                break
+            parts.append(part)
+            total += len(part)
+    finally:
+        os.close(fd)
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
     if len(data) > MAX_FILE_BYTES:
         raise ValidationError(f"{path}: is larger than {MAX_FILE_BYTES // 1024} KiB")
     try:
