@@ -22,6 +22,7 @@ from .values import shown
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "Identity",
     "Spares",
     "Temp",
     "take_lock",
@@ -37,6 +38,7 @@ __all__ = [
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 Temp = tuple[int, str]  # an open temp file's descriptor and path
+Identity = tuple[int, ...]  # a file's inode, size, mtime and ctime in ns
 Spares = Callable[[Path], "Temp | None"]  # hands over a temp file made ahead in a folder
 MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
 MAX_VALUES = 250_000  # what a file may expand to; 1 MiB of plain YAML holds fewer
@@ -210,8 +212,9 @@ def open_temp(folder: Path | str) -> Temp:
     raise FileExistsError(f"no free temp name in {folder}")
 
 
-def _write_temp(folder: Path, data: bytes, mode: int, spare: Temp | None = None) -> str:
-    """A temp file in folder holding data, durable; a spare (made ahead) if one is given."""
+def _write_temp(folder: Path, data: bytes, mode: int, spare: Temp | None = None) -> tuple[str, int]:
+    """A temp file in folder holding data, durable, and its inode; a spare (made ahead) if one
+    is given."""
     fd, tmp = spare or open_temp(folder)
     try:
         view = memoryview(data)
@@ -221,13 +224,14 @@ def _write_temp(folder: Path, data: bytes, mode: int, spare: Temp | None = None)
         if _FULL_SYNC is not None:  # macOS: plain fsync leaves data in the drive's cache
             fcntl.fcntl(fd, _FULL_SYNC)
         os.fsync(fd)
+        inode = os.fstat(fd).st_ino
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     finally:
         os.close(fd)
-    return tmp
+    return tmp, inode
 
 
 def _mode_for(path: Path) -> int:
@@ -246,18 +250,19 @@ def _named(path: Path, exc: OSError) -> OSError:
     return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
-def atomic_write(path: Path, text: str, spares: Spares | None = None) -> None:
+def atomic_write(path: Path, text: str, spares: Spares | None = None) -> Identity | None:
     """Replace path with text: temp file in the same folder, fsync, rename, fsync the folder.
-    `spares` may hand over a temp file made ahead (ahead.Ahead.take)."""
+    `spares` may hand over a temp file made ahead (ahead.Ahead.take). Returns the file's
+    identity (inode, size, mtime and ctime in ns) right after, None if it is no longer ours."""
     try:
-        _replace(path, text.encode("utf-8"), spares)
+        return _replace(path, text.encode("utf-8"), spares)
     except OSError as exc:
         raise _named(path, exc) from None
 
 
-def _replace(path: Path, data: bytes, spares: Spares | None) -> None:
+def _replace(path: Path, data: bytes, spares: Spares | None) -> Identity | None:
     spare = spares(path.parent) if spares is not None else None
-    tmp = _write_temp(path.parent, data, _mode_for(path), spare)
+    tmp, inode = _write_temp(path.parent, data, _mode_for(path), spare)
     try:
         os.replace(tmp, path)
     except BaseException as exc:
@@ -265,9 +270,12 @@ def _replace(path: Path, data: bytes, spares: Spares | None) -> None:
             os.unlink(tmp)
         if spare is None or getattr(exc, "errno", None) not in (errno.ENOENT, errno.EXDEV):
             raise
-        _replace(path, data, None)  # the spare was removed, or lies on another file system
-        return
+        return _replace(path, data, None)  # the spare was removed, or is on another disk
     _fsync_dir(path.parent)
+    info = os.lstat(path)
+    if info.st_ino != inode:
+        return None  # replaced again already
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def create_exclusive(path: Path, text: str) -> bool:
@@ -279,7 +287,7 @@ def create_exclusive(path: Path, text: str) -> bool:
 
 
 def _create(path: Path, text: str) -> bool:
-    tmp = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
+    tmp, _inode = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
     try:
         os.link(tmp, path)  # fails if path exists: an exclusive create of a finished file
     except FileExistsError:

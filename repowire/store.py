@@ -17,7 +17,6 @@ from .files import (
     Spares,
     atomic_write,
     create_exclusive,
-    dump_yaml,
     load_yaml,
     read_text,
     take_lock,
@@ -26,7 +25,7 @@ from .handles import RootRef
 from .model import TERMINAL, Invalid, Job, job_to_dict
 from .schema import parse_job
 from .values import new_job_id, validate_id
-from .written import Written, slim
+from .written import Written, record_text, slim
 
 if TYPE_CHECKING:
     from .index_db import RecordIndex, Whole
@@ -158,35 +157,24 @@ class Store:
             touched, self._touched = self._touched, set()
         return touched
 
-    def _remember(self, job: Job, written: tuple[str, dict[str, Any]]) -> None:
-        """What this process wrote to a record: its text and data, for read_job."""
+    def _remember(self, job: Job, written: tuple[str, dict[str, Any]], key: Key | None) -> None:
+        """What this process wrote to a record: its text and data (and the file's identity
+        right after), for read_job and item."""
         self._touch(job.id)
-        self._written.remember(job.id, *written)
-
-    def _text_of(self, job: Job, limit: int) -> tuple[str, dict[str, Any]]:
-        """The record's YAML, refused when it would grow past `limit` (so it stays readable),
-        and the data dumped."""
-        record = job_to_dict(job, times_as_text=False)
-        text = dump_yaml(record)
-        if len(text.encode("utf-8")) > limit:
-            raise ValidationError(
-                f"job {job.id}'s record would grow past {limit // 1024} KiB; nothing was written "
-                "(put long text in its result file, $REPOWIRE_RESULT_FILE, instead)"
-            )
-        return text, record
+        self._written.remember(job.id, *written, key)
 
     def write_job(self, job: Job, limit: int = MAX_FILE_BYTES) -> None:
         """Replace the record atomically; callers hold the job's lock."""
         path = self.job_file(job.id)
-        written = self._text_of(job, limit)
+        written = record_text(job, limit)
         try:
-            atomic_write(path, written[0], self.spares)
+            key = atomic_write(path, written[0], self.spares)
         except OSError as exc:
             self._written.forget(job.id)
             raise RepowireError(
                 f"could not write {path}: {exc.strerror or exc}; the record is unchanged"
             ) from None
-        self._remember(job, written)
+        self._remember(job, written, key)
 
     def try_create(self, job: Job) -> bool:
         """Write a new record with an exclusive create; False if that id exists already."""
@@ -194,10 +182,10 @@ class Store:
         now = clock.now()
         job.created_at = job.created_at or now
         job.updated_at = job.updated_at or now
-        written = self._text_of(job, PEOPLE_LIMIT)
+        written = record_text(job, PEOPLE_LIMIT)
         created = create_exclusive(self.job_file(job.id), written[0])
         if created:
-            self._remember(job, written)
+            self._remember(job, written, None)
         return created
 
     def create_job(self, job: Job, generated_id: bool = False) -> Job:
@@ -254,9 +242,11 @@ class Store:
         except (ValidationError, JobNotFound) as exc:
             return Invalid(job_id, label, "; ".join(problems_of(exc, self.job_file(job_id))))
 
-    def item(self, job_id: str, brief: bool = False) -> Job | Invalid:
-        """What the listing shows for a file of jobs/: its job, or why it cannot be read."""
-        return self._misnamed(job_id) or self.load(job_id, brief)
+    def item(self, job_id: str, brief: bool = False, fresh: Key | None = None) -> Job | Invalid:
+        """What the listing shows for a file of jobs/: its job, or why it cannot be read.
+        `fresh`: the identity of a file changed within a tick (see Written.at)."""
+        known = self._written.at(job_id, fresh, brief) if fresh is not None else None
+        return known or self._misnamed(job_id) or self.load(job_id, brief)
 
     def list_rows(self, brief: bool = False, by_id: bool = True) -> list[Row]:
         """Every record as a row (broken ones as invalid; sorted by id if `by_id`): from the

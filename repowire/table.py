@@ -138,9 +138,9 @@ class JobTable:
         """The objects of these files now: a few read directly (mostly the runner's own
         writes, from memory), many through the index a chunk at a time (only one chunk's rows
         are held at once)."""
-        if len(misses) <= FEW:
-            return {
-                e[0]: self.store.item(e[0], slim_terminal)
+        if len(misses) <= FEW:  # one changed within a tick is read again once it settles,
+            return {  # so its identity may say it is what this process just wrote
+                e[0]: self.store.item(e[0], slim_terminal, None if e[3] else e[1])
                 for e in misses
                 if _exists(self.store, e[0])
             }

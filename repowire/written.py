@@ -8,9 +8,11 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from .errors import ValidationError
+from .files import Identity, dump_yaml
 from .model import Job, job_from_record, job_to_dict, with_text_times
 
-__all__ = ["Written", "slim"]
+__all__ = ["Written", "slim", "record_text"]
 
 KEPT = 512  # records kept (the runner's busiest ones: each write moves a record to the end)
 _REBUILT = frozenset({"notes", "executor", "worktree"})  # job_from_record makes new objects
@@ -21,12 +23,15 @@ class Written:
     """The last text this process wrote to each of the latest KEPT records, and its data."""
 
     def __init__(self) -> None:
-        self._items: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[str, dict[str, Any], Identity | None]] = OrderedDict()
         self._guard = threading.Lock()  # the runner's notifier writes from its threads
 
-    def remember(self, job_id: str, text: str, dumped: dict[str, Any]) -> None:
-        """`text` was written to the record, dumped from `dumped` (times as datetimes)."""
-        known = (text, with_text_times(dumped, job_id))
+    def remember(
+        self, job_id: str, text: str, dumped: dict[str, Any], identity: Identity | None = None
+    ) -> None:
+        """`text` was written to the record, dumped from `dumped` (times as datetimes); the
+        file had `identity` right after."""
+        known = (text, with_text_times(dumped, job_id), identity)
         with self._guard:
             self._items[job_id] = known
             self._items.move_to_end(job_id)
@@ -43,10 +48,35 @@ class Written:
         known = self._items.get(job_id)
         if known is None or known[0] != text:
             return None
-        record = known[1]
-        if brief and record.get("state") in _FINISHED:
-            record = _brief(record)
-        return job_from_record(_unshared(record))
+        return _job(known[1], brief)
+
+    def at(self, job_id: str, identity: Identity, brief: bool = False) -> Job | None:
+        """A new Job of the record, if the file has the identity it had right after this
+        process wrote it last. Only for a file changed within a timestamp tick, which its
+        reader reads again once that identity can be trusted (table.JobTable)."""
+        known = self._items.get(job_id)
+        if known is None or known[2] is None or known[2] != identity:
+            return None
+        return _job(known[1], brief)
+
+
+def _job(record: dict[str, Any], brief: bool) -> Job:
+    if brief and record.get("state") in _FINISHED:
+        record = _brief(record)
+    return job_from_record(_unshared(record))
+
+
+def record_text(job: Job, limit: int) -> tuple[str, dict[str, Any]]:
+    """The record's YAML, refused when it would grow past `limit` (so it stays readable), and
+    the data dumped."""
+    record = job_to_dict(job, times_as_text=False)
+    text = dump_yaml(record)
+    if len(text.encode("utf-8")) > limit:
+        raise ValidationError(
+            f"job {job.id}'s record would grow past {limit // 1024} KiB; nothing was written "
+            "(put long text in its result file, $REPOWIRE_RESULT_FILE, instead)"
+        )
+    return text, record
 
 
 def slim(job: Job) -> Job:

@@ -224,6 +224,33 @@ def test_a_record_this_process_wrote_is_not_parsed_again_but_a_hand_edit_is(root
     assert store.read_job(job.id).notes[-1].text == "fixed" and len(parsed) == 1
 
 
+def test_the_runner_takes_its_own_fresh_write_from_memory_and_reads_it_once_settled(
+    root, monkeypatch
+):
+    """The runner's table takes a record it has just written from memory while the file has
+    the identity the write left (not parsed, not even read), and reads it once that identity
+    can be trusted; a file replaced by anyone else meanwhile is read at once."""
+    from repowire.table import JobTable
+
+    store = Store(root)
+    job_id = api.create_job(root, "a", command="true").id
+    table = JobTable(store)
+    table.jobs(True, None)
+    reads = []
+    real = Store.read_job
+    monkeypatch.setattr(Store, "read_job", lambda s, *a: reads.append(a[0]) or real(s, *a))
+    store.transition(job_id, lambda job: setattr(job, "name", "mine") or True)
+    reads.clear()
+    assert table.jobs(True, set())[job_id].name == "mine" and reads == []  # from memory
+    wait_for(lambda: table.jobs(True, set()) and reads == [job_id], what="a read once settled")
+    store.transition(job_id, lambda job: setattr(job, "name", "mine again") or True)
+    path = store.job_file(job_id)
+    other = path.with_name(".other")
+    other.write_text(path.read_text().replace("mine again", "theirs"))
+    os.replace(other, path)  # another writer, right after this one
+    assert table.jobs(True, set())[job_id].name == "theirs"
+
+
 def test_an_incremental_listing_looks_again_only_at_what_events_named(root):
     """The runner's listing: after a full look, only the files named (and those changed too
     recently to trust their identity) are looked at again."""
