@@ -38,7 +38,7 @@ WRAPPER_NAME = "repowire-executor"
 # stops before saying it, runs the command only if the record $3 names it as running. $4 says
 # whether the rest is a shell command string ("sh", run in a subshell of the wrapper, which
 # saves starting a second shell) or an argv.
-# The status is written last, into a file the runner removed before the start (see above).
+# The status is written last, into a file the runner removed before the start (_start).
 _WRAPPER = r"""
 shift; exit_file=$1; record=$2; mode=$3; shift 3
 if [ -n "$record" ]; then
