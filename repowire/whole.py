@@ -10,7 +10,6 @@ files, or an index that cannot be read or written."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import TYPE_CHECKING
 
@@ -50,23 +49,16 @@ def _keys(store: Store) -> dict[str, Key] | None:
     too recently for its identity to be trusted."""
     settled_before = time.time_ns() - RACY_NS
     keys: dict[str, Key] = {}
-    try:
-        folder = os.scandir(store.jobs_dir)
-    except FileNotFoundError:
-        return keys
-    with folder:
-        for entry in folder:
-            name = entry.name
-            if name[0] == "." or not name.endswith((".yaml", ".yml")):
-                continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if info.st_ctime_ns >= settled_before:
-                return None
-            job_id = name[:-5] if name[-5:] == ".yaml" else name
-            keys[job_id] = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    for entry in store.record_entries():
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # gone since the folder was read
+        if info.st_ctime_ns >= settled_before:
+            return None
+        name = entry.name
+        job_id = name[:-5] if name[-5:] == ".yaml" else name
+        keys[job_id] = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
     return keys
 
 

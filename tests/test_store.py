@@ -276,22 +276,30 @@ def test_an_incremental_listing_looks_again_only_at_what_events_named(root):
     assert table.jobs(True, ())[b.id].name == "d"  # known at once, before its event comes
 
 
+def _varied_records(root, store):
+    """A template with a run, a job, a hand-written record without times, a broken file: the
+    ids of the first job and of the run."""
+    api.create_template(root, "nightly", "0 3 * * *", command="true")
+    first = api.create_job(root, "first", command="true")
+    run = api.create_job(root, "run", command="true")
+    text = store.job_file(run.id).read_text()
+    store.job_file(run.id).write_text(f"{text}template: nightly\n")
+    hand = store.jobs_dir / "by-hand.yaml"
+    hand.write_text("command: 'true'\n")  # no times: placed by its file's
+    os.utime(hand, (1_000_000_000, 1_000_000_000))
+    (store.jobs_dir / "broken.yaml").write_text("command: [unclosed\n")
+    return first.id, run.id
+
+
 def test_a_limited_listing_reads_what_it_shows_and_agrees_with_a_whole_one(root, monkeypatch):
     """`jobs list --limit N` comes from the index once the folder shows no file added,
     removed or replaced since the index held them all; it is the whole listing's tail."""
     from repowire.index_db import folder_mark
 
     store = Store(root)
-    api.create_template(root, "nightly", "0 3 * * *", command="true")
-    first = api.create_job(root, "first", command="true")
-    run = api.create_job(root, "run", command="true")
-    text = store.job_file(run.id).read_text()
-    store.job_file(run.id).write_text(f"{text}template: nightly\n")
-    waiting = api.create_job(root, "waiting", command="true", after=[first.id])
+    first, _run = _varied_records(root, store)
+    waiting = api.create_job(root, "waiting", command="true", after=[first])
     hand = store.jobs_dir / "by-hand.yaml"
-    hand.write_text("command: 'true'\n")  # no times: placed by its file's
-    os.utime(hand, (1_000_000_000, 1_000_000_000))
-    (store.jobs_dir / "broken.yaml").write_text("command: [unclosed\n")
     whole_looks = []
     real_entries = Store.entries
     monkeypatch.setattr(
@@ -314,7 +322,7 @@ def test_a_limited_listing_reads_what_it_shows_and_agrees_with_a_whole_one(root,
     )
     assert agree(2) and agree(0) and agree(10)
     assert json.loads(rw("jobs", "list", "--json").stdout)["jobs"][0]["id"] == "by-hand"
-    api.update_job(root, first.id, note="replaced: a new inode")  # the folder changed: its
+    api.update_job(root, first, note="replaced: a new inode")  # the folder changed: its
     assert agree(6, whole_first=False)  # names and inodes are compared with the index's
     newer = api.create_job(root, "newer", command="true")
     assert agree(1, whole_first=False)
@@ -338,15 +346,8 @@ def test_a_whole_json_listing_from_the_index_agrees_with_the_records(root, monke
     from repowire import views, whole
 
     store = Store(root)
-    api.create_template(root, "nightly", "0 3 * * *", command="true")
-    first = api.create_job(root, "first", command="true")
-    run = api.create_job(root, "run", command="true")
-    text = store.job_file(run.id).read_text()
-    store.job_file(run.id).write_text(f"{text}template: nightly\n")
+    first, run = _varied_records(root, store)
     hand = store.jobs_dir / "by-hand.yaml"
-    hand.write_text("command: 'true'\n")  # no times: placed by its file's
-    os.utime(hand, (1_000_000_000, 1_000_000_000))
-    (store.jobs_dir / "broken.yaml").write_text("command: [unclosed\n")
     answered = []
     real = whole.whole_jobs
     monkeypatch.setattr(whole, "whole_jobs", lambda *a: answered.append(real(*a)) or answered[-1])
@@ -362,8 +363,8 @@ def test_a_whole_json_listing_from_the_index_agrees_with_the_records(root, monke
     hand.write_text("command: 'true'\nname: edited\n")  # in place: read, indexed, shown
     wait_for(agree, what="the edit by hand, shown")
     assert "edited" in rw("jobs", "list", "--json").stdout
-    api.update_job(root, first.id, note="a new inode")
-    store.job_file(run.id).unlink()
+    api.update_job(root, first, note="a new inode")
+    store.job_file(run).unlink()
     newer = api.create_job(root, "newer", command="true")
     wait_for(agree, what="the new, replaced and removed files, shown")
     api.create_job(root, "waiting", command="true", after=[newer.id])
