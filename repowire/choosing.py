@@ -35,6 +35,7 @@ class Chooser:
         self.store, self.scheduler, self.log, self.guard = store, scheduler, log, guard
         self.told: set[str] = set()  # queued jobs with nothing to run, logged once
         self._orders: dict[str, tuple[Job, Order]] = {}  # each queued job's place, kept
+        self._sorted: list[tuple[Order, str, Job]] = []  # the queue in order at the last step
         self.next_up: list[Job] = []  # due jobs that wait only for room, first in line first
         # the state of a record the listing leaves out (a finished one, resting)
         self.state_of: Callable[[str], str | None] = lambda job_id: None
@@ -57,18 +58,23 @@ class Chooser:
         trees = {_tree_in_use(j) for j in alive} if wanted else set()
         chosen: list[Job] = []
         self.next_up = []
-        for item in sorted(queued, key=self._order):
+        after_left = sum(1 for j in queued if j.after)
+        kinds = {j.runs_on for j in queued}  # the executors the queue needs
+        for item in self._in_order(queued):
             if room is not None and room.get(item.runs_on, 0) <= 0:
                 if item.after:  # a failed dependency still cancels it now
                     self._dependencies_allow(item, jobs, now)
                 elif len(self.next_up) < NEXT_UP and _plain_in_line(item, now):
                     self.next_up.append(item)
+                elif not after_left and all(room.get(kind, 0) <= 0 for kind in kinds):
+                    break  # every executor it needs is full: the rest of the queue waits
             elif self._may_start(item, jobs, now, waits, busy, trees):
                 if item.template:
                     busy.add(item.template)
                 if room is not None:
                     room[item.runs_on] -= 1
                 chosen.append(item)
+            after_left -= 1 if item.after else 0
         if len(self._orders) > 2 * len(queued) + 64:  # forget the places of jobs gone by
             self._orders = {j.id: self._orders[j.id] for j in queued if j.id in self._orders}
         return chosen
@@ -96,6 +102,18 @@ class Chooser:
             return False  # waits for the template's running run (overlap: skip or queue)
         # a template's shared worktree: one run at a time works in it
         return item.workspace != "worktree" or _take(trees, folder_for(self.store, item))
+
+    def _in_order(self, queued: list[Job]) -> list[Job]:
+        """The queued jobs in order, kept sorted from step to step: only the jobs that are new,
+        or whose record changed, are placed again (a long queue is not sorted at every step)."""
+        objects = {j.id: j for j in queued}
+        kept = [placed for placed in self._sorted if objects.get(placed[1]) is placed[2]]
+        if len(kept) < len(queued):
+            known = {placed[1] for placed in kept}
+            kept += [(self._order(j), j.id, j) for j in queued if j.id not in known]
+            kept.sort(key=_place)
+        self._sorted = kept
+        return [placed[2] for placed in kept]
 
     def _order(self, job: Job) -> Order:
         known = self._orders.get(job.id)
@@ -136,6 +154,10 @@ class Chooser:
     def _overlap_holds(self, name: str, busy: set[str]) -> bool:
         template = self.scheduler.templates.get(name)
         return name in busy and (template is None or template.overlap not in ("allow", "replace"))
+
+
+def _place(placed: tuple[Order, str, Job]) -> Order:
+    return placed[0]
 
 
 def _plain_in_line(job: Job, now: datetime) -> bool:

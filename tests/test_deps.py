@@ -138,6 +138,40 @@ def test_priority_then_age_orders_the_queue(root):
     assert _order(root) == ["high", "mid", "low"]
 
 
+def test_the_queue_keeps_its_order_between_steps_and_a_changed_record_takes_its_new_place(root):
+    """The chooser keeps the queue sorted from step to step: new jobs and jobs whose record
+    changed are placed again; with every slot full it names the jobs next in line."""
+    import io
+
+    from repowire import clock
+    from repowire.runner import Runner
+    from repowire.table import JobTable
+
+    for name, priority in (("a", 0), ("b", 0), ("c", 3)):
+        write_job(root, name, command="true", priority=priority)
+    runner = Runner(root, max_concurrency=1, log=io.StringIO())
+    table, chooser = JobTable(runner.store), runner.chooser
+    now = clock.now()
+
+    def due(room):
+        jobs = table.jobs(True, None)
+        return [j.id for j in chooser.due(jobs, table.live, now, [], {"local": room})]
+
+    assert (
+        due(3) == ["c", "a", "b"]
+        and due(0) == []
+        and [j.id for j in chooser.next_up]
+        == [
+            "c",
+            "a",
+            "b",
+        ]
+    )
+    write_job(root, "b", command="true", priority=9)  # its new record goes first
+    write_job(root, "d", command="true", priority=1)  # a new one, placed among the others
+    assert due(4) == ["b", "c", "d", "a"]
+
+
 def test_labels_filter_jobs_and_templates(root):
     rw("jobs", "create", "a", "--command", "true", "--id", "a", "--label", "docs")
     rw("jobs", "create", "b", "--command", "true", "--id", "b", "--label", "ops")
