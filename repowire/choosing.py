@@ -74,7 +74,7 @@ class Chooser:
                 if room is not None:
                     room[item.runs_on] -= 1
                 chosen.append(item)
-            after_left -= 1 if item.after else 0
+            after_left -= bool(item.after)
         if len(self._orders) > 2 * len(queued) + 64:  # forget the places of jobs gone by
             self._orders = {j.id: self._orders[j.id] for j in queued if j.id in self._orders}
         return chosen

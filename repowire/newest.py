@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .rows import Row
     from .store import Store
 
-__all__ = ["newest"]
+__all__ = ["newest", "template_runs"]
 
 CHANGES_AT_MOST = 1000  # files replaced since the index was whole: beyond, all are listed
 SHOWN_AT_MOST = 1000  # rows asked for: beyond, all are listed
@@ -47,7 +47,7 @@ def newest(
         rows = {row.id: row for row in store.rows_of(sorted(wanted))}
         if any(i not in rows or rows[i].age[0] < age for i, age in ages.items()):
             return None  # gone, or placed earlier by a hand edit: another may take its place
-        runs = {name: _runs(store, index, name, changed) for name in templates}
+        runs = {name: template_runs(store, index, name, changed) for name in templates}
     whole_runs = {name: found_runs for name, found_runs in runs.items() if found_runs is not None}
     if len(whole_runs) < len(runs):
         return None
@@ -87,7 +87,9 @@ def _same_inode(entry: os.DirEntry[str], inode: int) -> bool:
         return False
 
 
-def _runs(store: Store, index: RecordIndex, name: str, changed: dict[str, Row]) -> list[Row] | None:
+def template_runs(
+    store: Store, index: RecordIndex, name: str, changed: dict[str, Row]
+) -> list[Row] | None:
     """A template's runs: those the index names, and those just read."""
     found = index.fetch("runs", (name,))
     if found is None:

@@ -14,6 +14,7 @@ from . import clock
 from .errors import InvalidId, JobNotFound, RepowireError, ValidationError, problems_of
 from .files import (
     MAX_FILE_BYTES,
+    Identity,
     Spares,
     atomic_write,
     create_exclusive,
@@ -38,7 +39,7 @@ PEOPLE_LIMIT = 512 * 1024  # a record people (CLI, MCP, dashboard) may grow it t
 PATHS_KEPT = 4096  # record and sibling paths kept: a runner asks for each some 20 times a job
 RACY_NS = 50_000_000  # wider than the file system's timestamp tick (a jiffy, 1 to 10 ms)
 SIBLING_SUFFIXES = (".yaml", ".log", ".result.md", ".exit")
-Key = tuple[int, ...]  # a file's identity: inode, size, mtime and ctime in ns
+Key = Identity  # a file's identity: inode, size, mtime and ctime in ns
 Entry = tuple[str, Key, float, bool]  # a record file's id, identity, mtime, and settledness
 
 

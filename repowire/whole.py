@@ -14,17 +14,16 @@ import time
 from typing import TYPE_CHECKING
 
 from .index_db import Whole
+from .newest import template_runs
 from .store import RACY_NS
 
 if TYPE_CHECKING:
     from .rows import Row
-    from .store import Entry, Store
+    from .store import Entry, Key, Store
 
 __all__ = ["whole_jobs"]
 
 CHANGED_AT_MOST = 1000  # files read and indexed first; beyond, the whole listing is as quick
-
-Key = tuple[int, int, int, int]  # a file's inode, size, mtime and ctime in ns
 
 
 def whole_jobs(store: Store, templates: list[str]) -> tuple[list[str], dict[str, list[Row]]] | None:
@@ -37,7 +36,7 @@ def whole_jobs(store: Store, templates: list[str]) -> tuple[list[str], dict[str,
         found = None if keys is None else _texts(store, keys)
         if isinstance(found, set):  # rows that differ from their file: index the files
             found = _texts(store, keys) if keys is not None and _index(store, keys, found) else None
-        runs = {name: _runs(store, name) for name in templates}
+        runs = {name: template_runs(store, index, name, {}) for name in templates}
         if not isinstance(found, list) or any(rows is None for rows in runs.values()):
             return None
         whole.done()
@@ -95,8 +94,3 @@ def _index(store: Store, keys: dict[str, Key], ids: set[str]) -> bool:
     if any(store.index.fetch("key", (i,)) != [(i, *keys[i])] for i in changed):
         return False  # not written (another process writes the index), or changed again
     return store.index.put([], sorted(ids.difference(changed)))
-
-
-def _runs(store: Store, name: str) -> list[Row] | None:
-    found = store.index.fetch("runs", (name,))
-    return None if found is None else store.rows_of(sorted(i for (i,) in found))
