@@ -1,4 +1,4 @@
-"""What a runner started for one attempt of a job: a frozen, typed handle that knows its root.
+"""What a runner started for one attempt of a job: an immutable, typed handle that knows its root.
 
 The record's `executor:` key holds either where a job runs (`local`, `slurm`: the definition) or,
 once a runner claimed it, the handle. The model keeps the two apart: `Job.where` and
@@ -7,10 +7,8 @@ once a runner claimed it, the handle. The model keeps the two apart: `Job.where`
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ValidationError
 from .values import format_time, parse_time, shown
@@ -18,8 +16,7 @@ from .values import format_time, parse_time, shown
 __all__ = ["Handle", "RootRef", "handle_from_dict"]
 
 
-@dataclass(frozen=True)
-class RootRef:
+class RootRef(NamedTuple):
     """Which root a runner serves: its resolved path, and a token that copies of it do not share.
 
     A `git clone`, `cp -R` or worktree of a root is another root: its path differs, or (a clone
@@ -29,8 +26,7 @@ class RootRef:
     token: str
 
 
-@dataclass(frozen=True)
-class Handle:
+class Handle(NamedTuple):
     """A claim (no identity yet) or a started attempt: a local process group or a Slurm job."""
 
     kind: str  # "local" or "slurm"
@@ -74,11 +70,10 @@ class Handle:
     def to_dict(self) -> dict[str, Any]:
         """The `executor:` mapping of the record, empty fields left out."""
         out: dict[str, Any] = {}
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
+        for name, value in self._asdict().items():
             if value is None or value == "":
                 continue
-            out[item.name] = format_time(value) if isinstance(value, datetime) else value
+            out[name] = format_time(value) if isinstance(value, datetime) else value
         return out
 
 

@@ -9,7 +9,6 @@ into a new file, with the shell's own printf (an external `mv` cost each job a p
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import shutil
 import signal
@@ -158,8 +157,7 @@ class LocalExecutor:
         with os.fdopen(os.open(launch.log, flags, 0o644), "ab") as log:
             proc = self._spawn(launch, log, gate, record)
         self.children[proc.pid] = proc
-        return dataclasses.replace(
-            claim,
+        return claim._replace(
             kind=self.kind,
             host=HOST,
             pid=proc.pid,

@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import TransitionRefused
 from .handles import Handle, handle_from_dict
@@ -119,8 +119,7 @@ def enter_state(job: Job, new: State, text: str | None, at: datetime, actor: str
         job.notes.append(Note(at, text or f"{old} -> {new}", new if old != new else None))
 
 
-@dataclass(slots=True)
-class Note:
+class Note(NamedTuple):
     """One entry of a job's timeline."""
 
     at: datetime
@@ -214,8 +213,7 @@ class Job:  # compiled at import, and a cold `jobs status` need not pay for thes
         return f"Job({self.id!r}, {self.state.value})"
 
 
-@dataclass(frozen=True)
-class Worktree:
+class Worktree(NamedTuple):
     """Where a `workspace: worktree` run works and what it left: its branch, the commit it
     started from, the branch's commit when it ended ("" when it changed nothing; None while
     it runs), its folder from the root, and how many files it changed."""
@@ -232,7 +230,7 @@ class Worktree:
         return self.head is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return {k: v for k, v in self._asdict().items() if v is not None}
 
 
 @dataclass
@@ -272,8 +270,7 @@ class Template:
         return timedelta(milliseconds=digest % span_ms) if span_ms else timedelta(0)
 
 
-@dataclass
-class Invalid:
+class Invalid(NamedTuple):
     """A job file or template that could not be read or validated: listed, never rewritten."""
 
     id: str

@@ -6,7 +6,6 @@ The .repowire/ folder must be on storage the compute nodes share: the batch scri
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import shlex
 import subprocess
@@ -119,7 +118,7 @@ class SlurmExecutor:
         slurm_id = out.strip().split(";")[0]
         if not slurm_id.isdigit():
             raise RepowireError(f"sbatch printed no job id: {out.strip()!r}")
-        return dataclasses.replace(claim, kind=self.kind, host=HOST, slurm_job_id=int(slurm_id))
+        return claim._replace(kind=self.kind, host=HOST, slurm_job_id=int(slurm_id))
 
     def owns(self, handle: Handle) -> bool:
         return handle.kind == self.kind  # Slurm job ids hold across the cluster

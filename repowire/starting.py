@@ -288,7 +288,7 @@ class Starting:
         """Record the handle of an attempt found started but never recorded (recovery)."""
 
         def change(record: Job) -> bool:
-            record.handle = dataclasses.replace(handle, runner=self.identity)
+            record.handle = handle._replace(runner=self.identity)
             return record.state == State.RUNNING
 
         self.store.transition(job_id, change)

@@ -12,7 +12,6 @@ nothing beyond its base too). Each step can be done again after a crash. A templ
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import shutil
 import threading
 import uuid
@@ -151,12 +150,12 @@ def finalize(store: Store, job: Job, tree: Worktree) -> tuple[Worktree, str]:
         else ("; its worktree folder was removed while it ran, so only its commits are kept")
     )
     if tip is None or tip == tree.base:
-        done = dataclasses.replace(tree, head="", files_changed=0)
+        done = tree._replace(head="", files_changed=0)
         kept = "kept" if is_shared(job) or job.keep_worktree else "deleted"
         return done, f"worktree run changed no files; branch {tree.branch} {kept}{gone}"
     names = git_output(["diff", "--name-only", "--no-renames", tree.base, tip], repo)
     count = len([line for line in names.splitlines() if line])
-    done = dataclasses.replace(tree, head=tip, files_changed=count)
+    done = tree._replace(head=tip, files_changed=count)
     files = f"{count} file{'s' if count != 1 else ''}"
     return done, f"{files} changed on branch {tree.branch} (head {tip[:12]}){gone}"
 

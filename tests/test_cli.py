@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -394,6 +396,33 @@ def test_every_command_has_help_with_an_example():
         out = rw(*path, "--help").stdout
         assert "Example" in out, path
         assert "--root" in out, path
+
+
+_GC_AT_EXIT = """
+import atexit, gc, sys
+atexit.register(lambda: print("collecting", gc.isenabled(), gc.get_freeze_count() > 0))
+sys.argv[0] = "repowire"
+from repowire.__main__ import main
+main()
+"""
+
+
+def test_the_command_collects_garbage_again_once_it_has_its_root(root):
+    """The entry point starts with the cyclic collector off; finding the root freezes what
+    start-up made and turns it back on, so a long-running command (a runner) collects. A
+    program that imports the library is left alone."""
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _GC_AT_EXIT, *args], cwd=root, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[-1]
+
+    assert run("jobs", "list") == "collecting True True"
+    assert run("--version") == "collecting False False"  # no root: it only prints and exits
+    library = "import gc, repowire.cli, repowire.api; print(gc.isenabled())"
+    assert subprocess.check_output([sys.executable, "-c", library], text=True) == "True\n"
 
 
 def test_real_subprocess_round_trip(root):

@@ -3,7 +3,6 @@ names every key the parser accepts, every state and transition, and the executor
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from cli_reference import render
@@ -24,8 +23,8 @@ def test_cli_page_is_the_programs_help():
 
 def test_file_format_names_every_key():
     keys = [*_JOB_KEYS, *TEMPLATE_KEYS, *CONFIG_KEYS]
-    keys += [f.name for f in dataclasses.fields(Handle)]
-    keys += [f"worktree.{f.name}" for f in dataclasses.fields(Worktree)]
+    keys += list(Handle._fields)
+    keys += [f"worktree.{name}" for name in Worktree._fields]
     missing = [key for key in keys if f"`{key}`" not in FORMAT]
     assert not missing, missing
 
