@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import IO
 
@@ -83,6 +84,36 @@ def process_identity(pid: int) -> float | None:
         return None
 
 
+class SpawnClock:
+    """The start time of a child spawned between two readings of `now()`, as process_identity
+    gives it, without reading /proc while the child execs (a read of /proc/<pid>/stat then
+    waits for the exec to end). Linux counts a start time in clock ticks since boot, which
+    psutil adds to the boot time; when no tick began between the two readings, the child's
+    tick is theirs (the boot time is read each time, as psutil does: it moves when the clock is
+    set). Checked against process_identity at the first spawn; elsewhere, when a tick began
+    between the readings, or when the check failed, /proc is read."""
+
+    def __init__(self) -> None:
+        self.ticks = os.sysconf("SC_CLK_TCK") if hasattr(time, "CLOCK_BOOTTIME") else 0
+        self.agrees: bool | None = None  # whether this system counts as above
+
+    def now(self) -> int:
+        return time.clock_gettime_ns(time.CLOCK_BOOTTIME) if self.ticks else 0
+
+    def identity(self, pid: int, before: int, after: int) -> float | None:
+        if not self.ticks or self.agrees is False:
+            return process_identity(pid)
+        tick_ns = 10**9 // self.ticks
+        if before // tick_ns != after // tick_ns:
+            return process_identity(pid)  # a tick began while it was spawned
+        known = before // tick_ns / self.ticks + psutil.boot_time()
+        if self.agrees is None:  # the first spawn: read, and compare
+            read = process_identity(pid)
+            self.agrees = known == read
+            return read
+        return known
+
+
 def same_process(pid: int, start_time: float | None) -> bool:
     """Whether pid is still the process that started at start_time (and is not a zombie)."""
     if pid <= 1 or start_time is None:
@@ -126,6 +157,7 @@ class LocalExecutor:
 
     def __init__(self) -> None:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.clock = SpawnClock()
 
     def start(self, launch: Launch, claim: Handle) -> Handle:
         return self._start(launch, claim, None, None)
@@ -155,14 +187,16 @@ class LocalExecutor:
             launch.exit_file.unlink()  # a stale status must never be read as this attempt's
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         with os.fdopen(os.open(launch.log, flags, 0o644), "ab") as log:
+            before = self.clock.now()
             proc = self._spawn(launch, log, gate, record)
+            after = self.clock.now()
         self.children[proc.pid] = proc
         return claim._replace(
             kind=self.kind,
             host=HOST,
             pid=proc.pid,
             pgid=proc.pid,
-            start_time=process_identity(proc.pid),
+            start_time=self.clock.identity(proc.pid, before, after),
         )
 
     @staticmethod

@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from conftest import assert_clean_error, rw, rw_process, wait_for
@@ -21,7 +22,14 @@ from runner_helpers import RunnerProcess, kill_executors, read, run_once, state,
 from repowire import clock
 from repowire.executor import Launch
 from repowire.handles import Handle
-from repowire.local import Gate, LocalExecutor, group_alive
+from repowire.local import (
+    Gate,
+    LocalExecutor,
+    SpawnClock,
+    group_alive,
+    process_identity,
+    same_process,
+)
 from repowire.runner import Runner
 from repowire.supervisor import Supervisor
 
@@ -172,6 +180,38 @@ def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path):
     gate.close()  # the runner stopped after its write, before its word
     assert ended(named) == 0 and (tmp_path / "named").exists()
     assert (tmp_path / "named.exit").read_text() == "0\n"
+
+
+def test_a_spawned_process_start_time_is_what_proc_gives(monkeypatch):
+    """The executor takes a child's start time from the clock ticks between two readings
+    around its spawn (no read of /proc while it execs): it must be what psutil reads, since
+    a later runner tells the process from one that reused its pid by it."""
+    clock = SpawnClock()
+    children = []
+    try:
+        for _ in range(40):
+            before = clock.now()
+            child = subprocess.Popen(["/bin/sh", "-c", "read x"], stdin=subprocess.PIPE)
+            after = clock.now()
+            children.append(child)
+            assert clock.identity(child.pid, before, after) == process_identity(child.pid)
+            assert same_process(child.pid, clock.identity(child.pid, before, after))
+        assert clock.agrees is (sys.platform == "linux")  # read at the first spawn, then known
+        a_tick = 10**9 // clock.ticks if clock.ticks else 1
+        far = clock.identity(children[0].pid, before - a_tick, after)  # a tick began meanwhile
+        assert far == process_identity(children[0].pid)
+        wrong, boot_time = SpawnClock(), psutil.boot_time
+        monkeypatch.setattr(psutil, "boot_time", lambda: boot_time() + 1)  # counts otherwise
+        before = wrong.now()
+        child = subprocess.Popen(["/bin/sh", "-c", "read x"], stdin=subprocess.PIPE)
+        after = wrong.now()
+        children.append(child)
+        for _ in range(2):
+            assert wrong.identity(child.pid, before, after) == process_identity(child.pid)
+        assert wrong.agrees is not True
+    finally:
+        for child in children:
+            child.communicate(b"\n", timeout=15)
 
 
 def test_a_cancel_while_the_handle_is_unwritten_still_releases_the_executor(root, held):
