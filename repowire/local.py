@@ -69,6 +69,7 @@ class Gate:
             with contextlib.suppress(OSError):  # the wrapper was killed meanwhile
                 os.write(self.fd, b"go\n")
             self.close()
+            os.sched_yield()  # the woken wrapper may share this CPU: let it start the command
 
     def close(self) -> None:
         fd, self.fd = self.fd, None
