@@ -30,6 +30,7 @@ __all__ = [
     "dump_yaml",
     "atomic_write",
     "open_temp",
+    "name_temp",
     "create_exclusive",
     "open_file",
     "read_tail",
@@ -212,6 +213,26 @@ def open_temp(folder: Path | str) -> Temp:
     raise FileExistsError(f"no free temp name in {folder}")
 
 
+def name_temp(temp: Temp | None, path: Path) -> None:
+    """Give an empty temp file made ahead the name `path` (mode 0644, less the umask) unless
+    something is there: a new name for an inode that exists, where creating the file would
+    allocate one (0.2-1.5 ms on ext4 without a journal while records are rewritten). Nothing
+    there is ever replaced, links included; when the link fails (another file system, the
+    temp file gone) the caller's own open creates the file. The temp name goes either way."""
+    if temp is None:
+        return
+    fd, tmp = temp
+    try:
+        os.fchmod(fd, 0o644 & ~_umask())
+        os.link(tmp, path)
+    except OSError:
+        pass  # there already (kept as it is), or not made here: the caller creates it
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def _write_temp(folder: Path, data: bytes, mode: int, spare: Temp | None = None) -> tuple[str, int]:
     """A temp file in folder holding data, durable, and its inode; a spare (made ahead) if one
     is given."""
@@ -238,9 +259,13 @@ def _mode_for(path: Path) -> int:
     try:
         return stat.S_IMODE(os.lstat(path).st_mode)
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _named(path: Path, exc: OSError) -> OSError:

@@ -156,6 +156,7 @@ class Runner:
             self.wake.clear()  # before the step: an event during it wakes the next wait
             if woken or self._timers or self._folders_changed(watcher.healthy()):
                 delay = self.step()
+            self.ahead.refill()
             if once and self.finished_once():
                 break
             self.presence.beat(clock.now())

@@ -19,6 +19,7 @@ from .files import (
     atomic_write,
     create_exclusive,
     load_yaml,
+    name_temp,
     read_text,
     take_lock,
 )
@@ -117,6 +118,7 @@ class Store:
         if not self._locks_ready:
             self.locks_dir.mkdir(parents=True, exist_ok=True)
             self._locks_ready = True
+        self.made_ahead(path)
         try:  # never through a symbolic link planted at the lock's name
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as exc:
@@ -126,6 +128,11 @@ class Store:
             yield
         finally:
             os.close(fd)  # closing the file releases its lock
+
+    def made_ahead(self, path: Path) -> None:
+        """A new job's lock or log, from a spare the runner made ahead (files.name_temp)."""
+        if self.spares is not None and not os.path.lexists(path):
+            name_temp(self.spares(self.jobs_dir), path)
 
     def lock_file(self, name: str) -> Path:
         return self.locks_dir / f"{validate_id(name)}.lock"

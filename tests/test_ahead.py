@@ -11,6 +11,7 @@ from conftest import wait_for
 from runner_helpers import read, state, write_job
 
 from repowire.ahead import Ahead, spares_dir
+from repowire.files import name_temp
 from repowire.housekeeping import remove_stale_temp_files
 from repowire.model import Job
 from repowire.runner import Runner
@@ -21,7 +22,13 @@ def _spares(store: Store) -> list[str]:
     return sorted(p.name for p in spares_dir(store.base).iterdir())
 
 
-def test_a_record_is_written_through_a_spare_and_reads_the_same(root):
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def test_a_record_and_its_lock_are_made_from_spares_and_read_the_same(root):
     store = Store(root)
     ahead = Ahead(store.jobs_dir, spares_dir(store.base), keep=2)
     ahead.start()
@@ -33,13 +40,41 @@ def test_a_record_is_written_through_a_spare_and_reads_the_same(root):
         os.chmod(store.job_file("a"), 0o640)
         store.transition("a", lambda job: setattr(job, "name", "through a spare") or True)
         assert read(root, "a")["name"] == "through a spare"
+        lock = store.lock_file("a")  # the other spare
+        assert lock.read_bytes() == b"" and lock.stat().st_mode & 0o777 == 0o644 & ~_umask()
+        assert _spares(store) == []  # made again when the runner asks (after its step)
+        store.transition("a", lambda job: setattr(job, "name", "no spare left") or True)
+        assert read(root, "a")["name"] == "no spare left"
         assert oct(store.job_file("a").stat().st_mode & 0o777) == oct(0o640)
-        wait_for(lambda: len(_spares(store)) == 2, what="the spare taken made again")
-        assert len(set(ready) - set(_spares(store))) == 1  # one became the record
+        ahead.refill()
+        wait_for(lambda: len(_spares(store)) == 2, what="the spares taken made again")
+        assert not set(ready) & set(_spares(store))
         assert not [p for p in store.jobs_dir.iterdir() if p.name.startswith(".")]
     finally:
         ahead.close()
     assert _spares(store) == []  # what was not taken is removed
+
+
+def test_a_spare_given_a_name_never_replaces_what_is_there(root, tmp_path):
+    """A new job's lock and log are named from spares; whatever is at the name already (a
+    log of an earlier attempt, a link planted there) stays as it is, and the spare goes."""
+    store = Store(root)
+    ahead = Ahead(store.jobs_dir, spares_dir(store.base), keep=2)
+    ahead.start()
+    try:
+        wait_for(lambda: len(_spares(store)) == 2, what="two spares")
+        log, planted, target = store.sibling("a", ".log"), store.lock_file("b"), tmp_path / "t"
+        log.write_text("earlier attempt\n")
+        planted.symlink_to(target)
+        name_temp(ahead.take(store.jobs_dir), log)
+        name_temp(ahead.take(store.jobs_dir), planted)
+        assert log.read_text() == "earlier attempt\n"
+        assert planted.is_symlink() and not target.exists()
+        assert _spares(store) == []  # both spares' names are gone
+        name_temp(None, store.lock_file("c"))  # no spare: the caller's open makes it
+        assert not store.lock_file("c").exists()
+    finally:
+        ahead.close()
 
 
 def test_a_spare_removed_under_the_writer_is_not_used(root):
