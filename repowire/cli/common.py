@@ -104,8 +104,8 @@ def _started() -> None:
     """The entry point (repowire/__main__.py) turned the cyclic garbage collector off while
     the command imported what it needs: what it made lives until the process ends. It is
     frozen (never looked through again, not even by the last collection at exit) and the
-    collector turned back on. A cold `jobs status` took 1.25x `import yaml, click` before,
-    1.0x after (the floor itself collects through its imports)."""
+    collector turned back on. A cold `jobs status` took 1.25-1.36x `import yaml, click`
+    before, 1.03-1.12x after (the floor itself collects through its imports)."""
     gc.freeze()
     gc.enable()
 
