@@ -7,8 +7,10 @@ alive when the attempt ends.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +19,14 @@ from .errors import ValidationError
 from .files import open_file
 from .handles import Handle, RootRef
 
-__all__ = ["HOST", "Launch", "Executor", "describe_status", "read_exit_file"]
+__all__ = [
+    "HOST",
+    "Launch",
+    "Executor",
+    "base_environment",
+    "describe_status",
+    "read_exit_file",
+]
 
 HOST = socket.gethostname()
 
@@ -35,6 +44,16 @@ class Launch:
     stdin: Path | None = None  # a file whose bytes become the attempt's standard input
     session_id: str | None = None  # a session id chosen up front for a fresh agent session
     slurm: dict[str, Any] = field(default_factory=dict)  # sbatch options, for executor: slurm
+
+
+def base_environment() -> dict[str, str]:
+    """What every executor's environment starts from: ours, with our interpreter's folder on
+    PATH (so `repowire` works inside the executor)."""
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH")]))
+    return env
 
 
 class Executor(Protocol):

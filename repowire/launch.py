@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import uuid
 from datetime import datetime
@@ -12,7 +11,7 @@ from pathlib import Path
 from .backends import Backend, build_argv, chooses_session_id, read_prompt, resolve_backend
 from .config import Config
 from .errors import RepowireError, ValidationError
-from .executor import Launch
+from .executor import Launch, base_environment
 from .model import SHELL, Job
 from .slurm import merge_options
 from .store import Store
@@ -59,10 +58,7 @@ def environment(
 ) -> dict[str, str]:
     """What an executor (or a job's precondition) sees: ours, the backend's and the job's
     variables, and the REPOWIRE_* ones."""
-    env = dict(os.environ)
-    bin_dir = str(Path(sys.executable).parent)  # so `repowire` works inside the executor
-    if bin_dir not in env.get("PATH", "").split(os.pathsep):
-        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH")]))
+    env = base_environment()
     env.update(backend.env if backend else {})
     env.update(job.env)
     env.update(

@@ -21,6 +21,7 @@ import psutil
 
 from .executor import HOST, Launch
 from .handles import Handle, RootRef
+from .standby import Standby
 
 __all__ = [
     "LocalExecutor",
@@ -35,25 +36,31 @@ WRAPPER_NAME = "repowire-executor"
 # $0 is "sh", so a shell command's errors read as a shell's own ("sh: 1: x: not found"); $1 marks
 # the wrapper for `find`; $2 is the exit file; $3, when set, says the wrapper is gated: it waits
 # on stdin for the runner's word that its claim (naming this pid) is written, and if the runner
-# stops before saying it, runs the command only if the record $3 names it as running. $4 says
-# whether the rest is a shell command string ("sh", run in a subshell of the wrapper, which
-# saves starting a second shell) or an argv.
+# stops before saying it, runs the command only if the record $3 names it as running (else it
+# ends itself and its subshell, writing no status). $4 says whether the rest is a shell command
+# string ("sh", evaluated in the subshell, which saves starting a second shell) or an argv.
+# The subshell is made before the word, so the word starts the command with no fork between.
 # The status is written last, into a file the runner removed before the start (_start).
 _WRAPPER = r"""
 shift; exit_file=$1; record=$2; mode=$3; shift 3
-if [ -n "$record" ]; then
-  if ! IFS= read -r word; then
-    sync
-    grep -qxF 'state: running' "$record" && grep -qxF "  pid: $$" "$record" || exit 0
+(
+  if [ -n "$record" ]; then
+    if ! IFS= read -r word; then
+      sync
+      grep -qxF 'state: running' "$record" && grep -qxF "  pid: $$" "$record" || kill -KILL 0
+    fi
+    exec </dev/null
   fi
-  exec </dev/null
-fi
-if [ "$mode" = sh ]; then (cmd=$1; shift; eval "$cmd"); else "$@"; fi
+  if [ "$mode" = sh ]; then cmd=$1; shift; eval "$cmd"; else exec "$@"; fi
+)
 rc=$?
 set -C  # a new file only: never through a link (the runner removed any earlier status)
 printf '%s\n' "$rc" > "$exit_file"
 exit "$rc"
 """
+
+
+_LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
 
 
 class Gate:
@@ -151,6 +158,23 @@ def _in_group(proc: psutil.Process, pgid: int) -> bool:
         return False
 
 
+def _prepare(launch: Launch) -> None:
+    """What must hold before a wrapper is started or told: its program is there, and no
+    stale status is left."""
+    program = launch.argv[0]
+    if "/" not in program and shutil.which(program, path=launch.env.get("PATH")) is None:
+        raise FileNotFoundError(f"{program}: command not found on PATH")
+    with contextlib.suppress(FileNotFoundError):
+        launch.exit_file.unlink()  # a stale status must never be read as this attempt's
+
+
+def _arguments(launch: Launch, record: Path | None) -> list[str]:
+    """The wrapper's arguments after its name: exit file, record (gated), and the command."""
+    shell = len(launch.argv) == 3 and launch.argv[:2] == ["/bin/sh", "-c"]
+    command = ["sh", launch.argv[2]] if shell else ["argv", *launch.argv]
+    return [str(launch.exit_file), str(record or ""), *command]
+
+
 class LocalExecutor:
     """Attempts as local processes, each the leader of its own session and process group."""
 
@@ -159,15 +183,40 @@ class LocalExecutor:
     def __init__(self) -> None:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.clock = SpawnClock()
+        self.standby: Standby | None = None  # kept by a runner (refill), for gated starts
+
+    def refill(self) -> None:
+        """Have a standby wrapper ready for the next gated start (see standby.py)."""
+        if self.standby is not None and self.standby.proc.poll() is None:
+            return
+        self.close()  # one that was killed meanwhile is collected
+        before = self.clock.now()
+        try:
+            standby = Standby.start(_WRAPPER, WRAPPER_NAME)
+        except OSError:
+            return  # no process to spare now (a limit, say): starts spawn as ever
+        after = self.clock.now()
+        standby.start_time = self.clock.identity(standby.proc.pid, before, after)
+        self.standby = standby
+
+    def close(self) -> None:
+        """End a standby wrapper never taken."""
+        standby, self.standby = self.standby, None
+        if standby is not None:
+            standby.close()
 
     def start(self, launch: Launch, claim: Handle) -> Handle:
         return self._start(launch, claim, None, None)
 
     def start_gated(self, launch: Launch, claim: Handle, record: Path) -> tuple[Handle, Gate]:
         """Start the wrapper, which runs nothing until the gate (its stdin) opens (see
-        _WRAPPER); for a launch with no stdin of its own."""
+        _WRAPPER); for a launch with no stdin of its own. The standby wrapper, when there is
+        one and it can run this launch exactly, is taken instead of a spawn."""
         if launch.stdin is not None:
             raise ValueError("a gated wrapper's stdin is its gate")
+        taken = self._take_standby(launch, claim, record)
+        if taken is not None:
+            return taken
         read_end, write_end = os.pipe()
         try:
             handle = self._start(launch, claim, read_end, record)
@@ -178,16 +227,33 @@ class LocalExecutor:
             os.close(read_end)
         return handle, Gate(write_end)
 
+    def _take_standby(
+        self, launch: Launch, claim: Handle, record: Path
+    ) -> tuple[Handle, Gate] | None:
+        standby = self.standby
+        line = (
+            standby.setup(launch, [WRAPPER_NAME, *_arguments(launch, record)]) if standby else None
+        )
+        if standby is None or line is None or not launch.cwd.is_dir():
+            return None  # a missing folder: the spawn says so, as ever
+        _prepare(launch)
+        os.close(os.open(launch.log, _LOG_FLAGS, 0o644))  # a file, never followed as a link
+        self.standby = None
+        if not standby.tell(line):
+            standby.close()
+            return None
+        pid = standby.proc.pid
+        self.children[pid] = standby.proc
+        handle = claim._replace(
+            kind=self.kind, host=HOST, pid=pid, pgid=pid, start_time=standby.start_time
+        )
+        return handle, Gate(standby.pipe)
+
     def _start(
         self, launch: Launch, claim: Handle, gate: int | None, record: Path | None
     ) -> Handle:
-        program = launch.argv[0]
-        if "/" not in program and shutil.which(program, path=launch.env.get("PATH")) is None:
-            raise FileNotFoundError(f"{program}: command not found on PATH")
-        with contextlib.suppress(FileNotFoundError):
-            launch.exit_file.unlink()  # a stale status must never be read as this attempt's
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        with os.fdopen(os.open(launch.log, flags, 0o644), "ab") as log:
+        _prepare(launch)
+        with os.fdopen(os.open(launch.log, _LOG_FLAGS, 0o644), "ab") as log:
             before = self.clock.now()
             proc = self._spawn(launch, log, gate, record)
             after = self.clock.now()
@@ -204,13 +270,10 @@ class LocalExecutor:
     def _spawn(
         launch: Launch, log: IO[bytes], gate: int | None, record: Path | None
     ) -> subprocess.Popen[bytes]:
-        shell = len(launch.argv) == 3 and launch.argv[:2] == ["/bin/sh", "-c"]
-        command = ["sh", launch.argv[2]] if shell else ["argv", *launch.argv]
         with contextlib.ExitStack() as stack:
             stdin = stack.enter_context(open(launch.stdin, "rb")) if launch.stdin else None
             return subprocess.Popen(
-                ["/bin/sh", "-c", _WRAPPER, "sh", WRAPPER_NAME, str(launch.exit_file)]
-                + [str(record or ""), *command],
+                ["/bin/sh", "-c", _WRAPPER, "sh", WRAPPER_NAME, *_arguments(launch, record)],
                 cwd=launch.cwd,
                 env=launch.env,
                 stdin=gate if gate is not None else stdin or subprocess.DEVNULL,

@@ -63,7 +63,8 @@ class Runner:
         self._cli_max = max_concurrency  # --max-concurrency wins over config.yaml
         self.max_concurrency = max_concurrency or self.config.max_concurrency
         self.out = log or sys.stderr
-        executors: dict[str, Executor] = {"local": LocalExecutor(), "slurm": SlurmExecutor()}
+        self.local = LocalExecutor()
+        executors: dict[str, Executor] = {"local": self.local, "slurm": SlurmExecutor()}
         identity = f"{HOST}:{os.getpid()}:{process_identity(os.getpid())}"
         # the records, looked at again as events tell; finished ones rest as their state
         self.table = JobTable(self.store, self._may_rest)
@@ -139,6 +140,7 @@ class Runner:
             watcher.stop()
             self.notifier.close()
             self.ahead.close()
+            self.local.close()
             self.presence.remove()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -157,6 +159,7 @@ class Runner:
             if woken or self._timers or self._folders_changed(watcher.healthy()):
                 delay = self.step()
             self.ahead.refill()
+            self.local.refill()  # a standby wrapper for the next start (standby.py)
             if once and self.finished_once():
                 break
             self.presence.beat(clock.now())

@@ -7,6 +7,7 @@ import errno
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from conftest import assert_clean_error, rw, rw_process, wait_for
 from runner_helpers import RunnerProcess, kill_executors, read, run_once, state, write_job
 
 from repowire import clock
-from repowire.executor import Launch
+from repowire.executor import Launch, base_environment
 from repowire.handles import Handle
 from repowire.local import (
     Gate,
@@ -150,9 +151,11 @@ def test_a_claim_that_cannot_be_written_runs_nothing(root, monkeypatch):
     assert counter.read_text() == "ran\n"
 
 
-def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path):
+@pytest.mark.parametrize("standby", [False, True], ids=["spawned", "standby"])
+def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path, standby):
     """The runner says go once the record naming the wrapper is durable; if it stops before
-    saying it, the wrapper runs the command only if the record names it as running."""
+    saying it, the wrapper runs the command only if the record names it as running (a
+    wrapper spawned for the start, or the standby one taken for it, alike)."""
     local, record = LocalExecutor(), tmp_path / "record.yaml"
     record.write_text("state: queued\n")
 
@@ -160,9 +163,15 @@ def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path):
         marker = tmp_path / name
         argv = ["/bin/sh", "-c", f"echo ran > {marker}"]
         log, exit_file = tmp_path / f"{name}.log", tmp_path / f"{name}.exit"
-        launch = Launch(name, argv, tmp_path, dict(os.environ), log, exit_file)
+        launch = Launch(name, argv, tmp_path, base_environment(), log, exit_file)
+        if standby:
+            local.refill()
+        waiting = local.standby.proc.pid if local.standby else None
         handle, gate = local.start_gated(launch, Handle(kind="local"), record)
         assert handle.pid and not marker.exists()
+        assert (handle.pid == waiting) is standby and handle.start_time == process_identity(
+            handle.pid
+        )
         return handle.pid, gate
 
     def ended(pid: int) -> int:
@@ -173,7 +182,7 @@ def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path):
     assert ended(told) == 0 and (tmp_path / "told").exists()
     unnamed, gate = start("unnamed")
     gate.close()  # the runner stopped before its write: the record does not name it
-    assert ended(unnamed) == 0 and not (tmp_path / "unnamed").exists()
+    assert ended(unnamed) == -signal.SIGKILL and not (tmp_path / "unnamed").exists()
     assert not (tmp_path / "unnamed.exit").exists()
     named, gate = start("named")
     record.write_text(f"state: running\nexecutor:\n  kind: local\n  pid: {named}\n")
