@@ -81,8 +81,9 @@ class Ahead:
             return self._spares.popleft()
 
     def refill(self) -> None:
-        """Make spares again for those taken; called when the runner's step is over, so their
-        making does not compete with a start for the CPU."""
+        """Make spares again for those taken; called when the runner's step is over, and a
+        start's command has had the CPU (runner.SETTLE_SECONDS), so their making does not
+        compete with it."""
         with self._cond:
             if len(self._spares) < self.keep:
                 self._cond.notify()

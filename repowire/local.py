@@ -184,6 +184,7 @@ class LocalExecutor:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.clock = SpawnClock()
         self.standby: Standby | None = None  # kept by a runner (refill), for gated starts
+        self.last_start = 0.0  # time.monotonic() of the last gated start
 
     def refill(self) -> None:
         """Have a standby wrapper ready for the next gated start (see standby.py)."""
@@ -214,6 +215,7 @@ class LocalExecutor:
         one and it can run this launch exactly, is taken instead of a spawn."""
         if launch.stdin is not None:
             raise ValueError("a gated wrapper's stdin is its gate")
+        self.last_start = time.monotonic()
         taken = self._take_standby(launch, claim, record)
         if taken is not None:
             return taken
