@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import uuid
@@ -29,12 +30,19 @@ __all__ = [
 HEADER = "=== repowire: "  # starts the line that heads each attempt in <id>.log
 
 
+@functools.lru_cache(maxsize=16)
+def _real(root: Path) -> Path:
+    """A root's real path, found once: a runner takes it as fixed (Store.root_ref does too)."""
+    return root.resolve()
+
+
 def worker_folder(store: Store, config: Config, job: Job, tree: Path | None = None) -> Path:
     """The job's path, checked against allowed_paths; a ValidationError names path and policy.
     With `tree` (the root's place in a worktree run's tree), the same path inside the tree."""
-    root = store.root.resolve()
-    folder = (root / (job.path or ".")).resolve()
-    allowed = [(root / a).resolve() for a in config.allowed_paths]
+    root = _real(store.root)
+    path = job.path or "."
+    folder = root if path == "." else (root / path).resolve()
+    allowed = [root if a == "." else (root / a).resolve() for a in config.allowed_paths]
     if not any(folder == a or folder.is_relative_to(a) for a in allowed):
         raise ValidationError(
             f"path {job.path or '(the root)'} is outside the allowed paths "
