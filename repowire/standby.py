@@ -29,11 +29,21 @@ __all__ = ["Standby", "LINE_MAX"]
 
 LINE_MAX = 4096
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# names the shell treats specially, and those the prologue uses
-_SHELL_NAMES = frozenset(["IFS", "PS1", "PS2", "PS4", "OPTIND", "PPID", "LINENO", "PWD", "OLDPWD"])
+# names a shell reads at its start, treats specially or keeps read-only (dash, and bash as the
+# /bin/sh of macOS, along with every BASH* name); a shell started with them may differ
+_SHELL_NAMES = frozenset(
+    "IFS PS1 PS2 PS4 OPTIND OPTARG PPID LINENO PWD OLDPWD CDPATH ENV SHLVL _ SHELLOPTS "
+    "POSIXLY_CORRECT UID EUID GROUPS RANDOM SRANDOM SECONDS HISTCMD FUNCNAME EPOCHSECONDS "
+    "EPOCHREALTIME".split()
+)
 _OWN_NAMES = ("nl", "setup")
 # $nl lets a quoted newline travel inside the one line
 _PROLOGUE = "nl='\n'\nIFS= read -r setup || exit 0\neval \"$setup\"\nunset setup nl\n"
+
+
+def _special(name: str) -> bool:
+    """A name the line cannot export, or should not change in a shell already started."""
+    return name in _SHELL_NAMES or name.startswith("BASH") or not _NAME.fullmatch(name)
 
 
 def _quoted(text: str) -> str:
@@ -75,7 +85,7 @@ class Standby:
         env = launch.env
         gone = [name for name in self.env if name not in env]
         changed = [name for name, value in env.items() if self.env.get(name) != value]
-        if any(name in _SHELL_NAMES or not _NAME.fullmatch(name) for name in gone + changed):
+        if any(_special(name) for name in gone + changed):
             return None
         if any(name in env or name in self.env for name in _OWN_NAMES):
             return None  # the prologue would change what the command sees

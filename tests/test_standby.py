@@ -89,7 +89,17 @@ def test_a_command_sees_the_same_through_the_standby_as_through_a_spawn(tmp_path
 
 @pytest.mark.parametrize(
     "change",
-    ["bad-name", "IFS", "PWD", "nl", "too long", "relative folder", "missing folder"],
+    [
+        "bad-name",
+        "IFS",
+        "PWD",
+        "SHELLOPTS",
+        "BASH_ENV",
+        "nl",
+        "too long",
+        "relative folder",
+        "missing folder",
+    ],
 )
 def test_a_launch_one_line_cannot_carry_is_spawned_and_the_standby_kept(tmp_path, change):
     """A name the shell cannot export or treats as its own, a line the shell would read too
