@@ -155,12 +155,13 @@ class Runner:
         return sorted(self.failing)
 
     def _loop(self, watcher: Any, once: bool) -> None:
-        delay = 0.0
+        due = 0.0  # when the last step asked to be woken (time.monotonic())
         while not self.stopping:
             woken = self.wake.is_set()
             self.wake.clear()  # before the step: an event during it wakes the next wait
-            if woken or self._timers or self._folders_changed(watcher.healthy()):
-                delay = self.step()
+            timers = self._timers and time.monotonic() >= due
+            if woken or timers or self._folders_changed(watcher.healthy()):
+                due = time.monotonic() + self.step()
             settle = self.local.last_start + SETTLE_SECONDS - time.monotonic()
             if settle <= 0:  # spares are made once a start's command has had the CPU
                 self.ahead.refill()
@@ -172,6 +173,7 @@ class Runner:
                 self.log("file watcher died, or jobs/ or agents/ was replaced; restarting it")
                 watcher.restart()
                 self.wake.set()  # what changed while nothing watched is found by a step
+            delay = max(0.0, due - time.monotonic())
             self.wake.wait(delay if settle <= 0 else min(delay, settle))
 
     def _folders_changed(self, events_work: bool) -> bool:
