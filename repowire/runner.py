@@ -155,13 +155,14 @@ class Runner:
         return sorted(self.failing)
 
     def _loop(self, watcher: Any, once: bool) -> None:
-        due = 0.0  # when the last step asked to be woken (time.monotonic())
+        delay, due = 0.0, 0.0  # what the last step asked: a wait, and its end (monotonic)
         while not self.stopping:
             woken = self.wake.is_set()
             self.wake.clear()  # before the step: an event during it wakes the next wait
             timers = self._timers and time.monotonic() >= due
             if woken or timers or self._folders_changed(watcher.healthy()):
-                due = time.monotonic() + self.step()
+                delay = self.step()
+                due = time.monotonic() + delay
             settle = self.local.last_start + SETTLE_SECONDS - time.monotonic()
             if settle <= 0:  # spares are made once a start's command has had the CPU
                 self.ahead.refill()
@@ -173,8 +174,9 @@ class Runner:
                 self.log("file watcher died, or jobs/ or agents/ was replaced; restarting it")
                 watcher.restart()
                 self.wake.set()  # what changed while nothing watched is found by a step
-            delay = max(0.0, due - time.monotonic())
-            self.wake.wait(delay if settle <= 0 else min(delay, settle))
+            left = due - time.monotonic()  # woken early to make spares: the rest of the wait
+            wait = left if left > 0 else delay  # past it, with no step: the periodic look again
+            self.wake.wait(wait if settle <= 0 else min(wait, settle))
 
     def _folders_changed(self, events_work: bool) -> bool:
         """For a quiet periodic rescan: whether jobs/ or agents/ changed since the last one.

@@ -526,3 +526,39 @@ def test_a_run_whose_log_stops_growing_is_failed_as_stalled(quick):
     assert state(quick, "chatty") == "running"  # its log kept growing
     rw("jobs", "cancel", "chatty")
     wait_for(lambda: runner.step() is not None and not runner.supervisor.busy, what="release")
+
+
+def test_an_idle_runner_looks_again_only_at_its_rescan_interval(root, monkeypatch):
+    """Between events an idle runner wakes when its periodic look is due, never in a loop: a
+    wait cut short to make spares after a start, or a step's time gone by with no step to
+    take, must still leave it a wait of the step's length."""
+    import io
+    import threading
+    import time
+
+    from repowire import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "RESCAN_SECONDS", 0.1)
+    runner = runner_module.Runner(root, log=io.StringIO())
+    looks: list[float] = []
+    folders_changed = runner._folders_changed
+
+    def counted(events_work: bool) -> bool:
+        looks.append(time.monotonic())
+        return folders_changed(events_work)
+
+    monkeypatch.setattr(runner, "_folders_changed", counted)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        write_job(root, "one", command="true")  # a start: spares are made after a pause
+        wait_for(lambda: state(root, "one") == "succeeded", what="the job")
+        wait_for(lambda: not runner.supervisor.busy and len(looks) > 2, what="idle")
+        first = len(looks)
+        wait_for(lambda: len(looks) >= first + 5, what="five more looks")
+        took = looks[first + 4] - looks[first - 1]
+        assert took > 0.3, f"5 looks in {took:.4f} s: the loop spins"
+    finally:
+        runner.stopping = True
+        runner.wake.set()
+        thread.join(15)
