@@ -144,6 +144,13 @@ def test_a_standby_killed_while_waiting_is_not_taken(tmp_path):
     local.close()
 
 
+def _ended(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def _standbys(runner: psutil.Process) -> list[psutil.Process]:
     found = []
     for child in runner.children():
@@ -170,7 +177,7 @@ def test_a_runner_runs_its_next_job_in_its_standby_and_leaves_none_behind(root):
         assert isinstance(again, list) and again[0].pid != waiting[0].pid
         runner.proc.send_signal(signal.SIGKILL)  # its standby reads the end of its input
         runner.stop()
-        wait_for(lambda: not again[0].is_running() or again[0].status() == "zombie")
+        wait_for(lambda: _ended(again[0]), what="the standby's end")
     finally:
         runner.stop()
         kill_executors(root)
