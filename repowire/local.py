@@ -233,11 +233,11 @@ class LocalExecutor:
         self, launch: Launch, claim: Handle, record: Path
     ) -> tuple[Handle, Gate] | None:
         standby = self.standby
-        line = (
-            standby.setup(launch, [WRAPPER_NAME, *_arguments(launch, record)]) if standby else None
-        )
-        if standby is None or line is None or not launch.cwd.is_dir():
+        if standby is None or not launch.cwd.is_dir():
             return None  # a missing folder: the spawn says so, as ever
+        line = standby.setup(launch, [WRAPPER_NAME, *_arguments(launch, record)])
+        if line is None:
+            return None
         _prepare(launch)
         os.close(os.open(launch.log, _LOG_FLAGS, 0o644))  # a file, never followed as a link
         self.standby = None
