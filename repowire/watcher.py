@@ -1,28 +1,47 @@
 """File-system events from watchdog, turned into one thing: a wake-up of the runner's loop.
 
-On Linux, watchdog's low-level inotify reader with a kernel-side mask (kernel_watch.py); on
-other platforms (macOS: FSEvents), watchdog's observer for the platform."""
+watchdog's public observer on every platform (inotify on Linux, FSEvents on macOS). The runner
+asks it only for the events that change a folder (created, moved, deleted, a file closed after
+writing): on Linux watchdog builds the kernel's inotify mask from that list, so the runner's own
+reads of records raise no events at all."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    EventsLostEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from .changes import Changes
 
-if TYPE_CHECKING:
-    from .kernel_watch import KernelWatch
-
-__all__ = ["Watcher"]
+__all__ = ["Watcher", "wanted"]
 
 _INTERESTING = (".yaml", ".exit")
-_KINDS = {"created", "modified", "moved", "deleted"}
-KERNEL_MASKED = sys.platform.startswith("linux")  # tests turn it off to try the observer
+# The events asked for. No opened, closed-without-writing or modified events: a read raises
+# none, and a file written in place is reported once, when it is closed.
+_EVENTS: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    DirCreatedEvent,
+    FileMovedEvent,
+    DirMovedEvent,
+    FileDeletedEvent,
+    DirDeletedEvent,
+    FileClosedEvent,
+    EventsLostEvent,
+]
 
 
 def wanted(name: str, is_dir: bool) -> bool:
@@ -35,20 +54,25 @@ def wanted(name: str, is_dir: bool) -> bool:
 
 
 class _Wake(FileSystemEventHandler):
+    """Notes the names in jobs/ that an event reports and wakes the loop for those wanted."""
+
     def __init__(self, wake: threading.Event, changes: Changes, jobs: Path) -> None:
         self.wake, self.changes, self.jobs = wake, changes, str(jobs)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in _KINDS:
-            return  # opened/closed events come from our own reads
+        if isinstance(event, EventsLostEvent):
+            self.changes.lose()  # the kernel dropped events: the next step looks at everything
+            self.wake.set()
+            return
         woken = False
-        for raw in (event.src_path, getattr(event, "dest_path", "")):
+        for raw in (event.src_path, event.dest_path):
             path = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if not path:
+                continue
             parent, _, name = path.rpartition("/")
             if parent == self.jobs:
                 self.changes.add(name)
-            folder = event.is_directory and event.event_type != "modified"
-            woken = woken or wanted(name, folder)
+            woken = woken or wanted(name, event.is_directory)
         if woken:
             self.wake.set()
 
@@ -60,21 +84,19 @@ class Watcher:
         self.folders = folders
         self.wake = wake
         self.observer: Any = None
-        self.kernel: KernelWatch | None = None  # on Linux
         self.error: str | None = None
         self.watched: list[tuple[int, int]] = []  # the folders' (device, inode) when started
         self.changes = Changes()  # names in jobs/, where the platform's events give them
 
     def start(self) -> bool:
         """Start observing; False (and .error) when the platform refuses, e.g. no watches left."""
-        if KERNEL_MASKED:
-            return self._start_kernel()
         observer = Observer()
         handler = _Wake(self.wake, self.changes, self.folders[0])
         try:
             for folder in self.folders:
                 folder.mkdir(parents=True, exist_ok=True)
-                observer.schedule(handler, str(folder), recursive=folder.name == "agents")
+                recursive = folder.name == "agents"  # a worker folder's job.yaml too
+                observer.schedule(handler, str(folder), recursive=recursive, event_filter=_EVENTS)
             observer.daemon = True
             observer.start()
             self.watched = self._identities()
@@ -85,36 +107,15 @@ class Watcher:
         self.observer = observer
         return True
 
-    def _start_kernel(self) -> bool:
-        from .kernel_watch import KernelWatch  # imports inotify: Linux only
-
-        jobs, agents = self.folders
-        kernel = KernelWatch(jobs, agents, self.wake.set, wanted, self.changes)
-        try:
-            for folder in self.folders:
-                folder.mkdir(parents=True, exist_ok=True)
-            kernel.start()
-            self.watched = self._identities()
-        except OSError as exc:
-            self.error = f"file events unavailable ({exc}); falling back to periodic rescans"
-            kernel.stop()
-            return False
-        self.kernel = kernel
-        return True
-
-    def _running(self) -> bool:
-        if self.kernel is not None:
-            return self.kernel.alive()
-        return self.observer is not None and self.observer.is_alive()
-
     def healthy(self) -> bool:
-        return self._running()
+        return self.observer is not None and self.observer.is_alive()
 
     def stale(self) -> bool:
         """Whether a running watcher watches folders that are gone or were replaced (an
         inotify watch follows the old folder, and would never report the new one)."""
-        started = self.kernel is not None or self.observer is not None
-        return started and (not self._running() or self._identities() != self.watched)
+        return self.observer is not None and (
+            not self.healthy() or self._identities() != self.watched
+        )
 
     def _identities(self) -> list[tuple[int, int]]:
         out = []
@@ -133,9 +134,6 @@ class Watcher:
 
     def stop(self) -> None:
         self.changes.lose()  # what changes while nothing watches is found by a full look
-        if self.kernel is not None:
-            self.kernel.stop()
-            self.kernel = None
         self._stop(self.observer)
         self.observer = None
 

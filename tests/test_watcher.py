@@ -1,26 +1,20 @@
-"""The watcher wakes the runner for changes that matter, and only for those: on Linux through
-watchdog's inotify reader with a kernel-side mask, elsewhere through watchdog's observer (both
-tried here, with real file events)."""
+"""The watcher wakes the runner for changes that matter, and only for those, through watchdog's
+public observer asked for the events that change a folder (real file events)."""
 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 from conftest import wait_for
 
-from repowire import watcher as watching
 from repowire.watcher import Watcher
 
-PATHS = [True, False] if sys.platform.startswith("linux") else [False]
 
-
-@pytest.fixture(params=PATHS, ids=lambda kernel: "kernel-mask" if kernel else "observer")
-def watched(request, tmp_path, monkeypatch):
-    monkeypatch.setattr(watching, "KERNEL_MASKED", request.param)
+@pytest.fixture
+def watched(tmp_path):
     jobs, agents = tmp_path / "jobs", tmp_path / "agents"
     woken = threading.Event()
     watcher = Watcher([jobs, agents], woken)
@@ -85,12 +79,7 @@ def test_its_own_reads_temp_files_and_state_files_do_not(watched):
         (jobs / "a.yaml").read_text()
     (jobs / ".tmp-half").write_text("x")
     (agents / "nightly" / "state.yaml").write_text("last_slot: x\n")
-    if watching.KERNEL_MASKED:
-        assert _quiet(woken)  # the observer also reports reads; the kernel mask does not
-    else:
-        woken.clear()
-        (jobs / ".tmp-other").write_text("x")
-        assert _quiet(woken)
+    assert _quiet(woken)  # reads raise no event: none is asked for
 
 
 def test_a_replaced_folder_makes_it_stale(watched, tmp_path):
