@@ -9,7 +9,6 @@ import errno
 import fcntl
 import os
 import stat
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, BinaryIO
 
 import yaml
 
-from .errors import LockTimeout, RepowireError, ValidationError
+from .errors import ValidationError
 from .values import shown
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "Identity",
     "Spares",
     "Temp",
-    "take_lock",
     "load_yaml",
     "dump_yaml",
     "atomic_write",
@@ -322,21 +320,3 @@ def _create(path: Path, text: str) -> bool:
             os.unlink(tmp)
     _fsync_dir(path.parent)
     return True
-
-
-def take_lock(fd: int, timeout: float, name: str, path: Path) -> None:
-    """flock fd, waiting up to `timeout` seconds (polled: 1 ms, doubling up to 50 ms)."""
-    deadline, pause = time.monotonic() + timeout, 0.001
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        except OSError as exc:  # e.g. a file system without locks
-            raise RepowireError(f"cannot lock {path}: {exc.strerror}") from None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise LockTimeout(f"{name} is locked by another writer; try again")
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, 0.05)

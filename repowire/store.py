@@ -21,15 +21,17 @@ from .files import (
     load_yaml,
     name_temp,
     read_text,
-    take_lock,
 )
 from .handles import RootRef
+from .locks import file_lock, hold
 from .model import TERMINAL, Invalid, Job, job_to_dict
 from .schema import parse_job
 from .values import new_job_id, validate_id
 from .written import Written, record_text, slim
 
 if TYPE_CHECKING:
+    from filelock import BaseFileLock as FileLock
+
     from .index_db import RecordIndex, Whole
     from .rows import Row
 
@@ -55,6 +57,7 @@ class Store:
         self.locks_dir = self.base / "locks"
         self._index: RecordIndex | None = None
         self._locks_ready = False
+        self._file_locks: dict[Path, FileLock] = {}
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
         self._written = Written()  # what this process wrote last, not parsed again
@@ -112,22 +115,23 @@ class Store:
     # locks -------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, timeout: float | None = None) -> Iterator[None]:
-        """Hold locks/<name>.lock: flock(2) on the file, as filelock takes it, so either
-        excludes the other. Lock files stay, since deleting one breaks exclusion."""
+        """Hold locks/<name>.lock with filelock (flock(2) on the file, never through a link
+        planted at its name). Lock files stay, since deleting one breaks exclusion."""
         path = self.lock_file(name)
         if not self._locks_ready:
             self.locks_dir.mkdir(parents=True, exist_ok=True)
             self._locks_ready = True
         self.made_ahead(path)
-        try:  # never through a symbolic link planted at the lock's name
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        except OSError as exc:
-            raise RepowireError(f"cannot lock {path}: {exc.strerror}; remove it") from None
-        try:
-            take_lock(fd, self.lock_timeout if timeout is None else timeout, name, path)
+        wait = self.lock_timeout if timeout is None else timeout
+        with hold(self._file_lock(path), wait, name, path):
             yield
-        finally:
-            os.close(fd)  # closing the file releases its lock
+
+    def _file_lock(self, path: Path) -> FileLock:
+        """The one lock object of this path (a transition creates none once it exists)."""
+        lock = self._file_locks.get(path)
+        if lock is None:
+            lock = self._file_locks.setdefault(path, file_lock(path))
+        return lock
 
     def made_ahead(self, path: Path) -> None:
         """A new job's lock or log, from a spare the runner made ahead (files.name_temp)."""
