@@ -171,7 +171,7 @@ def parse_due(value: str, now: datetime | None = None) -> datetime:
             pass
         else:
             parse_duration(seconds)  # at most ten years from now
-            return (now or clock.now()) + timedelta(seconds=seconds)
+            return _whole_second_up((now or clock.now()) + timedelta(seconds=seconds))
     try:
         return parse_time(text)
     except ValidationError:
@@ -179,6 +179,14 @@ def parse_due(value: str, now: datetime | None = None) -> datetime:
             "expected a time such as 2026-11-26T09:00:00Z or a delay such as 10m, "
             f"got {shown(value)}"
         ) from None
+
+
+def _whole_second_up(moment: datetime) -> datetime:
+    """The moment, rounded up to a whole second: records keep whole seconds, and a delay
+    written down to the second below would let the job start early."""
+    if not moment.microsecond:
+        return moment
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def format_time(moment: datetime) -> str:

@@ -435,3 +435,15 @@ def test_real_subprocess_round_trip(root):
     assert bad.stderr.startswith("Error: ") and len(bad.stderr.strip().splitlines()) == 1
     usage = rw_process("jobs", "update", job_id, "--state", "bogus", cwd=root)
     assert usage.returncode == 2
+
+
+def test_a_relative_due_time_is_never_early(root):
+    """`--due-at 3s` is at least three seconds after the command was given, not truncated to
+    the second below (which let the job start 2.0 s after the command returned)."""
+    from datetime import datetime, timedelta, timezone
+
+    before = datetime.now(timezone.utc)
+    job_id = _create("Later", "--command", "true", "--due-at", "3s")
+    shown = json.loads(rw("jobs", "show", job_id, "--json").stdout)
+    due = datetime.fromisoformat(shown["due_at"].replace("Z", "+00:00"))
+    assert due >= before + timedelta(seconds=3)

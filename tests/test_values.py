@@ -6,6 +6,7 @@ from repowire.errors import InvalidId, ValidationError
 from repowire.values import (
     format_duration,
     new_job_id,
+    format_time,
     parse_due,
     parse_duration,
     parse_time,
@@ -66,6 +67,15 @@ def test_due_relative_and_absolute():
     assert parse_due("2026-11-27T00:00:00Z", now) == datetime(2026, 11, 27, tzinfo=timezone.utc)
     with pytest.raises(ValidationError, match="delay"):
         parse_due("soon", now)
+
+
+def test_a_relative_due_time_is_rounded_up_to_the_second_never_down():
+    now = datetime(2026, 11, 26, 9, 0, 0, 999_000, tzinfo=timezone.utc)
+    due = parse_due("3s", now)
+    assert due == datetime(2026, 11, 26, 9, 0, 4, tzinfo=timezone.utc)
+    assert format_time(due) == "2026-11-26T09:00:04Z"  # as the record keeps it: not early
+    whole = datetime(2026, 11, 26, 9, 0, 0, tzinfo=timezone.utc)
+    assert parse_due("3s", whole) == whole + timedelta(seconds=3)  # already whole: unchanged
 
 
 @pytest.mark.parametrize("good", ["a", "job-1", "A.b_c-d", "x" * 128, "9"])
