@@ -44,6 +44,11 @@ def test_demo_command_runs_the_example_jobs(tmp_path):
     assert "queued" not in done.stdout.split("JOBS", 1)[1]
     assert "job records and" in done.stdout  # the result file printed
     assert "Next, in a project of your own" in done.stdout  # and what to try next
+    shown = (done.stdout + done.stderr).splitlines()
+    alarming = [line for line in shown if re.search(r"\b(failed|error)\b", line, re.I)]
+    assert not alarming, alarming  # a newcomer's first run shows nothing gone wrong
+    log = copy / ".demo/.repowire/jobs/hello.log"
+    assert "notified: hello is succeeded" in log.read_text()  # the offline notification ran
     assert _snapshot(copy / ".repowire") == before  # the checkout's examples stay as they were
 
 
