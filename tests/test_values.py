@@ -5,8 +5,8 @@ import pytest
 from repowire.errors import InvalidId, ValidationError
 from repowire.values import (
     format_duration,
-    new_job_id,
     format_time,
+    new_job_id,
     parse_due,
     parse_duration,
     parse_time,
