@@ -26,7 +26,7 @@ def file_lock(path: Path) -> FileLock:
     """A lock object for path, kept by the caller and reused for every hold."""
     from filelock import FileLock  # imported here: commands that only read start faster
 
-    return FileLock(path, mode=0o644, poll_interval=POLL_SECONDS, preserve_lock_file=True)
+    return FileLock(path, mode=0o644, poll_interval=POLL_SECONDS)
 
 
 @contextlib.contextmanager

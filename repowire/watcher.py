@@ -11,11 +11,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from watchdog import events
 from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
-    EventsLostEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -30,6 +30,9 @@ from .changes import Changes
 __all__ = ["Watcher", "wanted"]
 
 _INTERESTING = (".yaml", ".exit")
+# watchdog 7.1 reports an inotify queue overflow; with 6.0 (the newest for Python 3.10) the
+# runner's periodic full look is what finds what the lost events would have said.
+_LOST: type[FileSystemEvent] | None = getattr(events, "EventsLostEvent", None)
 # The events asked for. No opened, closed-without-writing or modified events: a read raises
 # none, and a file written in place is reported once, when it is closed.
 _EVENTS: list[type[FileSystemEvent]] = [
@@ -40,7 +43,7 @@ _EVENTS: list[type[FileSystemEvent]] = [
     FileDeletedEvent,
     DirDeletedEvent,
     FileClosedEvent,
-    EventsLostEvent,
+    *([_LOST] if _LOST else []),
 ]
 
 
@@ -60,7 +63,7 @@ class _Wake(FileSystemEventHandler):
         self.wake, self.changes, self.jobs = wake, changes, str(jobs)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if isinstance(event, EventsLostEvent):
+        if _LOST is not None and isinstance(event, _LOST):
             self.changes.lose()  # the kernel dropped events: the next step looks at everything
             self.wake.set()
             return
