@@ -19,7 +19,6 @@ from .workspace import folder_for
 __all__ = ["Chooser", "live_jobs"]
 
 Order = tuple[int, datetime, str]
-NEXT_UP = 8  # how many of the jobs next in line Chooser.next_up names
 
 
 class Chooser:
@@ -36,7 +35,6 @@ class Chooser:
         self.told: set[str] = set()  # queued jobs with nothing to run, logged once
         self._orders: dict[str, tuple[Job, Order]] = {}  # each queued job's place, kept
         self._sorted: list[tuple[Order, str, Job]] = []  # the queue in order at the last step
-        self.next_up: list[Job] = []  # due jobs that wait only for room, first in line first
         # the state of a record the listing leaves out (a finished one, resting)
         self.state_of: Callable[[str], str | None] = lambda job_id: None
 
@@ -57,15 +55,12 @@ class Chooser:
         wanted = any(j.workspace == "worktree" for j in queued)
         trees = {_tree_in_use(j) for j in alive} if wanted else set()
         chosen: list[Job] = []
-        self.next_up = []
         after_left = sum(1 for j in queued if j.after)
         kinds = {j.runs_on for j in queued}  # the executors the queue needs
         for item in self._in_order(queued):
             if room is not None and room.get(item.runs_on, 0) <= 0:
                 if item.after:  # a failed dependency still cancels it now
                     self._dependencies_allow(item, jobs, now)
-                elif len(self.next_up) < NEXT_UP and _plain_in_line(item, now):
-                    self.next_up.append(item)
                 elif not after_left and all(room.get(kind, 0) <= 0 for kind in kinds):
                     break  # every executor it needs is full: the rest of the queue waits
             elif self._may_start(item, jobs, now, waits, busy, trees):
@@ -158,11 +153,6 @@ class Chooser:
 
 def _place(placed: tuple[Order, str, Job]) -> Order:
     return placed[0]
-
-
-def _plain_in_line(job: Job, now: datetime) -> bool:
-    """A due job with something to run and nothing to wait for but room."""
-    return not job.template and job.effective_backend is not None and job.is_due(now)
 
 
 def live_jobs(jobs: dict[str, Any], live: Collection[str]) -> list[Job]:

@@ -9,7 +9,6 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,13 +21,11 @@ from .values import shown
 __all__ = [
     "MAX_FILE_BYTES",
     "Identity",
-    "Spares",
     "Temp",
     "load_yaml",
     "dump_yaml",
     "atomic_write",
     "open_temp",
-    "name_temp",
     "create_exclusive",
     "open_file",
     "read_tail",
@@ -38,7 +35,6 @@ __all__ = [
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 Temp = tuple[int, str]  # an open temp file's descriptor and path
 Identity = tuple[int, ...]  # a file's inode, size, mtime and ctime in ns
-Spares = Callable[[Path], "Temp | None"]  # hands over a temp file made ahead in a folder
 MAX_FILE_BYTES = 1 << 20  # a job file larger than 1 MiB is refused before parsing
 MAX_VALUES = 250_000  # what a file may expand to; 1 MiB of plain YAML holds fewer
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -211,30 +207,9 @@ def open_temp(folder: Path | str) -> Temp:
     raise FileExistsError(f"no free temp name in {folder}")
 
 
-def name_temp(temp: Temp | None, path: Path) -> None:
-    """Give an empty temp file made ahead the name `path` (mode 0644, less the umask) unless
-    something is there: a new name for an inode that exists, where creating the file would
-    allocate one (0.2-1.5 ms on ext4 without a journal while records are rewritten). Nothing
-    there is ever replaced, links included; when the link fails (another file system, the
-    temp file gone) the caller's own open creates the file. The temp name goes either way."""
-    if temp is None:
-        return
-    fd, tmp = temp
-    try:
-        os.fchmod(fd, 0o644 & ~_umask())
-        os.link(tmp, path)
-    except OSError:
-        pass  # there already (kept as it is), or not made here: the caller creates it
-    finally:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
-def _write_temp(folder: Path, data: bytes, mode: int, spare: Temp | None = None) -> tuple[str, int]:
-    """A temp file in folder holding data, durable, and its inode; a spare (made ahead) if one
-    is given."""
-    fd, tmp = spare or open_temp(folder)
+def _write_temp(folder: Path, data: bytes, mode: int) -> tuple[str, int]:
+    """A temp file in folder holding data, durable, and its inode."""
+    fd, tmp = open_temp(folder)
     try:
         view = memoryview(data)
         while view:
@@ -273,27 +248,24 @@ def _named(path: Path, exc: OSError) -> OSError:
     return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
-def atomic_write(path: Path, text: str, spares: Spares | None = None) -> Identity | None:
+def atomic_write(path: Path, text: str) -> Identity | None:
     """Replace path with text: temp file in the same folder, fsync, rename, fsync the folder.
-    `spares` may hand over a temp file made ahead (ahead.Ahead.take). Returns the file's
-    identity (inode, size, mtime and ctime in ns) right after, None if it is no longer ours."""
+    Returns the file's identity (inode, size, mtime and ctime in ns) right after, None if it
+    is no longer ours."""
     try:
-        return _replace(path, text.encode("utf-8"), spares)
+        return _replace(path, text.encode("utf-8"))
     except OSError as exc:
         raise _named(path, exc) from None
 
 
-def _replace(path: Path, data: bytes, spares: Spares | None) -> Identity | None:
-    spare = spares(path.parent) if spares is not None else None
-    tmp, inode = _write_temp(path.parent, data, _mode_for(path), spare)
+def _replace(path: Path, data: bytes) -> Identity | None:
+    tmp, inode = _write_temp(path.parent, data, _mode_for(path))
     try:
         os.replace(tmp, path)
-    except BaseException as exc:
+    except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if spare is None or getattr(exc, "errno", None) not in (errno.ENOENT, errno.EXDEV):
-            raise
-        return _replace(path, data, None)  # the spare was removed, or is on another disk
+        raise
     _fsync_dir(path.parent)
     info = os.lstat(path)
     if info.st_ino != inode:

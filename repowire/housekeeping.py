@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .ahead import spares_dir
 from .errors import JobNotFound, TransitionRefused
 from .model import TERMINAL, Job, Note, State, job_from_record
 from .schema import DEFINITION_KEYS
@@ -126,7 +125,6 @@ def remove_stale_temp_files(store: Store, older_than: float = 60.0) -> list[Path
     """Delete temp files a crashed writer left (never a live writer's: they are young)."""
     cutoff = time.time() - older_than
     folders = [store.jobs_dir, store.locks_dir, store.agents_dir, *store.agents_dir.glob("*/")]
-    folders.append(spares_dir(store.base))
     removed = []
     for folder in folders:
         try:

@@ -21,7 +21,6 @@ import psutil
 
 from .executor import HOST, Launch
 from .handles import Handle, RootRef
-from .standby import Standby
 
 __all__ = [
     "LocalExecutor",
@@ -40,23 +39,35 @@ WRAPPER_NAME = "repowire-executor"
 # ends itself and its subshell, writing no status). $4 says whether the rest is a shell command
 # string ("sh", evaluated in the subshell, which saves starting a second shell) or an argv.
 # The subshell is made before the word, so the word starts the command with no fork between.
-# The status is written last, into a file the runner removed before the start (_start).
+# The status is written last, into a file the runner removed before the start (_prepare).
+# The wrapper's own variables are named __repowire_* and unset before the command runs, so a
+# job's `env` (or a shell command's own variables) never meets a value of the wrapper's.
 _WRAPPER = r"""
-shift; exit_file=$1; record=$2; mode=$3; shift 3
+__repowire_exit=$2 __repowire_record=$3 __repowire_mode=$4
+shift 4
 (
-  if [ -n "$record" ]; then
-    if ! IFS= read -r word; then
+  if [ -n "$__repowire_record" ]; then
+    if ! IFS= read -r __repowire_word; then
       sync
-      grep -qxF 'state: running' "$record" && grep -qxF "  pid: $$" "$record" || kill -KILL 0
+      grep -qxF 'state: running' "$__repowire_record" &&
+        grep -qE "^[[:space:]]+pid: $$\$" "$__repowire_record" || kill -KILL 0
     fi
     exec </dev/null
   fi
-  if [ "$mode" = sh ]; then cmd=$1; shift; eval "$cmd"; else exec "$@"; fi
+  if [ "$__repowire_mode" = sh ]; then
+    __repowire_cmd=$1
+    shift
+    unset __repowire_exit __repowire_record __repowire_mode __repowire_word
+    eval "unset __repowire_cmd; $__repowire_cmd"
+  else
+    unset __repowire_exit __repowire_record __repowire_mode __repowire_word
+    exec "$@"
+  fi
 )
-rc=$?
+__repowire_rc=$?
 set -C  # a new file only: never through a link (the runner removed any earlier status)
-printf '%s\n' "$rc" > "$exit_file"
-exit "$rc"
+printf '%s\n' "$__repowire_rc" > "$__repowire_exit"
+exit "$__repowire_rc"
 """
 
 
@@ -76,7 +87,6 @@ class Gate:
             with contextlib.suppress(OSError):  # the wrapper was killed meanwhile
                 os.write(self.fd, b"go\n")
             self.close()
-            os.sched_yield()  # the woken wrapper may share this CPU: let it start the command
 
     def close(self) -> None:
         fd, self.fd = self.fd, None
@@ -183,42 +193,15 @@ class LocalExecutor:
     def __init__(self) -> None:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.clock = SpawnClock()
-        self.standby: Standby | None = None  # kept by a runner (refill), for gated starts
-        self.last_start = 0.0  # time.monotonic() of the last gated start
-
-    def refill(self) -> None:
-        """Have a standby wrapper ready for the next gated start (see standby.py)."""
-        if self.standby is not None and self.standby.proc.poll() is None:
-            return
-        self.close()  # one that was killed meanwhile is collected
-        before = self.clock.now()
-        try:
-            standby = Standby.start(_WRAPPER, WRAPPER_NAME)
-        except OSError:
-            return  # no process to spare now (a limit, say): starts spawn as ever
-        after = self.clock.now()
-        standby.start_time = self.clock.identity(standby.proc.pid, before, after)
-        self.standby = standby
-
-    def close(self) -> None:
-        """End a standby wrapper never taken."""
-        standby, self.standby = self.standby, None
-        if standby is not None:
-            standby.close()
 
     def start(self, launch: Launch, claim: Handle) -> Handle:
         return self._start(launch, claim, None, None)
 
     def start_gated(self, launch: Launch, claim: Handle, record: Path) -> tuple[Handle, Gate]:
         """Start the wrapper, which runs nothing until the gate (its stdin) opens (see
-        _WRAPPER); for a launch with no stdin of its own. The standby wrapper, when there is
-        one and it can run this launch exactly, is taken instead of a spawn."""
+        _WRAPPER); for a launch with no stdin of its own."""
         if launch.stdin is not None:
             raise ValueError("a gated wrapper's stdin is its gate")
-        self.last_start = time.monotonic()
-        taken = self._take_standby(launch, claim, record)
-        if taken is not None:
-            return taken
         read_end, write_end = os.pipe()
         try:
             handle = self._start(launch, claim, read_end, record)
@@ -228,28 +211,6 @@ class LocalExecutor:
         finally:
             os.close(read_end)
         return handle, Gate(write_end)
-
-    def _take_standby(
-        self, launch: Launch, claim: Handle, record: Path
-    ) -> tuple[Handle, Gate] | None:
-        standby = self.standby
-        if standby is None or not launch.cwd.is_dir():
-            return None  # a missing folder: the spawn says so, as ever
-        line = standby.setup(launch, [WRAPPER_NAME, *_arguments(launch, record)])
-        if line is None:
-            return None
-        _prepare(launch)
-        os.close(os.open(launch.log, _LOG_FLAGS, 0o644))  # a file, never followed as a link
-        self.standby = None
-        if not standby.tell(line):
-            standby.close()
-            return None
-        pid = standby.proc.pid
-        self.children[pid] = standby.proc
-        handle = claim._replace(
-            kind=self.kind, host=HOST, pid=pid, pgid=pid, start_time=standby.start_time
-        )
-        return handle, Gate(standby.pipe)
 
     def _start(
         self, launch: Launch, claim: Handle, gate: int | None, record: Path | None

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import clock
-from .ahead import Ahead, spares_dir
 from .choosing import Chooser, live_jobs
 from .config import Config, is_trusted, load_config, require_repowire
 from .errors import NotTrusted, RepowireError
@@ -46,9 +45,6 @@ __all__ = ["Runner", "RESCAN_SECONDS"]
 RESCAN_SECONDS = 30.0  # a reconcile even without events: network file systems send none
 FULL_RESCAN_SECONDS = 600.0  # with working events, a quiet rescan looks at the folders only
 ACTIVE_POLL_SECONDS = 0.5  # how often own executors are looked at while any runs
-# After a start, spare files and the standby wrapper are made only this much later: making
-# them at once competes for the CPU with the command's own start (0.3 ms of its latency here).
-SETTLE_SECONDS = 0.004
 
 
 class Runner:
@@ -83,8 +79,6 @@ class Runner:
         self.presence = Presence(root, os.getpid(), HOST, process_identity(os.getpid()))
         self.chooser = Chooser(self.store, self.scheduler, self.log, self._guard)
         self.chooser.state_of = self.table.state_of  # a dependency resting as its state
-        self.ahead = Ahead(self.store.jobs_dir, spares_dir(self.store.base))
-        self.store.spares = self.ahead.take  # none until run() starts it
         self.to_recover: set[str] = set()  # records recovery looks at (again) in the next step
         self.told_invalid: dict[str, str] = {}  # broken job files logged, with their problem
         self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
@@ -125,7 +119,6 @@ class Runner:
         for path in remove_stale_temp_files(self.store):
             self.log(f"removed {path.name}, left by a writer that crashed")
         remove_leftovers(self.store)
-        self.ahead.start()
         watcher = Watcher([self.store.jobs_dir, self.store.agents_dir], self.wake)
         if not watcher.start():
             self.log(str(watcher.error))
@@ -142,8 +135,6 @@ class Runner:
         finally:
             watcher.stop()
             self.notifier.close()
-            self.ahead.close()
-            self.local.close()
             self.presence.remove()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -163,10 +154,6 @@ class Runner:
             if woken or timers or self._folders_changed(watcher.healthy()):
                 delay = self.step()
                 due = time.monotonic() + delay
-            settle = self.local.last_start + SETTLE_SECONDS - time.monotonic()
-            if settle <= 0:  # spares are made once a start's command has had the CPU
-                self.ahead.refill()
-                self.local.refill()  # a standby wrapper for the next start (standby.py)
             if once and self.finished_once():
                 break
             self.presence.beat(clock.now())
@@ -174,9 +161,8 @@ class Runner:
                 self.log("file watcher died, or jobs/ or agents/ was replaced; restarting it")
                 watcher.restart()
                 self.wake.set()  # what changed while nothing watched is found by a step
-            left = due - time.monotonic()  # woken early to make spares: the rest of the wait
-            wait = left if left > 0 else delay  # past it, with no step: the periodic look again
-            self.wake.wait(wait if settle <= 0 else min(wait, settle))
+            left = due - time.monotonic()  # woken early for nothing: the rest of the wait
+            self.wake.wait(left if left > 0 else delay)  # past it: the periodic look again
 
     def _folders_changed(self, events_work: bool) -> bool:
         """For a quiet periodic rescan: whether jobs/ or agents/ changed since the last one.
@@ -347,11 +333,6 @@ class Runner:
         room = {kind: self._limit(kind) - running(kind) for kind in ("local", "slurm")}
         for job in self.chooser.due(jobs, self.table.live, now, waits, room):
             self._guard(job.id, self.supervisor.start, job, now)
-        for job in self.chooser.next_up:  # their lock and log, made while others run
-            if job.runs_on == "local":
-                self.ahead.prepare(
-                    [self.store.lock_file(job.id), self.store.sibling(job.id, ".log")]
-                )
 
     def _apply(self, config: Config) -> None:
         """Serve with new settings: limits, kill grace, allowed paths and backends."""

@@ -149,7 +149,6 @@ class Starting:
         try:
             workdir = self.trees.open(record)
             launch = prepare_launch(self.store, self.config, record, session, workdir)
-            self.store.made_ahead(launch.log)
             with open_file(launch.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as log:
                 log.write(log_header(record, launch.argv, now).encode("utf-8"))
             yield launch

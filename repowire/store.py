@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,19 +17,17 @@ from .errors import InvalidId, JobNotFound, RepowireError, ValidationError, prob
 from .files import (
     MAX_FILE_BYTES,
     Identity,
-    Spares,
     atomic_write,
     create_exclusive,
+    dump_yaml,
     load_yaml,
-    name_temp,
     read_text,
 )
 from .handles import RootRef
 from .locks import file_lock, hold
-from .model import TERMINAL, Invalid, Job, job_to_dict
+from .model import TERMINAL, Invalid, Job, job_from_record, job_to_dict, with_text_times
 from .schema import parse_job
 from .values import new_job_id, validate_id
-from .written import Written, record_text, slim
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock as FileLock
@@ -60,11 +60,10 @@ class Store:
         self._file_locks: dict[Path, FileLock] = {}
         self._root_ref: RootRef | None = None
         self.lock_timeout = LOCK_TIMEOUT  # how long a writer waits for a job's lock
-        self._written = Written()  # what this process wrote last, not parsed again
+        self._written = OwnWrites()  # what this process wrote last, not parsed again
         self._paths: dict[tuple[str, str], Path] = {}
         self._touched: set[str] = set()  # records this process wrote or removed (take_touched)
         self._touched_lock = threading.Lock()  # the runner's notifier writes from its threads
-        self.spares: Spares | None = None  # temp files made ahead (the runner's ahead.Ahead)
 
     @property
     def index(self) -> RecordIndex:
@@ -121,7 +120,6 @@ class Store:
         if not self._locks_ready:
             self.locks_dir.mkdir(parents=True, exist_ok=True)
             self._locks_ready = True
-        self.made_ahead(path)
         wait = self.lock_timeout if timeout is None else timeout
         with hold(self._file_lock(path), wait, name, path):
             yield
@@ -133,30 +131,23 @@ class Store:
             lock = self._file_locks.setdefault(path, file_lock(path))
         return lock
 
-    def made_ahead(self, path: Path) -> None:
-        """A new job's lock or log, from a spare the runner made ahead (files.name_temp)."""
-        if self.spares is not None and not os.path.lexists(path):
-            name_temp(self.spares(self.jobs_dir), path)
-
     def lock_file(self, name: str) -> Path:
         return self.locks_dir / f"{validate_id(name)}.lock"
 
     # records -----------------------------------------------------------------------------
-    def read_job(self, job_id: str, brief: bool = False) -> Job:
+    def read_job(self, job_id: str) -> Job:
         """The record of job_id; JobNotFound or ValidationError otherwise. A file whose bytes
         are what this process last wrote there is not parsed again (an edit by anyone else
-        changes its bytes, and is parsed). With brief, a finished job holds only BRIEF_KEYS
-        (all a runner reads of it)."""
+        changes its bytes, and is parsed)."""
         path = self.job_file(job_id)
         try:
             text = read_text(path)
         except FileNotFoundError:
             raise JobNotFound(f"no job {job_id} in {self.jobs_dir}") from None
-        known = self._written.job(job_id, text, brief)
+        known = self._written.job(job_id, text)
         if known is not None:
             return known
-        job = parse_job(job_id, load_yaml(path, text), where=str(path))
-        return slim(job) if brief else job
+        return parse_job(job_id, load_yaml(path, text), where=str(path))
 
     def _touch(self, job_id: str) -> None:
         with self._touched_lock:
@@ -169,24 +160,23 @@ class Store:
             touched, self._touched = self._touched, set()
         return touched
 
-    def _remember(self, job: Job, written: tuple[str, dict[str, Any]], key: Key | None) -> None:
-        """What this process wrote to a record: its text and data (and the file's identity
-        right after), for read_job and item."""
+    def _remember(self, job: Job, written: tuple[str, dict[str, Any]]) -> None:
+        """What this process wrote to a record: its text and data, for read_job."""
         self._touch(job.id)
-        self._written.remember(job.id, *written, key)
+        self._written.remember(job.id, *written)
 
     def write_job(self, job: Job, limit: int = MAX_FILE_BYTES) -> None:
         """Replace the record atomically; callers hold the job's lock."""
         path = self.job_file(job.id)
         written = record_text(job, limit)
         try:
-            key = atomic_write(path, written[0], self.spares)
+            atomic_write(path, written[0])
         except OSError as exc:
             self._written.forget(job.id)
             raise RepowireError(
                 f"could not write {path}: {exc.strerror or exc}; the record is unchanged"
             ) from None
-        self._remember(job, written, key)
+        self._remember(job, written)
 
     def try_create(self, job: Job) -> bool:
         """Write a new record with an exclusive create; False if that id exists already."""
@@ -197,7 +187,7 @@ class Store:
         written = record_text(job, PEOPLE_LIMIT)
         created = create_exclusive(self.job_file(job.id), written[0])
         if created:
-            self._remember(job, written, None)
+            self._remember(job, written)
         return created
 
     def create_job(self, job: Job, generated_id: bool = False) -> Job:
@@ -240,25 +230,23 @@ class Store:
         why = f"records are named <id>.yaml, so this file is not read; rename it to {stem}.yaml"
         return Invalid(name, f".repowire/jobs/{name}", why)
 
-    def load(self, job_id: str, brief: bool = False) -> Job | Invalid:
-        """A job (brief: as read_job), or an Invalid entry that says why it could not be read."""
+    def load(self, job_id: str) -> Job | Invalid:
+        """A job, or an Invalid entry that says why it could not be read."""
         label = f".repowire/jobs/{job_id}.yaml"  # as people see it: from the root
         try:
             validate_id(job_id)  # a file of jobs/ named by no valid id is listed, not read
         except InvalidId as exc:
             return Invalid(job_id, label, f"{exc}, so this file is not read; rename it")
         try:
-            return self.read_job(job_id, brief)
+            return self.read_job(job_id)
         except FileNotFoundError:
             return Invalid(job_id, label, "the file disappeared while it was read")
         except (ValidationError, JobNotFound) as exc:
             return Invalid(job_id, label, "; ".join(problems_of(exc, self.job_file(job_id))))
 
-    def item(self, job_id: str, brief: bool = False, fresh: Key | None = None) -> Job | Invalid:
-        """What the listing shows for a file of jobs/: its job, or why it cannot be read.
-        `fresh`: the identity of a file changed within a tick (see Written.at)."""
-        known = self._written.at(job_id, fresh, brief) if fresh is not None else None
-        return known or self._misnamed(job_id) or self.load(job_id, brief)
+    def item(self, job_id: str) -> Job | Invalid:
+        """What the listing shows for a file of jobs/: its job, or why it cannot be read."""
+        return self._misnamed(job_id) or self.load(job_id)
 
     def list_rows(self, brief: bool = False, by_id: bool = True) -> list[Row]:
         """Every record as a row (broken ones as invalid; sorted by id if `by_id`): from the
@@ -399,3 +387,58 @@ def _record_of(item: Job | Invalid) -> dict[str, Any]:
 
 
 _TERMINAL = frozenset(s.value for s in TERMINAL)
+
+
+def record_text(job: Job, limit: int) -> tuple[str, dict[str, Any]]:
+    """The record's YAML, refused when it would grow past `limit` (so it stays readable), and
+    the data dumped."""
+    record = job_to_dict(job, times_as_text=False)
+    text = dump_yaml(record)
+    if len(text.encode("utf-8")) > limit:
+        raise ValidationError(
+            f"job {job.id}'s record would grow past {limit // 1024} KiB; nothing was written "
+            "(put long text in its result file, $REPOWIRE_RESULT_FILE, instead)"
+        )
+    return text, record
+
+
+class OwnWrites:
+    """The text this process last wrote to each of the latest KEPT records, and its data: a
+    record read back with exactly those bytes is made from the data, not parsed again."""
+
+    KEPT = 512  # the runner's busiest records: each write moves one to the end
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._guard = threading.Lock()  # the runner's notifier writes from its threads
+
+    def remember(self, job_id: str, text: str, dumped: dict[str, Any]) -> None:
+        """`text` was written to the record, dumped from `dumped` (times as datetimes)."""
+        with self._guard:
+            self._items[job_id] = (text, with_text_times(dumped, job_id))
+            self._items.move_to_end(job_id)
+            while len(self._items) > self.KEPT:
+                self._items.popitem(last=False)
+
+    def forget(self, job_id: str) -> None:
+        with self._guard:
+            self._items.pop(job_id, None)
+
+    def job(self, job_id: str, text: str) -> Job | None:
+        """A new Job of the record, if `text` is what this process wrote there last."""
+        known = self._items.get(job_id)
+        if known is None or known[0] != text:
+            return None
+        return job_from_record(_unshared(known[1]))
+
+
+_REBUILT = frozenset({"notes", "executor", "worktree"})  # job_from_record makes new objects
+
+
+def _unshared(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a remembered record that job_from_record may hand to a caller who changes
+    it: the lists and mappings it does not build anew are copied."""
+    return {
+        k: v if k in _REBUILT or not isinstance(v, (dict, list)) else copy.deepcopy(v)
+        for k, v in record.items()
+    }

@@ -140,9 +140,7 @@ class JobTable:
         are held at once)."""
         if len(misses) <= FEW:  # one changed within a tick is read again once it settles,
             return {  # so its identity may say it is what this process just wrote
-                e[0]: self.store.item(e[0], slim_terminal, None if e[3] else e[1])
-                for e in misses
-                if _exists(self.store, e[0])
+                e[0]: self.store.item(e[0]) for e in misses if _exists(self.store, e[0])
             }
         found: dict[str, Job | Invalid | State] = {}
         if slim_terminal and self.may_rest is not None:  # resting rows are not even decoded

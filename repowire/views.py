@@ -22,7 +22,6 @@ __all__ = [
     "listing",
     "filtered",
     "listing_text",
-    "whole_text",
     "as_dict",
     "template_view",
     "overview",
@@ -87,13 +86,12 @@ class Listing:
         """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
         return {"templates": self._templates(store), "jobs": self.records}
 
-    def json_text(self, store: Store, texts: list[str] | None = None) -> str:
-        """as_json as text, one template or job a line: the records' text is not decoded.
-        `texts` are the records' text when the index gave them (whole.py), not the rows."""
+    def json_text(self, store: Store) -> str:
+        """as_json as text, one template or job a line: the records' text is not decoded."""
         import json  # imported here: most commands print no JSON
 
         templates = [json.dumps(t, ensure_ascii=False, default=str) for t in self._templates(store)]
-        jobs = [row.text for row in self.rows] if texts is None else texts
+        jobs = [row.text for row in self.rows]
         return "".join(
             ['{\n  "templates": [', *_lines(templates), '],\n  "jobs": [', *_lines(jobs), "]\n}"]
         )
@@ -155,23 +153,8 @@ def filtered(
 
 
 def listing_text(store: Store, *args: Any, **filters: Any) -> str:
-    """filtered(...) as JSON text; with no filter, from the index in one query if it can."""
-    text = None if args or any(filters.values()) else whole_text(store)
-    return filtered(store, *args, **filters).json_text(store) if text is None else text
-
-
-def whole_text(store: Store) -> str | None:
-    """`jobs list --json` with no filter, the records' text from the index in one query
-    (whole.py); None when the index cannot give it."""
-    from .templates import list_templates
-    from .whole import whole_jobs
-
-    templates: list[Template | Invalid] = list_templates(store)
-    found = whole_jobs(store, [_name(t) for t in templates if isinstance(t, Template)])
-    if found is None:
-        return None
-    texts, runs = found
-    return Listing(templates, [], runs).json_text(store, texts)
+    """filtered(...) as JSON text."""
+    return filtered(store, *args, **filters).json_text(store)
 
 
 def _newest(store: Store, limit: int) -> Listing | None:

@@ -151,11 +151,9 @@ def test_a_claim_that_cannot_be_written_runs_nothing(root, monkeypatch):
     assert counter.read_text() == "ran\n"
 
 
-@pytest.mark.parametrize("standby", [False, True], ids=["spawned", "standby"])
-def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path, standby):
+def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path):
     """The runner says go once the record naming the wrapper is durable; if it stops before
-    saying it, the wrapper runs the command only if the record names it as running (a
-    wrapper spawned for the start, or the standby one taken for it, alike)."""
+    saying it, the wrapper runs the command only if the record names it as running."""
     local, record = LocalExecutor(), tmp_path / "record.yaml"
     record.write_text("state: queued\n")
 
@@ -164,14 +162,9 @@ def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path, st
         argv = ["/bin/sh", "-c", f"echo ran > {marker}"]
         log, exit_file = tmp_path / f"{name}.log", tmp_path / f"{name}.exit"
         launch = Launch(name, argv, tmp_path, base_environment(), log, exit_file)
-        if standby:
-            local.refill()
-        waiting = local.standby.proc.pid if local.standby else None
         handle, gate = local.start_gated(launch, Handle(kind="local"), record)
         assert handle.pid and not marker.exists()
-        assert (handle.pid == waiting) is standby and handle.start_time == process_identity(
-            handle.pid
-        )
+        assert handle.start_time == process_identity(handle.pid)
         return handle.pid, gate
 
     def ended(pid: int) -> int:
@@ -189,6 +182,11 @@ def test_a_gated_wrapper_runs_only_when_told_or_named_by_its_record(tmp_path, st
     gate.close()  # the runner stopped after its write, before its word
     assert ended(named) == 0 and (tmp_path / "named").exists()
     assert (tmp_path / "named.exit").read_text() == "0\n"
+
+    indented, gate = start("indented")  # however the record is indented, it names the pid
+    record.write_text(f"state: running\nexecutor:\n    kind: local\n    pid: {indented}\n")
+    gate.close()
+    assert ended(indented) == 0 and (tmp_path / "indented").exists()
 
 
 def test_a_spawned_process_start_time_is_what_proc_gives(monkeypatch):

@@ -86,6 +86,23 @@ def test_executor_environment_and_result_file(quick):
     assert "body" in rw("jobs", "result", "env").stdout
 
 
+def test_the_job_env_meets_no_variable_of_the_wrapper(quick):
+    """Every name the wrapper ever used (and the names it uses now) reaches the command as the
+    job's `env` says, as a string command's variable and as an argv's environment; none of
+    the wrapper's own __repowire_* variables is left for the command to see."""
+    names = ["mode", "word", "record", "exit_file", "cmd", "rc", "nl", "setup"]
+    env = {name: f"job-{name}" for name in names}
+    shown = " ".join(f"{name}=${name}" for name in names)
+    write_job(quick, "as-sh", command=f'echo "{shown}" > sh.txt; set > vars.txt', env=env)
+    write_job(quick, "as-argv", command=["/usr/bin/env"], env=env)
+    run_once(quick)
+    assert (quick / "sh.txt").read_text().split() == [f"{n}=job-{n}" for n in names]
+    assert "__repowire" not in (quick / "vars.txt").read_text()
+    printed = (quick / ".repowire/jobs/as-argv.log").read_text()
+    assert all(f"{name}=job-{name}" in printed.splitlines() for name in names)
+    assert "__repowire" not in printed
+
+
 def test_policy_path_outside_and_missing(quick, tmp_path):
     write_job(quick, "escape", command="touch escaped", path="..")
     write_job(quick, "nowhere", command="true", path="missing")
@@ -530,8 +547,8 @@ def test_a_run_whose_log_stops_growing_is_failed_as_stalled(quick):
 
 def test_an_idle_runner_looks_again_only_at_its_rescan_interval(root, monkeypatch):
     """Between events an idle runner wakes when its periodic look is due, never in a loop: a
-    wait cut short to make spares after a start, or a step's time gone by with no step to
-    take, must still leave it a wait of the step's length."""
+    step's time gone by with no step to take must still leave it a wait of the step's
+    length."""
     import io
     import threading
     import time
@@ -551,7 +568,7 @@ def test_an_idle_runner_looks_again_only_at_its_rescan_interval(root, monkeypatc
     thread = threading.Thread(target=runner.run)
     thread.start()
     try:
-        write_job(root, "one", command="true")  # a start: spares are made after a pause
+        write_job(root, "one", command="true")
         wait_for(lambda: state(root, "one") == "succeeded", what="the job")
         wait_for(lambda: not runner.supervisor.busy and len(looks) > 2, what="idle")
         first = len(looks)
@@ -562,3 +579,18 @@ def test_an_idle_runner_looks_again_only_at_its_rescan_interval(root, monkeypatc
         runner.stopping = True
         runner.wake.set()
         thread.join(15)
+
+
+def test_an_idle_runner_has_no_child_process(runner, quick):
+    """Nothing is started ahead of need: before any job, and once its jobs are over, a runner
+    has no child."""
+    import psutil
+
+    proc = runner()
+    assert psutil.Process(proc.proc.pid).children(recursive=True) == []
+    write_job(quick, "one", command="true")
+    wait_for(lambda: state(quick, "one") == "succeeded", what="the job")
+    wait_for(
+        lambda: psutil.Process(proc.proc.pid).children(recursive=True) == [],
+        what="no child left",
+    )

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -224,31 +223,29 @@ def test_a_record_this_process_wrote_is_not_parsed_again_but_a_hand_edit_is(root
     assert store.read_job(job.id).notes[-1].text == "fixed" and len(parsed) == 1
 
 
-def test_the_runner_takes_its_own_fresh_write_from_memory_and_reads_it_once_settled(
-    root, monkeypatch
-):
-    """The runner's table takes a record it has just written from memory while the file has
-    the identity the write left (not parsed, not even read), and reads it once that identity
-    can be trusted; a file replaced by anyone else meanwhile is read at once."""
+def test_a_record_read_back_as_this_process_wrote_it_is_not_parsed_again(root, monkeypatch):
+    """The store keeps the bytes it last wrote to a record: read back unchanged, the record
+    is made from what was written, not parsed; a file replaced by anyone else is parsed."""
+    from repowire import store as store_module
     from repowire.table import JobTable
 
     store = Store(root)
     job_id = api.create_job(root, "a", command="true").id
     table = JobTable(store)
     table.jobs(True, None)
-    reads = []
-    real = Store.read_job
-    monkeypatch.setattr(Store, "read_job", lambda s, *a: reads.append(a[0]) or real(s, *a))
+    parsed = []
+    real = store_module.parse_job
+    monkeypatch.setattr(
+        store_module, "parse_job", lambda i, *a, **k: parsed.append(i) or real(i, *a, **k)
+    )
     store.transition(job_id, lambda job: setattr(job, "name", "mine") or True)
-    reads.clear()
-    assert table.jobs(True, set())[job_id].name == "mine" and reads == []  # from memory
-    wait_for(lambda: table.jobs(True, set()) and reads == [job_id], what="a read once settled")
-    store.transition(job_id, lambda job: setattr(job, "name", "mine again") or True)
+    parsed.clear()  # the transition parsed what another process wrote
+    assert table.jobs(True, {f"{job_id}.yaml"})[job_id].name == "mine" and parsed == []
     path = store.job_file(job_id)
     other = path.with_name(".other")
-    other.write_text(path.read_text().replace("mine again", "theirs"))
+    other.write_text(path.read_text().replace("mine", "theirs"))
     os.replace(other, path)  # another writer, right after this one
-    assert table.jobs(True, set())[job_id].name == "theirs"
+    assert table.jobs(True, {f"{job_id}.yaml"})[job_id].name == "theirs" and parsed == [job_id]
 
 
 def test_an_incremental_listing_looks_again_only_at_what_events_named(root):
@@ -338,38 +335,30 @@ def test_a_limited_listing_reads_what_it_shows_and_agrees_with_a_whole_one(root,
     assert not agree(9, whole_first=False)  # another may belong in its place: all are read
 
 
-def test_a_whole_json_listing_from_the_index_agrees_with_the_records(root, monkeypatch):
-    """`jobs list --json` with no filter takes every record's text from the index in one
-    query once it holds each file as it is (whole.py), after reading the files that changed:
-    the same listing as the records give after edits by hand, new and removed files, broken
-    ones and a template's runs. A queued job that waits for others leaves it to the listing."""
-    from repowire import views, whole
+def test_a_json_listing_agrees_with_the_records(root):
+    """`jobs list --json` with no filter gives the same listing as the records after edits by
+    hand, new and removed files, broken ones and a template's runs."""
+    from repowire import views
 
     store = Store(root)
     first, run = _varied_records(root, store)
     hand = store.jobs_dir / "by-hand.yaml"
-    answered = []
-    real = whole.whole_jobs
-    monkeypatch.setattr(whole, "whole_jobs", lambda *a: answered.append(real(*a)) or answered[-1])
 
     def agree():
-        answered.clear()
         printed = json.loads(rw("jobs", "list", "--json").stdout)
         assert printed == json.loads(json.dumps(views.filtered(store).as_json(store), default=str))
-        return answered[-1] is not None  # the index gave the records
+        return True
 
-    wait_for(agree, what="the index to give every record")
+    agree()
     assert json.loads(rw("jobs", "list", "--json").stdout)["templates"][0]["recent_runs"]
     hand.write_text("command: 'true'\nname: edited\n")  # in place: read, indexed, shown
-    wait_for(agree, what="the edit by hand, shown")
-    assert "edited" in rw("jobs", "list", "--json").stdout
+    assert agree() and "edited" in rw("jobs", "list", "--json").stdout
     api.update_job(root, first, note="a new inode")
     store.job_file(run).unlink()
     newer = api.create_job(root, "newer", command="true")
-    wait_for(agree, what="the new, replaced and removed files, shown")
+    assert agree()
     api.create_job(root, "waiting", command="true", after=[newer.id])
-    time.sleep(0.1)  # settled: only its wait keeps the listing from the index
-    assert not agree()
+    assert agree()
 
 
 def test_a_limited_listing_does_not_trust_a_listing_that_numbers_files_otherwise(root, monkeypatch):
@@ -403,15 +392,13 @@ def test_a_limited_listing_does_not_trust_a_listing_that_numbers_files_otherwise
     assert part == json.loads(rw("jobs", "list", "--json").stdout)["jobs"][-2:]
 
 
-def test_a_brief_read_of_a_finished_record_is_the_same_from_memory_or_the_file(root):
-    """The runner reads finished records briefly (BRIEF_KEYS): what this process wrote comes
-    from memory, anything else is parsed, and both give the same job."""
+def test_a_record_from_memory_is_the_same_as_from_the_file(root):
+    """What this process wrote comes back from memory, anything else is parsed, and both give
+    the same job; the one from memory is a copy that a caller may change."""
     from repowire.model import Note, State, job_to_dict
 
     store = Store(root)
     job = api.create_job(root, "brief", command="true", labels=["x"], env={"A": "1"})
-    queued = store.read_job(job.id, brief=True)
-    assert queued.labels == ["x"] and queued.env == {"A": "1"}  # not finished: whole
 
     def finish(record):
         record.state = State.SUCCEEDED
@@ -419,12 +406,12 @@ def test_a_brief_read_of_a_finished_record_is_the_same_from_memory_or_the_file(r
         record.usage = {"input_tokens": 5}
 
     store.transition(job.id, finish)
-    remembered = store.read_job(job.id, brief=True)
-    parsed = Store(root).read_job(job.id, brief=True)
+    remembered = store.read_job(job.id)
+    parsed = Store(root).read_job(job.id)
     assert job_to_dict(remembered) == job_to_dict(parsed)
-    assert (
-        not remembered.notes and not remembered.labels and remembered.usage == {"input_tokens": 5}
-    )
+    assert remembered.labels == ["x"] and remembered.usage == {"input_tokens": 5}
     remembered.usage["input_tokens"] = 9  # a copy: the next read is clean
-    assert store.read_job(job.id, brief=True).usage == {"input_tokens": 5}
-    assert store.read_job(job.id).notes[-1].text == "done"  # a whole read is whole
+    remembered.labels.append("y")
+    again = store.read_job(job.id)
+    assert again.usage == {"input_tokens": 5} and again.labels == ["x"]
+    assert again.notes[-1].text == "done"
