@@ -7,14 +7,9 @@ broken. Only terminal jobs are removed.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from .errors import JobNotFound, TransitionRefused
 from .model import TERMINAL, Job, Note, State, job_from_record
@@ -23,7 +18,7 @@ from .store import Store
 from .values import format_time, new_job_id
 from .workspace import delete_branch, is_shared
 
-__all__ = ["remove", "remove_jobs", "prune", "branches_of", "rerun_of", "remove_stale_temp_files"]
+__all__ = ["remove", "remove_jobs", "prune", "branches_of", "rerun_of"]
 
 
 def remove(store: Store, job_id: str) -> Job | None:
@@ -119,33 +114,3 @@ def rerun_of(store: Store, job: Job, now: datetime) -> Job:
         notes=[Note(now, f"rerun of {job.id} (which {job.state})")],
     )
     return store.create_job(copy, generated_id=True)
-
-
-def remove_stale_temp_files(store: Store, older_than: float = 60.0) -> list[Path]:
-    """Delete temp files a crashed writer left (never a live writer's: they are young)."""
-    cutoff = time.time() - older_than
-    folders = [store.jobs_dir, store.locks_dir, store.agents_dir, *store.agents_dir.glob("*/")]
-    removed = []
-    for folder in folders:
-        try:
-            with os.scandir(folder) as listing:  # one pass: jobs/ may hold many files
-                found = [Path(e.path) for e in listing if _is_temp(e.name)]
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for path in found:
-            with contextlib.suppress(FileNotFoundError):
-                if path.lstat().st_mtime < cutoff:
-                    if path.is_dir() and not path.is_symlink():
-                        shutil.rmtree(path)  # a worker folder staged by a crashed writer
-                    else:
-                        path.unlink()
-                    removed.append(path)
-    return removed
-
-
-def _is_temp(name: str) -> bool:
-    """A writer's temp file: .tmp-*, .prompt-*, or an exit status not yet renamed into
-    place (<id>.exit.tmp.<pid>)."""
-    if name.startswith((".tmp-", ".prompt-")):
-        return True
-    return not name.startswith(".") and ".exit.tmp." in name

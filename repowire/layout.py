@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import time
 from pathlib import Path
 
 from .config import set_trusted
@@ -107,3 +111,33 @@ Each run is a job; its id is in `$REPOWIRE_JOB_ID`. Report progress and the resu
 Write a longer result, in Markdown, to the file named by `$REPOWIRE_RESULT_FILE`. If the work
 cannot be done, end with `--state failed` and say why in a note.
 """
+
+
+def remove_stale_temp_files(store: Store, older_than: float = 60.0) -> list[Path]:
+    """Delete temp files a crashed writer left (never a live writer's: they are young)."""
+    cutoff = time.time() - older_than
+    folders = [store.jobs_dir, store.locks_dir, store.agents_dir, *store.agents_dir.glob("*/")]
+    removed = []
+    for folder in folders:
+        try:
+            with os.scandir(folder) as listing:  # one pass: jobs/ may hold many files
+                found = [Path(e.path) for e in listing if _is_temp(e.name)]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for path in found:
+            with contextlib.suppress(FileNotFoundError):
+                if path.lstat().st_mtime < cutoff:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)  # a worker folder staged by a crashed writer
+                    else:
+                        path.unlink()
+                    removed.append(path)
+    return removed
+
+
+def _is_temp(name: str) -> bool:
+    """A writer's temp file: .tmp-*, .prompt-*, or an exit status not yet renamed into
+    place (<id>.exit.tmp.<pid>)."""
+    if name.startswith((".tmp-", ".prompt-")):
+        return True
+    return not name.startswith(".") and ".exit.tmp." in name

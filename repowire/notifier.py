@@ -15,7 +15,7 @@ from typing import Any
 from .errors import RepowireError
 from .files import open_file
 from .launch import environment
-from .model import Invalid, Job
+from .model import Invalid, Job, job_to_dict
 from .notify import BACKOFF, HOOKS, MAX_TRIES, Delivery, deliver, describe, due, stop_group
 from .store import Store
 from .values import format_time
@@ -90,9 +90,7 @@ class Notifier:
             record = self.store.read_job(delivery.job_id)
         except Exception:  # gone or being edited: looked at again next step
             return
-        from .views import as_dict
-
-        payload = as_dict(self.store, record)
+        payload = job_to_dict(record, with_id=True)  # the record as `jobs show --json` prints it
         env = _hook_env(self.store, record)
         future: Future[Outcome] = Future()
         self.running[key] = (delivery, future)

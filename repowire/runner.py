@@ -114,7 +114,7 @@ class Runner:
 
         self.check_trust()
         self.store.ensure_layout()
-        from .housekeeping import remove_stale_temp_files
+        from .layout import remove_stale_temp_files
 
         for path in remove_stale_temp_files(self.store):
             self.log(f"removed {path.name}, left by a writer that crashed")
