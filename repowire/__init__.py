@@ -16,17 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import Project
-    from .errors import (
-        ConfigError,
-        InvalidId,
-        JobNotFound,
-        NotTrusted,
-        RepowireError,
-        TransitionRefused,
-        ValidationError,
-    )
-    from .functions import (
+    from repowire.api.library import (
         add_note,
         cancel,
         create_job,
@@ -38,7 +28,19 @@ if TYPE_CHECKING:
         retry,
         update_job,
     )
-    from .model import Job, State, Template
+    from repowire.api.project import Project
+    from repowire.errors import (
+        ConfigError,
+        InvalidId,
+        JobNotFound,
+        NotTrusted,
+        RepowireError,
+        TransitionRefused,
+        ValidationError,
+    )
+    from repowire.record.job import Job
+    from repowire.record.states import State
+    from repowire.record.template import Template
 
 __version__ = "0.1.0"
 
@@ -69,18 +71,20 @@ __all__ = [
 # Where each public name lives: imported when first used, so that `import repowire` (which
 # every command line run does) costs nothing until the API is asked for.
 _HOMES = {
-    "Project": "api",
+    "Project": "api.project",
     **dict.fromkeys(
         ["add_note", "cancel", "create_job", "create_template", "find", "get_job"]
         + ["get_result", "list_all", "retry", "update_job"],
-        "functions",
+        "api.library",
     ),
     **dict.fromkeys(
         ["ConfigError", "InvalidId", "JobNotFound", "NotTrusted", "RepowireError"]
         + ["TransitionRefused", "ValidationError"],
         "errors",
     ),
-    **dict.fromkeys(["Job", "State", "Template"], "model"),
+    "Job": "record.job",
+    "State": "record.states",
+    "Template": "record.template",
 }
 
 

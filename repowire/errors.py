@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import reprlib
+
 __all__ = [
+    "shown",
     "RepowireError",
     "ValidationError",
     "InvalidId",
@@ -69,3 +72,14 @@ def problems_of(exc: Exception, path: object) -> list[str]:
     message = str(exc)
     prefix = f"{path}: "
     return [message[len(prefix) :] if message.startswith(prefix) else message]
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 2, 60, 60
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 4
+
+
+def shown(value: object) -> str:
+    """A short repr of any value for an error message, however large or deeply nested it is
+    (a YAML alias bomb expands to gigabytes when printed whole)."""
+    return _SHORT.repr(value)

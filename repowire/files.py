@@ -15,8 +15,7 @@ from typing import Any, BinaryIO
 
 import yaml
 
-from .errors import ValidationError
-from .values import shown
+from repowire.errors import ValidationError, shown
 
 __all__ = [
     "MAX_FILE_BYTES",

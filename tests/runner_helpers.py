@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from conftest import wait_for
 
-from repowire.runner import Runner
-from repowire.store import Store
-from repowire.table import JobTable
+from repowire.runner.loop import Runner
+from repowire.runner.table import JobTable
+from repowire.store.records import Store
 
 
 def write_job(root: Path, job_id: str, **keys: Any) -> Path:

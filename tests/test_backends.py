@@ -10,8 +10,8 @@ import yaml
 from conftest import FIXTURES, assert_clean_error, rw, wait_for
 from runner_helpers import read, run_once, set_config
 
-from repowire.backends import PRESETS, build_argv, final_message, find_session_id
-from repowire.model import Job
+from repowire.backends.presets import PRESETS, build_argv, final_message, find_session_id
+from repowire.record.job import Job
 
 PRESET_NAMES = ["codex", "claude", "gemini", "opencode"]
 

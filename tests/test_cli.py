@@ -371,7 +371,7 @@ def test_config_backends_are_known(root):
 
 
 def test_trust_and_revoke(root):
-    from repowire.config import is_trusted
+    from repowire.store.config import is_trusted
 
     assert is_trusted(root)
     rw("trust", "--revoke")

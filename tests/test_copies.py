@@ -15,7 +15,7 @@ from conftest import rw_process, wait_for
 from runner_helpers import RunnerProcess, kill_executors, read, set_config, state, write_job
 from test_slurm import _cluster_up, _in_queue, _slurm_id
 
-from repowire.local import group_alive
+from repowire.executors.local_processes import group_alive
 
 SMALL = {"memory": "64M", "cpus": 1}  # so two jobs fit the one-node test cluster at once
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]

@@ -15,7 +15,7 @@ import pytest
 from conftest import assert_clean_error, on_a_terminal, rw, rw_process, wait_for
 from runner_helpers import read, run_once, set_config, state, write_job
 
-from repowire.runner import Runner
+from repowire.runner.loop import Runner
 
 
 def _runner(root: Path) -> tuple[Runner, io.StringIO]:

@@ -16,7 +16,7 @@ from runner_helpers import (
     write_job,
 )
 
-from repowire.deps import find_cycle, readiness
+from repowire.record.dependencies import find_cycle, readiness
 
 
 def test_readiness_is_a_pure_function_of_the_states():
@@ -144,8 +144,8 @@ def test_the_queue_keeps_its_order_between_steps_and_a_changed_record_takes_its_
     import io
 
     from repowire import clock
-    from repowire.runner import Runner
-    from repowire.table import JobTable
+    from repowire.runner.loop import Runner
+    from repowire.runner.table import JobTable
 
     for name, priority in (("a", 0), ("b", 0), ("c", 3)):
         write_job(root, name, command="true", priority=priority)
@@ -210,9 +210,9 @@ def test_once_does_not_wait_for_work_that_cannot_start(root):
 def test_jitter_spreads_fires_by_a_stable_offset(root):
     from datetime import datetime, timedelta, timezone
 
-    from repowire.scheduler import Scheduler
-    from repowire.store import Store
-    from repowire.templates import read_template
+    from repowire.runner.scheduling import Scheduler
+    from repowire.store.records import Store
+    from repowire.templates.storage import read_template
 
     folder = root / ".repowire/agents/spread"
     folder.mkdir(parents=True)
@@ -282,7 +282,7 @@ def test_run_if_skips_a_slot_starts_on_zero_and_fails_when_it_cannot_answer(root
 
     import yaml
 
-    from repowire.runner import Runner
+    from repowire.runner.loop import Runner
 
     flag = root / "changed"
     _template(root, "digest", f"cron: '@hourly'\ncommand: 'true'\nrun_if: test -f {flag}\n")

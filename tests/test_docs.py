@@ -8,10 +8,11 @@ import re
 from cli_reference import render
 from conftest import REPO
 
-from repowire.handles import Handle
-from repowire.launch import prepare_launch
-from repowire.model import TRANSITIONS, State, Worktree
-from repowire.schema import _JOB_KEYS, TEMPLATE_KEYS
+from repowire.executors.preparation import prepare_launch
+from repowire.record.handle import Handle
+from repowire.record.job import Worktree
+from repowire.record.parsing import _JOB_KEYS, TEMPLATE_KEYS
+from repowire.record.states import TRANSITIONS, State
 
 FORMAT = (REPO / "docs" / "file-format.md").read_text()
 CONFIG_KEYS = ("max_concurrency", "kill_grace", "allowed_paths", "backends", "slurm")
@@ -38,9 +39,9 @@ def test_file_format_names_every_state_and_transition():
 
 
 def test_file_format_names_the_executors_variables(root):
-    from repowire.config import Config
-    from repowire.model import Job
-    from repowire.store import Store
+    from repowire.record.job import Job
+    from repowire.store.config import Config
+    from repowire.store.records import Store
 
     launch = prepare_launch(Store(root), Config(), Job(id="j", command="true"), None)
     for name in sorted(v for v in launch.env if v.startswith("REPOWIRE_")):

@@ -21,9 +21,8 @@ from conftest import assert_clean_error, rw, rw_process, wait_for
 from runner_helpers import RunnerProcess, kill_executors, read, run_once, state, write_job
 
 from repowire import clock
-from repowire.executor import Launch, base_environment
-from repowire.handles import Handle
-from repowire.local import (
+from repowire.executors.contract import Launch, base_environment
+from repowire.executors.local_processes import (
     Gate,
     LocalExecutor,
     SpawnClock,
@@ -31,8 +30,9 @@ from repowire.local import (
     process_identity,
     same_process,
 )
-from repowire.runner import Runner
-from repowire.supervisor import Supervisor
+from repowire.record.handle import Handle
+from repowire.runner.loop import Runner
+from repowire.runner.supervising import Supervisor
 
 BOMB = """\
 name:
@@ -386,8 +386,8 @@ def test_linked_runtime_folders_are_refused(root, tmp_path, folder):
 
 
 def test_a_last_slot_in_the_future_is_clamped_to_now(root):
-    from repowire.scheduler import Scheduler
-    from repowire.store import Store
+    from repowire.runner.scheduling import Scheduler
+    from repowire.store.records import Store
 
     folder = root / ".repowire/agents/minutely"
     folder.mkdir(parents=True)
@@ -423,8 +423,8 @@ def test_terminal_escapes_are_shown_escaped_in_human_output(root):
 
 
 def test_catch_up_after_a_long_outage_looks_at_the_newest_slots_only(root):
-    from repowire.scheduler import Scheduler
-    from repowire.store import Store
+    from repowire.runner.scheduling import Scheduler
+    from repowire.store.records import Store
 
     folder = root / ".repowire/agents/persecond"
     folder.mkdir(parents=True)

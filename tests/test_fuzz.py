@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from runner_helpers import state, write_job
 
-from repowire.api import Project
-from repowire.runner import Runner
-from repowire.schema import DEFINITION_KEYS, TEMPLATE_KEYS
-from repowire.validate import validate_paths
+from repowire.api.project import Project
+from repowire.api.validate import validate_paths
+from repowire.record.parsing import DEFINITION_KEYS, TEMPLATE_KEYS
+from repowire.runner.loop import Runner
 
 KEYS = [*DEFINITION_KEYS, *TEMPLATE_KEYS, "state", "attempt", "notes", "executor", "bogus"]
 EXTREME_TIMES = [

@@ -8,7 +8,7 @@ from conftest import rw, wait_for
 from mcp_helpers import error_text, payload, run_session
 from runner_helpers import RunnerProcess, kill_executors, read, set_config
 
-from repowire.local import group_alive
+from repowire.executors.local_processes import group_alive
 
 TOOLS = {
     "job_create",

@@ -1,16 +1,9 @@
 import pytest
 
 from repowire.errors import TransitionRefused, ValidationError
-from repowire.model import (
-    TERMINAL,
-    TRANSITIONS,
-    State,
-    check_transition,
-    job_from_record,
-    job_to_dict,
-    with_text_times,
-)
-from repowire.schema import parse_job, parse_template
+from repowire.record.job import job_from_record, job_to_dict, with_text_times
+from repowire.record.parsing import parse_job, parse_template
+from repowire.record.states import TERMINAL, TRANSITIONS, State, check_transition
 
 ALLOWED_FOR_ANYONE = {
     ("queued", "running"),
@@ -116,7 +109,7 @@ def test_template_parsing_and_defaults():
 
 
 def test_template_fields_and_their_checks_agree():
-    from repowire.model import TEMPLATE_FIELDS
-    from repowire.schema import TEMPLATE_KEYS
+    from repowire.record.parsing import TEMPLATE_KEYS
+    from repowire.record.template import TEMPLATE_FIELDS
 
     assert set(TEMPLATE_FIELDS) == set(TEMPLATE_KEYS)

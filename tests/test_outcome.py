@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from repowire.handles import Handle, RootRef, handle_from_dict
-from repowire.model import Job, State
-from repowire.outcome import Facts, decide
+from repowire.record.handle import Handle, RootRef, handle_from_dict
+from repowire.record.job import Job
+from repowire.record.states import State
+from repowire.runner.outcome import Facts, decide
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 

@@ -10,9 +10,9 @@ from conftest import rw, rw_process, wait_for
 from runner_helpers import RunnerProcess, kill_executors, write_job
 
 from repowire import clock
-from repowire.executor import HOST
+from repowire.executors.contract import HOST
 from repowire.files import atomic_write, dump_yaml
-from repowire.presence import serving
+from repowire.runner.presence import serving
 
 NO_RUNNER = "no runner is serving this root; start one with 'repowire runner'"
 

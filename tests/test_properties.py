@@ -8,17 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repowire.errors import TransitionRefused, ValidationError
-from repowire.model import (
-    TERMINAL,
-    TRANSITIONS,
-    Job,
-    State,
-    check_transition,
-    job_to_dict,
-)
-from repowire.schedule import next_fires, validate_cron
-from repowire.schema import DEFINITION_KEYS, parse_job
-from repowire.values import format_duration, parse_duration
+from repowire.record.job import Job, job_to_dict
+from repowire.record.parsing import DEFINITION_KEYS, parse_job
+from repowire.record.states import TERMINAL, TRANSITIONS, State, check_transition
+from repowire.templates.cron import next_fires, validate_cron
+from repowire.times import format_duration, parse_duration
 
 KEYS = [*DEFINITION_KEYS, "state", "attempt", "notes", "executor", "exit_code", "bogus", "id"]
 scalars = st.one_of(
@@ -81,7 +75,7 @@ def test_cron_validation_never_crashes(expr):
     st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1)),
 )
 def test_next_fires_strictly_increase_after_the_start(expr, zone_name, start):
-    from repowire.schedule import zone
+    from repowire.templates.cron import zone
 
     start = start.replace(tzinfo=timezone.utc)
     fires = next_fires(expr, zone(zone_name), start, 6)

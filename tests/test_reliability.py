@@ -28,9 +28,9 @@ from runner_helpers import (
     write_job,
 )
 
-from repowire import functions as api
-from repowire.config import is_trusted
-from repowire.model import TRANSITIONS, State
+from repowire.api import library as api
+from repowire.record.states import TRANSITIONS, State
+from repowire.store.config import is_trusted
 
 CRASH_JOBS = 200
 CRASH_KILLS = 12
@@ -93,7 +93,7 @@ def test_crash_loop_runs_every_job_and_slot_exactly_once(root):
 WRITER = r"""
 import json, random, sys
 from pathlib import Path
-from repowire import functions as api
+from repowire.api import library as api
 from repowire.errors import RepowireError
 root, who, ops, ids = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
 rng = random.Random(who)

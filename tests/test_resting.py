@@ -11,11 +11,11 @@ from pathlib import Path
 from conftest import rw, wait_for
 from runner_helpers import RunnerProcess, read, set_config, state, write_job
 
-from repowire.executor import HOST
-from repowire.local import group_alive
-from repowire.model import State
-from repowire.runner import Runner
-from repowire.store import Store
+from repowire.executors.contract import HOST
+from repowire.executors.local_processes import group_alive
+from repowire.record.states import State
+from repowire.runner.loop import Runner
+from repowire.store.records import Store
 
 FILLERS = 70  # more than the table reads one by one, so they go through the index
 

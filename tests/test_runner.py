@@ -20,7 +20,7 @@ from runner_helpers import (
 )
 
 from repowire.errors import NotTrusted
-from repowire.local import group_alive
+from repowire.executors.local_processes import group_alive
 
 # A command that ignores SIGTERM and leaves a grandchild that ignores it too.
 STUBBORN = "trap '' TERM; (trap '' TERM; sleep 60) & sleep 60"
@@ -330,7 +330,7 @@ def test_sigkilled_runner_then_executor_ends_unwatched(runner, quick):
 
 
 def test_lost_executor_fails_with_retries_applied(quick):
-    from repowire.executor import HOST
+    from repowire.executors.contract import HOST
 
     write_job(
         quick,
@@ -373,7 +373,7 @@ def test_lost_executor_fails_with_retries_applied(quick):
 
 
 def test_claim_of_a_dead_runner_goes_back_to_queued(quick):
-    from repowire.executor import HOST
+    from repowire.executors.contract import HOST
 
     counter = quick / "count"
     write_job(
@@ -468,7 +468,7 @@ def test_runner_cli_once_subprocess(quick):
 def test_a_quiet_rescan_looks_at_the_folders_only(quick):
     import io
 
-    from repowire.runner import Runner
+    from repowire.runner.loop import Runner
 
     runner = Runner(quick, log=io.StringIO())
     assert runner._folders_changed(events_work=True)  # the first look always counts
@@ -501,7 +501,7 @@ def test_step_takes_the_time_it_works_at(quick):
     from datetime import timedelta
 
     from repowire import clock
-    from repowire.runner import Runner
+    from repowire.runner.loop import Runner
 
     write_job(quick, "slow", command="sleep 60", timeout="10m")
     runner = Runner(quick, log=io.StringIO())
@@ -525,7 +525,7 @@ def test_a_run_whose_log_stops_growing_is_failed_as_stalled(quick):
     from datetime import timedelta
 
     from repowire import clock
-    from repowire.runner import Runner
+    from repowire.runner.loop import Runner
 
     write_job(quick, "quiet", command="echo start; sleep 60", stall_timeout="10m", retries=1)
     chatty = "while true; do echo tick; sleep 0.05; done"
@@ -553,7 +553,7 @@ def test_an_idle_runner_looks_again_only_at_its_rescan_interval(root, monkeypatc
     import threading
     import time
 
-    from repowire import runner as runner_module
+    from repowire.runner import loop as runner_module
 
     monkeypatch.setattr(runner_module, "RESCAN_SECONDS", 0.1)
     runner = runner_module.Runner(root, log=io.StringIO())

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from repowire.errors import ValidationError
-from repowire.schedule import next_fires, plan_catchup, slots_between, validate_cron, zone
+from repowire.templates.cron import next_fires, plan_catchup, slots_between, validate_cron, zone
 
 UTC = timezone.utc
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from conftest import FIXTURES, REPO, rw
 
-from repowire.config import Config
-from repowire.json_schema import CONFIG, DEFINITION, RECORD, TEMPLATE, schema_for
-from repowire.schema import _JOB_KEYS, TEMPLATE_KEYS
+from repowire.record.json_schemas import CONFIG, DEFINITION, RECORD, TEMPLATE, schema_for
+from repowire.record.parsing import _JOB_KEYS, TEMPLATE_KEYS
+from repowire.store.config import Config
 
 SAMPLES = sorted((FIXTURES / "schema").glob("*/*.yaml"))
 PLACES = {

@@ -12,7 +12,7 @@ import sys
 import pytest
 from conftest import assert_clean_error, rw
 
-from repowire.service import service_for
+from repowire.runner.service import service_for
 
 
 def test_the_unit_runs_this_roots_runner_and_restarts_it(root):

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from conftest import rw, wait_for
 
-from repowire import functions as api
+from repowire.api import library as api
 from repowire.errors import ValidationError
 from repowire.files import atomic_write, create_exclusive
-from repowire.store import Store
+from repowire.store.records import Store
 
 
 def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path):
@@ -78,7 +78,7 @@ def test_record_stays_readable_yaml_with_multiline_text(root):
 NOTER = """
 import sys
 from pathlib import Path
-from repowire import functions as api
+from repowire.api import library as api
 root, job_id, who, count = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 for i in range(count):
     api.add_note(root, job_id, f"{who}-{i}")
@@ -200,8 +200,8 @@ def test_list_json_prints_one_job_a_line(root):
 
 
 def test_a_record_this_process_wrote_is_not_parsed_again_but_a_hand_edit_is(root, monkeypatch):
-    from repowire import store as store_module
-    from repowire.model import Note
+    from repowire.record.job import Note
+    from repowire.store import records as store_module
 
     store = Store(root)
     job = api.create_job(root, "cached", command="true")
@@ -226,8 +226,8 @@ def test_a_record_this_process_wrote_is_not_parsed_again_but_a_hand_edit_is(root
 def test_a_record_read_back_as_this_process_wrote_it_is_not_parsed_again(root, monkeypatch):
     """The store keeps the bytes it last wrote to a record: read back unchanged, the record
     is made from what was written, not parsed; a file replaced by anyone else is parsed."""
-    from repowire import store as store_module
-    from repowire.table import JobTable
+    from repowire.runner.table import JobTable
+    from repowire.store import records as store_module
 
     store = Store(root)
     job_id = api.create_job(root, "a", command="true").id
@@ -251,7 +251,7 @@ def test_a_record_read_back_as_this_process_wrote_it_is_not_parsed_again(root, m
 def test_an_incremental_listing_looks_again_only_at_what_events_named(root):
     """The runner's listing: after a full look, only the files named (and those changed too
     recently to trust their identity) are looked at again."""
-    from repowire.table import JobTable
+    from repowire.runner.table import JobTable
 
     store = Store(root)
     table = JobTable(store)
@@ -291,7 +291,7 @@ def _varied_records(root, store):
 def test_a_limited_listing_reads_what_it_shows_and_agrees_with_a_whole_one(root, monkeypatch):
     """`jobs list --limit N` comes from the index once the folder shows no file added,
     removed or replaced since the index held them all; it is the whole listing's tail."""
-    from repowire.index_db import folder_mark
+    from repowire.store.index import folder_mark
 
     store = Store(root)
     first, _run = _varied_records(root, store)
@@ -338,7 +338,7 @@ def test_a_limited_listing_reads_what_it_shows_and_agrees_with_a_whole_one(root,
 def test_a_json_listing_agrees_with_the_records(root):
     """`jobs list --json` with no filter gives the same listing as the records after edits by
     hand, new and removed files, broken ones and a template's runs."""
-    from repowire import views
+    from repowire.api import views
 
     store = Store(root)
     first, run = _varied_records(root, store)
@@ -395,7 +395,8 @@ def test_a_limited_listing_does_not_trust_a_listing_that_numbers_files_otherwise
 def test_a_record_from_memory_is_the_same_as_from_the_file(root):
     """What this process wrote comes back from memory, anything else is parsed, and both give
     the same job; the one from memory is a copy that a caller may change."""
-    from repowire.model import Note, State, job_to_dict
+    from repowire.record.job import Note, job_to_dict
+    from repowire.record.states import State
 
     store = Store(root)
     job = api.create_job(root, "brief", command="true", labels=["x"], env={"A": "1"})

@@ -12,11 +12,11 @@ import yaml
 from conftest import FIXTURES, assert_clean_error, rw, wait_for
 from runner_helpers import RunnerProcess, kill_executors, read, run_once, set_config, state
 
-from repowire.runner import Runner
-from repowire.scheduler import Scheduler
-from repowire.store import Store
-from repowire.table import JobTable
-from repowire.templates import read_state
+from repowire.runner.loop import Runner
+from repowire.runner.scheduling import Scheduler
+from repowire.runner.table import JobTable
+from repowire.store.records import Store
+from repowire.templates.storage import read_state
 
 T0 = datetime(2099, 11, 26, 10, 0, 30, tzinfo=timezone.utc)
 

@@ -16,9 +16,11 @@ import yaml
 from conftest import FIXTURES, assert_clean_error, rw, wait_for
 from runner_helpers import read, run_once, set_config, write_job
 
-from repowire.budgets import budget_paused, budget_step
-from repowire.model import Job, State, Template
-from repowire.usage import add_usage, period_bounds, priced, read_usage, spend_of
+from repowire.backends.usage import add_usage, period_bounds, priced, read_usage, spend_of
+from repowire.record.job import Job
+from repowire.record.states import State
+from repowire.record.template import Template
+from repowire.templates.budgets import budget_paused, budget_step
 
 UTC = timezone.utc
 
@@ -212,9 +214,9 @@ def test_usage_sums_by_template_backend_and_day(root):
 def test_usage_summed_by_the_index_matches_the_records(root, monkeypatch):
     """Settled records are summed by the listing index; a hand edit, a removal and a new
     record are not missed, and local days are cut where the zone's midnight falls."""
-    from repowire import schedule
-    from repowire.api import Project
-    from repowire.usage import report
+    from repowire.api.project import Project
+    from repowire.backends.usage import report
+    from repowire.templates import cron as schedule
 
     kathmandu = ZoneInfo("Asia/Kathmandu")  # UTC+5:45: a day starts at 18:15 UTC
     monkeypatch.setattr(schedule, "zone", lambda name: kathmandu)

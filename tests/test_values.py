@@ -3,16 +3,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from repowire.errors import InvalidId, ValidationError
-from repowire.values import (
-    format_duration,
-    format_time,
-    new_job_id,
-    parse_due,
-    parse_duration,
-    parse_time,
-    slugify,
-    validate_id,
-)
+from repowire.ids import new_job_id, slugify, validate_id
+from repowire.times import format_duration, format_time, parse_due, parse_duration, parse_time
 
 
 @pytest.mark.parametrize(

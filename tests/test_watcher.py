@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import wait_for
 
-from repowire.watcher import Watcher
+from repowire.watch.watcher import Watcher
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from conftest import assert_clean_error, rw, wait_for
 from runner_helpers import RunnerProcess, kill_executors, read, run_once, state, write_job
 
-from repowire.git import run_git
+from repowire.worktrees.git import run_git
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import RepowireGroup, get_root, json_option, project, root_option
+from repowire.cli.common import RepowireGroup, get_root, json_option, project, root_option
 
 __all__ = ["main", "cli"]
 
@@ -46,7 +46,7 @@ def init() -> None:
     Example:
       cd my-project && repowire init
     """
-    from .. import functions
+    from repowire.api import library as functions
 
     root = get_root()
     created = functions.init(root)
@@ -64,7 +64,7 @@ def trust(revoke: bool) -> None:
       repowire trust
       repowire trust --revoke
     """
-    from .. import functions
+    from repowire.api import library as functions
 
     root = get_root()
     functions.trust(root, not revoke)
@@ -84,11 +84,11 @@ def validate(paths: tuple[Path, ...], as_json: bool) -> None:
       repowire validate
       repowire validate .repowire/jobs/job-20261126-021530-a1b2.yaml
     """
-    from .. import functions
+    from repowire.api import library as functions
 
     checked, problems = functions.validate(get_root(), list(paths))
     if as_json:
-        from .render import print_json
+        from repowire.cli.render import print_json
 
         found = [dict(zip(("file", "problem"), p.split(": ", 1), strict=False)) for p in problems]
         print_json({"checked": checked, "ok": not problems, "problems": found})
@@ -114,7 +114,7 @@ def schema(kind: str) -> None:
     """
     import json
 
-    from .. import functions
+    from repowire.api import library as functions
 
     click.echo(json.dumps(functions.schema(kind), indent=2))
 
@@ -134,8 +134,8 @@ def status(utc: bool, as_json: bool) -> None:
       repowire status
       repowire status --json || repowire runner &
     """
-    from . import render
-    from .render import print_json, print_overview
+    from repowire.cli import render
+    from repowire.cli.render import print_json, print_overview
 
     render.SHOW_UTC = utc
     data = project().overview()

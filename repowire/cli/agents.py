@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .common import RepowireGroup, get_root, json_option, project, root_option
+from repowire.cli.common import RepowireGroup, get_root, json_option, project, root_option
 
 __all__ = ["agents", "backends", "mcp", "dashboard", "cron"]
 
@@ -49,8 +49,8 @@ def list_(as_json: bool) -> None:
       repowire agents list
       repowire agents list --json
     """
-    from .. import functions
-    from .render import ago, print_json, safe, table
+    from repowire.api import library as functions
+    from repowire.cli.render import ago, print_json, safe, table
 
     rows = functions.workers(get_root())
     if as_json:
@@ -90,8 +90,8 @@ def cron(expr: str, timezone: str | None, count: int, as_json: bool) -> None:
       repowire cron "0 9 * * 1-5" --timezone Europe/Berlin
       repowire cron "* * * * * */10" -n 3
     """
-    from .. import functions
-    from .render import print_json
+    from repowire.api import library as functions
+    from repowire.cli.render import print_json
 
     data = functions.cron_preview(expr, timezone, count)
     if as_json:
@@ -115,7 +115,7 @@ def backends(as_json: bool) -> None:
       repowire backends
       repowire backends --json
     """
-    from .render import print_backends, print_json
+    from repowire.cli.render import print_backends, print_json
 
     rows = project().backends()
     if as_json:
@@ -136,7 +136,7 @@ def mcp() -> None:
     Example:
       claude mcp add repowire -- repowire --root "$PWD" mcp
     """
-    from ..mcp_server import serve
+    from repowire.mcp.server import serve
 
     serve(project())
 
@@ -161,7 +161,7 @@ def dashboard(host: str, port: int, open_browser: bool, token: str | None) -> No
       repowire dashboard --open
       repowire dashboard --host 0.0.0.0 --token "$(openssl rand -hex 16)"
     """
-    from ..dashboard import is_loopback, serve
+    from repowire.dashboard import is_loopback, serve
 
     if not is_loopback(host) and not token:
         raise click.UsageError(f"--host {host} is not loopback; give --token as well")

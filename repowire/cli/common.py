@@ -11,7 +11,7 @@ import click
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-from ..errors import RepowireError, UsageProblem
+from repowire.errors import RepowireError, UsageProblem
 
 __all__ = [
     "RepowireGroup",
@@ -92,7 +92,7 @@ def json_option(func: Any) -> Any:
 def get_root() -> Path:
     """The root this invocation works on. Every command that works on a root asks for it
     before it does anything else, so this ends a command line's start-up (see below)."""
-    from ..functions import find_root
+    from repowire.api.library import find_root
 
     root = find_root(click.get_current_context().find_root().meta.get("repowire.root"))
     if not gc.isenabled():
@@ -112,7 +112,7 @@ def _started() -> None:
 
 def project() -> Any:
     """The api.Project of the root this invocation works on (its .repowire/ must exist)."""
-    from ..api import Project
+    from repowire.api.project import Project
 
     return Project(get_root())
 
@@ -121,7 +121,7 @@ def print_new(here: Any, name: str, as_json: bool) -> None:
     """A new job's (or template's) id, or with --json its record; then say when no runner
     will start it."""
     if as_json:
-        from .render import print_json
+        from repowire.cli.render import print_json
 
         print_json(here.show(name))
     else:
@@ -132,7 +132,7 @@ def print_new(here: Any, name: str, as_json: bool) -> None:
 def warn_unserved(here: Any) -> None:
     """One line on stderr when no runner serves the root, so queued work is not silently stuck."""
     if not here.runners():
-        from .render import NO_RUNNER
+        from repowire.cli.render import NO_RUNNER
 
         click.echo(f"Warning: {NO_RUNNER}", err=True)
 
@@ -143,7 +143,7 @@ def complete_names(
     """Job ids and template names that start with what was typed (click's shell completion)."""
     from click.shell_completion import CompletionItem
 
-    from ..functions import find_root, names
+    from repowire.api.library import find_root, names
 
     try:
         root = find_root(ctx.find_root().meta.get("repowire.root"))
@@ -156,8 +156,8 @@ def complete_names(
 def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     """A click callback: an option's duration (30s, 10m, 2h) in seconds; a bad one is a usage
     error."""
-    from ..errors import ValidationError
-    from ..values import parse_duration
+    from repowire.errors import ValidationError
+    from repowire.times import parse_duration
 
     try:
         return parse_duration(value) if value is not None else None

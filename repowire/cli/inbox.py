@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..errors import UsageProblem
-from .common import complete_names, json_option, project, root_option
-from .render import ago, money, print_json, safe, table
+from repowire.cli.common import complete_names, json_option, project, root_option
+from repowire.cli.render import ago, money, print_json, safe, table
+from repowire.errors import UsageProblem
 
 __all__ = ["inbox"]
 

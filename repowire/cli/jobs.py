@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import (
+from repowire.cli.common import (
     RepowireGroup,
     complete_names,
     duration,
@@ -17,11 +17,12 @@ from .common import (
     root_option,
     warn_unserved,
 )
+from repowire.record.states import ENDED_BADLY, State
 
 if TYPE_CHECKING:
-    from ..api import Project
+    from repowire.api.project import Project
 
-STATES = ["queued", "running", "succeeded", "failed", "canceled"]
+STATES = [state.value for state in State]
 
 
 @click.group(
@@ -122,7 +123,7 @@ def create(
     item = here.create(
         name, cron=cron, timezone=timezone, job_id=job_id, env=_env_pairs(env), **options
     )
-    from ..api import name_of
+    from repowire.api.project import name_of
 
     print_new(here, name_of(item), as_json)
 
@@ -177,7 +178,7 @@ def _print_list(
         for job_id in here.listed_ids(**filters):
             click.echo(job_id)
     else:
-        from . import render  # imported here: JSON and ids need no table
+        from repowire.cli import render  # imported here: JSON and ids need no table
 
         render.SHOW_UTC = utc
         data = here.listing(**filters)
@@ -197,8 +198,8 @@ def show(job_id: str, utc: bool, as_json: bool) -> None:
       repowire jobs show job-20261126-021530-a1b2
       repowire jobs show daily-brief --json
     """
-    from . import render
-    from .render import print_job, print_json, print_template
+    from repowire.cli import render
+    from repowire.cli.render import print_job, print_json, print_template
 
     render.SHOW_UTC = utc
     data = project().show(job_id)
@@ -223,7 +224,9 @@ def status(job_id: str, as_json: bool) -> None:
     """
     state = project().status(job_id)
     if as_json:
-        from .render import print_json  # imported here: `jobs status` is the cold-start case
+        from repowire.cli.render import (
+            print_json,  # imported here: `jobs status` is the cold-start case
+        )
 
         print_json({"id": job_id, "state": state})
     else:
@@ -270,7 +273,7 @@ def update(
         quiet=quiet,
     )
     if as_json:
-        from .render import print_json
+        from repowire.cli.render import print_json
 
         print_json(here.show(job.id))
     else:
@@ -290,14 +293,14 @@ def result(job_id: str, as_json: bool) -> None:
     Example:
       repowire jobs result job-20261126-021530-a1b2
     """
-    from .render import print_json, safe
+    from repowire.cli.render import print_json, safe
 
     data = project().result(job_id)
     if as_json:
         print_json(data)
         return
     data = safe(data)
-    ended_badly = data["state"] in ("failed", "canceled")
+    ended_badly = data["state"] in ENDED_BADLY
     if data["result_summary"] is None and data["result"] is None and not ended_badly:
         click.echo(f"No result yet (job {data['id']} is {data['state']}).")
     if data["result_summary"] is not None:
@@ -324,7 +327,7 @@ def cancel(job_id: str, reason: str | None) -> None:
       repowire jobs cancel job-20261126-021530-a1b2 --reason "superseded"
       repowire jobs cancel daily-brief
     """
-    from ..model import Job
+    from repowire.record.job import Job
 
     here = project()
     was_running = here.status(job_id) == "running"

@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from .. import clock
-from ..values import format_duration, format_money, parse_time
+from repowire import clock
+from repowire.money import format_money
+from repowire.times import format_duration, parse_time
 
 __all__ = ["ago", "safe", "table", "print_json", "print_job", "print_template", "print_listing"]
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from ..api import Project
+    from repowire.api.project import Project
 
-from .common import (
+from repowire.cli.common import (
     RepowireGroup,
     complete_names,
     duration,
@@ -20,11 +20,11 @@ from .common import (
     root_option,
     warn_unserved,
 )
+from repowire.record.states import TERMINAL_NAMES
 
 __all__ = ["runner", "daemon", "logs", "wait"]
 
 _POLL = 0.2
-TERMINAL_STATES = ("succeeded", "failed", "canceled")
 
 
 @click.group(
@@ -83,7 +83,7 @@ def install(print_only: bool) -> None:
       repowire runner install
       repowire runner install --print > ~/.config/systemd/user/my-runner.service
     """
-    from .. import functions
+    from repowire.api import library as functions
 
     if print_only:
         click.echo(functions.service(get_root(), None)[0].text, nl=False)
@@ -105,7 +105,7 @@ def uninstall() -> None:
     Example:
       repowire runner uninstall
     """
-    from .. import functions
+    from repowire.api import library as functions
 
     service, problem = functions.service(get_root(), False)
     click.echo(f"removed {service.path}")
@@ -191,7 +191,7 @@ def wait(job_ids: tuple[str, ...], timeout: float | None) -> None:
       repowire jobs wait job-20261126-021530-a1b2
       repowire jobs wait job-a job-b --timeout 10m && echo all good
     """
-    from ..errors import JobNotFound
+    from repowire.errors import JobNotFound
 
     here = project()
     try:
@@ -214,7 +214,7 @@ def _wait_until_done(
     line = _Progress() if sys.stderr.isatty() else None
     while True:
         states = {job_id: here.status(job_id) for job_id in job_ids}
-        waiting = [k for k, v in states.items() if v not in TERMINAL_STATES]
+        waiting = [k for k, v in states.items() if v not in TERMINAL_NAMES]
         elapsed = time.monotonic() - started
         if line is not None:
             line.show(states, len(states) - len(waiting), elapsed)
@@ -240,7 +240,7 @@ class _Progress:
     def show(self, states: dict[str, str], done: int, elapsed: float) -> None:
         import shutil
 
-        from ..values import format_duration
+        from repowire.times import format_duration
 
         width = max(20, shutil.get_terminal_size().columns - 1)
         detail = ", ".join(f"{k} {v}" for k, v in states.items())

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from .common import duration, json_option, project, root_option
-from .render import money, print_json, table
+from repowire.cli.common import duration, json_option, project, root_option
+from repowire.cli.render import money, print_json, table
 
 __all__ = ["usage"]
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import click
 
-from .common import complete_names, duration, json_option, print_new, project, root_option
+from repowire.cli.common import (
+    complete_names,
+    duration,
+    json_option,
+    print_new,
+    project,
+    root_option,
+)
+from repowire.record.states import TERMINAL_NAMES, State
 
 __all__ = ["rm", "prune", "rerun", "diff"]
 
-FINISHED = ["succeeded", "failed", "canceled"]
+FINISHED = [state.value for state in State if state.value in TERMINAL_NAMES]
 
 branches_option = click.option(
     "--branches",

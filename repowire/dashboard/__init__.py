@@ -21,8 +21,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import api
-from ..errors import JobNotFound, RepowireError, ValidationError
+from repowire.api import project as api
+from repowire.errors import JobNotFound, RepowireError, ValidationError
 
 __all__ = ["create_app", "serve", "is_loopback"]
 

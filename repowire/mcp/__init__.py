@@ -1,0 +1,1 @@
+"""`repowire mcp`: the job tools over stdio for coding agents, on the official MCP SDK."""

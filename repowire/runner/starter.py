@@ -1,0 +1,306 @@
+"""Starting attempts: a queued job is claimed under its lock, and its executor started.
+
+A local attempt (no worktree, no precondition) is claimed and recorded in one durable write:
+its wrapper is started first but waits at a gate (local.Gate), the record is written naming it
+as running with its pid, and only then is the gate opened. If the runner stops before that, the
+wrapper runs the command only if the record names it; otherwise it ends, and the record is
+still queued. Others are claimed first (the claim names the worktree before it is made, and a
+precondition runs after it), started, and their handle recorded in a second write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from repowire.backends.presets import Backend, resolve_backend
+from repowire.errors import RepowireError
+from repowire.executors.contract import HOST, Executor, Launch
+from repowire.executors.local_processes import Gate, LocalExecutor
+from repowire.executors.preparation import log_header, prepare_launch, start_error
+from repowire.files import open_file
+from repowire.record.handle import Handle, RootRef
+from repowire.record.job import SHELL, Job, Note, Worktree, enter_state
+from repowire.record.states import State
+from repowire.runner.preconditions import Verdict, check
+from repowire.runner.scheduling import Scheduler
+from repowire.runner.worktree_runs import WorktreeRuns
+from repowire.store.config import Config
+from repowire.store.records import Store
+
+__all__ = ["Attempt", "Starting", "timeout_at"]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt this runner started or adopted, and watches until it ends."""
+
+    job_id: str
+    handle: Handle
+    deadline: datetime | None  # when it times out
+    recorded: bool = True  # the record names this handle (not just this runner's claim)
+    session_id: str | None = None  # a session chosen up front, recorded with the handle
+
+
+def timeout_at(job: Job, started: datetime | None) -> datetime | None:
+    seconds = job.timeout_seconds
+    return started + timedelta(seconds=seconds) if seconds and started else None
+
+
+class Starting:
+    """The Supervisor's part that claims and starts attempts (a mixin: the attributes below
+    are the Supervisor's)."""
+
+    store: Store
+    executors: dict[str, Executor]
+    scheduler: Scheduler
+    identity: str
+    log: Callable[[str], None]
+    config: Config
+    active: dict[str, Attempt]
+    started: set[str]
+    unrecorded: set[str]
+    trees: WorktreeRuns
+
+    @property
+    def here(self) -> RootRef:
+        return self.store.root_ref()
+
+    def backend_of(self, job: Job) -> Backend | None:
+        name = job.effective_backend
+        if name in (None, SHELL):
+            return None
+        try:
+            return resolve_backend(str(name), self.config)
+        except RepowireError:
+            return None
+
+    def start(self, job: Job, now: datetime) -> None:
+        """Claim a queued job and start its attempt; a launch that fails ends the job."""
+        backend = self.backend_of(job)
+        has_form = backend is not None and backend.resume_command is not None
+        session, why = self.scheduler.resume_for(job, has_form, job.effective_backend != SHELL)
+        tree, problem = self.trees.plan(job)
+        local = self.executors.get("local")
+        if tree is None and not problem and not job.run_if and job.runs_on == "local":
+            if isinstance(local, LocalExecutor) and not (backend and backend.stdin):
+                self._start_at_once(local, job, session, why, now)
+                return
+        record = self._claim(job, session, why, now, tree)
+        if record is None or record.handle is None:
+            return
+        self.started.add(record.id)
+        if problem:
+            self._fail_unstarted(record, problem, now)
+            return
+        if record.run_if and not record.template and not self._precondition_met(record, now):
+            return  # a template's run had its precondition checked when it was fired
+        try:
+            handle, chosen = self._launch(record, record.handle, session, now)
+        except Exception as exc:  # it never started, whatever the record held: end it
+            self._fail_unstarted(record, start_error(exc), now)
+            return
+        # Held from the moment it runs: if the handle cannot be written yet (a full disk, a
+        # lock held too long), the attempt is still watched, timed and released, and the write
+        # is tried again at every step.
+        timeout = timeout_at(record, now)
+        self.active[record.id] = Attempt(record.id, handle, timeout, False, chosen)
+        self.log(f"started {record.id} (attempt {record.attempt}, {handle.describe()})")
+        self._record(record.id)
+
+    def precondition(self, job: Job, last_success: str | None = None) -> Verdict:
+        """A job's `run_if`, run in its worker folder with its environment."""
+        return check(self.store, self.config, job, last_success)
+
+    def _precondition_met(self, record: Job, now: datetime) -> bool:
+        """A claimed one-off job's precondition: not met cancels it, unanswered fails it."""
+        verdict = self.precondition(record)
+        if verdict.met:
+            return True
+        if verdict.met is None:
+            self._fail_unstarted(record, verdict.reason, now)
+            return False
+
+        def change(job: Job) -> bool:
+            if job.state != State.RUNNING or job.attempt != record.attempt:
+                return False
+            enter_state(job, State.CANCELED, f"skipped: {verdict.reason}", now)
+            job.error = f"skipped: {verdict.reason}"
+            return True
+
+        self.store.transition(record.id, change)
+        self.log(f"skipped {record.id}: {verdict.reason}")
+        return False
+
+    def _launch(
+        self, record: Job, claim: Handle, session: str | None, now: datetime
+    ) -> tuple[Handle, str | None]:
+        with self._prepared(record, session, now) as launch:
+            return self.executors[claim.kind].start(launch, claim), launch.session_id
+
+    @contextlib.contextmanager
+    def _prepared(self, record: Job, session: str | None, now: datetime) -> Iterator[Launch]:
+        """What to start for the claimed record, its log headed; a prompt file is removed
+        after (the started process holds it open)."""
+        launch = None
+        try:
+            workdir = self.trees.open(record)
+            launch = prepare_launch(self.store, self.config, record, session, workdir)
+            with open_file(launch.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as log:
+                log.write(log_header(record, launch.argv, now).encode("utf-8"))
+            yield launch
+        finally:
+            if launch is not None and launch.stdin is not None:
+                with contextlib.suppress(OSError):
+                    launch.stdin.unlink()
+
+    def _start_at_once(
+        self, local: LocalExecutor, job: Job, session: str | None, why: str | None, now: datetime
+    ) -> None:
+        """Claim and record a local attempt in one write, its wrapper waiting at a gate until
+        that write is durable (see the module's words); a launch that fails ends the job in
+        the same write."""
+        started: list[tuple[Gate, Handle, str | None]] = []
+        failed: list[str] = []
+
+        def change(record: Job) -> bool:
+            if record.state != State.QUEUED or not record.is_due(now):
+                return False
+            claim = self._enter_claim(record, session, why, now, None)
+            try:
+                with self._prepared(record, session, now) as launch:
+                    path = self.store.job_file(record.id)
+                    record.handle, gate = local.start_gated(launch, claim, path)
+            except Exception as exc:  # it never started: the same write ends it
+                failed.append(start_error(exc))
+                record.error = failed[0]
+                enter_state(record, State.FAILED, f"not started: {failed[0]}", now)
+                return True
+            started.append((gate, record.handle, launch.session_id))
+            record.session_id = launch.session_id or record.session_id
+            return True
+
+        try:
+            record = self.store.transition(job.id, change)
+        except BaseException:
+            for gate, handle, _ in started:
+                gate.close()  # never told to go: the record does not name it, so it ends
+                local.forget(handle)  # not watched: its end is collected, not waited for
+            raise
+        if failed:
+            self.started.add(record.id)
+            self.log(f"failed {record.id}: {failed[0]}")
+        elif started:
+            self._go(record, started[0][0], started[0][2], now)
+
+    def _go(self, record: Job, gate: Gate, chosen: str | None, now: datetime) -> None:
+        """The record naming the attempt is durable: its command may run, and is watched."""
+        gate.open()
+        handle = record.handle
+        assert handle is not None
+        self.started.add(record.id)
+        self.active[record.id] = Attempt(record.id, handle, timeout_at(record, now), True, chosen)
+        self.log(f"started {record.id} (attempt {record.attempt}, {handle.describe()})")
+
+    def _claim(
+        self, job: Job, session: str | None, why: str | None, now: datetime, tree: Worktree | None
+    ) -> Job | None:
+        """queued -> running under the job's lock; None if another writer got there first. A
+        worktree run's branch and folder are named in the claim, before either is made."""
+        claimed = False
+
+        def change(record: Job) -> bool:
+            nonlocal claimed
+            if record.state != State.QUEUED or not record.is_due(now):
+                return False
+            self._enter_claim(record, session, why, now, tree)
+            claimed = True
+            return True
+
+        record = self.store.transition(job.id, change)
+        return record if claimed else None
+
+    def _enter_claim(
+        self,
+        record: Job,
+        session: str | None,
+        why: str | None,
+        now: datetime,
+        tree: Worktree | None,
+    ) -> Handle:
+        """The record as this runner's claim makes it; the claim's handle."""
+        here = self.here
+        if why:
+            record.notes.append(Note(now, why))
+        if session:
+            record.session_id = session
+        enter_state(record, State.RUNNING, f"started by runner {self.identity}", now)
+        record.handle = Handle(
+            kind=record.runs_on,
+            runner=self.identity,
+            host=HOST,
+            root=here.path,
+            root_token=here.token,
+            claimed_at=now,
+        )
+        record.error = record.exit_code = record.retry_at = None
+        record.worktree = tree or record.worktree
+        return record.handle
+
+    def _record(self, job_id: str) -> None:
+        """Write the handle of an attempt into its record, which so far names only the claim."""
+        attempt = self.active[job_id]
+
+        def change(record: Job) -> bool:
+            if not self._names(record, attempt):
+                return False
+            record.handle = attempt.handle
+            if attempt.session_id:  # chosen up front for this fresh session
+                record.session_id = attempt.session_id
+            return True
+
+        try:
+            self.store.transition(job_id, change)
+        except (RepowireError, OSError) as exc:
+            if job_id not in self.unrecorded:
+                self.unrecorded.add(job_id)
+                self.log(
+                    f"{job_id}: could not record {attempt.handle.describe()} yet ({exc}); "
+                    "watching it and trying again"
+                )
+            return
+        self.unrecorded.discard(job_id)
+        self.active[job_id] = dataclasses.replace(attempt, recorded=True)
+
+    def _names(self, record: Job, attempt: Attempt) -> bool:
+        """Whether the record names this attempt: its handle, or (not yet written) our claim."""
+        if record.handle is None:
+            return False
+        if record.handle.identity == attempt.handle.identity:
+            return True
+        claim = record.handle
+        return not attempt.recorded and not claim.started and claim.runner == self.identity
+
+    def record_found(self, job_id: str, handle: Handle) -> None:
+        """Record the handle of an attempt found started but never recorded (recovery)."""
+
+        def change(record: Job) -> bool:
+            record.handle = handle._replace(runner=self.identity)
+            return record.state == State.RUNNING
+
+        self.store.transition(job_id, change)
+
+    def _fail_unstarted(self, job: Job, error: str, now: datetime) -> None:
+        def change(record: Job) -> bool:
+            if record.state != State.RUNNING or record.attempt != job.attempt:
+                return False
+            record.error = error
+            enter_state(record, State.FAILED, f"not started: {error}", now)
+            return True
+
+        self.store.transition(job.id, change)
+        self.log(f"failed {job.id}: {error}")
