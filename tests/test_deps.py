@@ -288,7 +288,6 @@ def test_run_if_skips_a_slot_starts_on_zero_and_fails_when_it_cannot_answer(root
     _template(root, "digest", f"cron: '@hourly'\ncommand: 'true'\nrun_if: test -f {flag}\n")
     runner = Runner(root, log=__import__("io").StringIO())
     base = datetime(2026, 11, 26, 8, 30, tzinfo=timezone.utc)
-    runner.scheduler.precondition = runner.supervisor.precondition
     runner.scheduler.step({}, base)
     assert not runner.scheduler.step({}, base + timedelta(minutes=31))[1]  # 09:00 skipped
     state_file = yaml.safe_load((root / ".repowire/agents/digest/state.yaml").read_text())

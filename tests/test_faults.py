@@ -32,7 +32,7 @@ from repowire.executors.local_processes import (
 )
 from repowire.record.handle import Handle
 from repowire.runner.loop import Runner
-from repowire.runner.supervising import Supervisor
+from repowire.runner.starter import Starter
 
 BOMB = """\
 name:
@@ -79,8 +79,8 @@ class _HoldLockAfterSpawn:
         self.holder: subprocess.Popen[str] | None = None
 
     def wrap(self, launch):  # type: ignore[no-untyped-def]
-        def launched(supervisor: Supervisor, record, claim, session, now):  # type: ignore[no-untyped-def]
-            result = launch(supervisor, record, claim, session, now)
+        def launched(starter: Starter, record, claim, session, now):  # type: ignore[no-untyped-def]
+            result = launch(starter, record, claim, session, now)
             path = self.root / ".repowire/locks" / f"{record.id}.lock"
             code = (
                 "import filelock, sys, time; lock = filelock.FileLock(sys.argv[1]); "
@@ -105,7 +105,7 @@ class _HoldLockAfterSpawn:
 @pytest.fixture
 def held(root, monkeypatch):
     holder = _HoldLockAfterSpawn(root, 1.5)
-    monkeypatch.setattr(Supervisor, "_launch", holder.wrap(Supervisor._launch))
+    monkeypatch.setattr(Starter, "_launch", holder.wrap(Starter._launch))
     yield holder
     holder.close()
     kill_executors(root)

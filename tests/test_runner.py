@@ -471,11 +471,11 @@ def test_a_quiet_rescan_looks_at_the_folders_only(quick):
     from repowire.runner.loop import Runner
 
     runner = Runner(quick, log=io.StringIO())
-    assert runner._folders_changed(events_work=True)  # the first look always counts
-    assert not runner._folders_changed(events_work=True)
+    assert runner.lookout.folders_changed(True, 30.0)  # the first look always counts
+    assert not runner.lookout.folders_changed(True, 30.0)
     write_job(quick, "new", prompt="think")  # tracked by hand; an atomic write renames into jobs/
-    assert runner._folders_changed(events_work=True)
-    assert not runner._folders_changed(events_work=True)
+    assert runner.lookout.folders_changed(True, 30.0)
+    assert not runner.lookout.folders_changed(True, 30.0)
     runner.step()
     assert runner._timers  # the new file is read once more when its identity can be trusted
     wait_for(lambda: runner.step() is not None and not runner.table.unsettled, what="settled")
@@ -558,13 +558,13 @@ def test_an_idle_runner_looks_again_only_at_its_rescan_interval(root, monkeypatc
     monkeypatch.setattr(runner_module, "RESCAN_SECONDS", 0.1)
     runner = runner_module.Runner(root, log=io.StringIO())
     looks: list[float] = []
-    folders_changed = runner._folders_changed
+    folders_changed = runner.lookout.folders_changed
 
-    def counted(events_work: bool) -> bool:
+    def counted(events_work: bool, rescan: float) -> bool:
         looks.append(time.monotonic())
-        return folders_changed(events_work)
+        return folders_changed(events_work, rescan)
 
-    monkeypatch.setattr(runner, "_folders_changed", counted)
+    monkeypatch.setattr(runner.lookout, "folders_changed", counted)
     thread = threading.Thread(target=runner.run)
     thread.start()
     try:

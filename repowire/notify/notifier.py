@@ -37,9 +37,12 @@ Outcome = tuple[bool, str, bool]
 class Notifier:
     """Delivers what `notify` asks for, for the jobs of one root."""
 
-    def __init__(self, store: Store, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, store: Store, log: Callable[[str], None], wake: Callable[[], None] = lambda: None
+    ) -> None:
         self.store = store
         self.log = log
+        self.wake = wake  # a try that ends wakes the runner's loop to note it
         self.running: dict[tuple[str, int, str], tuple[Delivery, Future[Outcome]]] = {}
         self.waiting: dict[tuple[str, int, str], datetime] = {}  # tried, failed: next try at
         self.settled: set[tuple[str, int, str]] = set()  # delivered or given up, in this life
@@ -48,7 +51,6 @@ class Notifier:
         # with nothing due leaves until its record changes again (nothing becomes due later).
         self.looking: set[str] = set()
         self._default: list[dict[str, Any]] | None = None
-        self.wake: Callable[[], None] = lambda: None
 
     @property
     def busy(self) -> bool:

@@ -31,13 +31,13 @@ class Chooser:
         scheduler: Scheduler,
         log: Callable[[str], None],
         guard: Callable[..., None],
+        state_of: Callable[[str], str | None] = lambda job_id: None,
     ) -> None:
         self.store, self.scheduler, self.log, self.guard = store, scheduler, log, guard
+        self.state_of = state_of  # the state of a record the listing leaves out (resting)
         self.told: set[str] = set()  # queued jobs with nothing to run, logged once
         self._orders: dict[str, tuple[Job, Order]] = {}  # each queued job's place, kept
         self._sorted: list[tuple[Order, str, Job]] = []  # the queue in order at the last step
-        # the state of a record the listing leaves out (a finished one, resting)
-        self.state_of: Callable[[str], str | None] = lambda job_id: None
 
     def due(
         self,

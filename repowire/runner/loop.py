@@ -12,13 +12,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from repowire import clock
-from repowire.errors import NotTrusted, RepowireError
+from repowire.errors import NotTrusted
 from repowire.executors.contract import HOST, Executor
 from repowire.executors.local_processes import LocalExecutor, process_identity
 from repowire.executors.slurm import SlurmExecutor
@@ -27,24 +26,25 @@ from repowire.notify.targets import RECENT
 from repowire.record.job import Invalid, Job
 from repowire.record.states import State
 from repowire.runner.choosing import Chooser, live_jobs
+from repowire.runner.guard import Guard
+from repowire.runner.lookout import Lookout
+from repowire.runner.preconditions import Preconditions
 from repowire.runner.presence import Presence
 from repowire.runner.recovery import Recovery
 from repowire.runner.scheduling import Scheduler
 from repowire.runner.settings import LiveSettings
+from repowire.runner.starter import Starter
 from repowire.runner.supervising import Supervisor
 from repowire.runner.table import JobTable
+from repowire.runner.worktree_runs import WorktreeRuns
 from repowire.store.config import Config, is_trusted, load_config, require_repowire
 from repowire.store.records import RACY_NS, Store
 from repowire.times import format_time
 from repowire.worktrees.worktree import remove_leftovers
 
-if TYPE_CHECKING:
-    from repowire.watch.changed_names import ChangedNames
-
 __all__ = ["Runner", "RESCAN_SECONDS"]
 
 RESCAN_SECONDS = 30.0  # a reconcile even without events: network file systems send none
-FULL_RESCAN_SECONDS = 600.0  # with working events, a quiet rescan looks at the folders only
 ACTIVE_POLL_SECONDS = 0.5  # how often own executors are looked at while any runs
 
 
@@ -59,38 +59,45 @@ class Runner:
     ) -> None:
         require_repowire(root)
         self.store = Store(root)
-        self.config: Config = load_config(root)
         self._cli_max = max_concurrency  # --max-concurrency wins over config.yaml
-        self.max_concurrency = max_concurrency or self.config.max_concurrency
         self.out = log or sys.stderr
+        self.settings = LiveSettings(root, self.log, load_config(root))
+        self.wake = threading.Event()
         self.local = LocalExecutor()
         executors: dict[str, Executor] = {"local": self.local, "slurm": SlurmExecutor()}
         identity = f"{HOST}:{os.getpid()}:{process_identity(os.getpid())}"
         # the records, looked at again as events tell; finished ones rest as their state
         self.table = JobTable(self.store, self._may_rest)
-        self._stepped: set[str] = set()  # ids whose object changed in this step
-        self._exit_files: set[str] = set()  # ids with an exit file, at the last full look
-        self.scheduler = Scheduler(self.store, self.log)
-        self.supervisor = Supervisor(self.store, executors, self.scheduler, identity, self.log)
-        self.supervisor.config = self.config
-        self.scheduler.precondition = self.supervisor.precondition
+        self.lookout = Lookout(self.store.jobs_dir, self.store.agents_dir)
+        self.guard = Guard(self.log)
+        precondition = Preconditions(self.store, self.settings)
+        self.scheduler = Scheduler(self.store, self.log, precondition)
+        trees = WorktreeRuns(self.store, self.log)
+        starter = Starter(
+            self.store, executors, self.scheduler, trees, precondition, identity, self.log
+        )
+        self.supervisor = Supervisor(
+            self.store, executors, starter, self.scheduler, self.settings, self.log
+        )
         self.recovery = Recovery(self.store, self.supervisor, self.log)
-        self.notifier = Notifier(self.store, self.log)
-        self.settings = LiveSettings(root, self.log, self.config)
+        self.notifier = Notifier(self.store, self.log, self.wake.set)
         self.presence = Presence(root, os.getpid(), HOST, process_identity(os.getpid()))
-        self.chooser = Chooser(self.store, self.scheduler, self.log, self._guard)
-        self.chooser.state_of = self.table.state_of  # a dependency resting as its state
-        self.to_recover: set[str] = set()  # records recovery looks at (again) in the next step
+        self.chooser = Chooser(
+            self.store, self.scheduler, self.log, self.guard, self.table.state_of
+        )
+        self._stepped: set[str] = set()  # ids whose object changed in this step
         self.told_invalid: dict[str, str] = {}  # broken job files logged, with their problem
-        self.failing: set[str] = set()  # jobs whose step raised: logged once, not waited for
-        self._stamps: list[int] = []  # jobs/ and agents/ mtimes at the last rescan
         self._timers = True  # the last step wants waking for more than the periodic rescan
-        self._last_full = time.monotonic()
-        self._full_due = False  # the next step looks at every record, whatever events say
-        self.changes: ChangedNames | None = None  # names events reported (None: no events here)
-        self.wake = threading.Event()
-        self.notifier.wake = self.wake.set  # a try that ends wakes the loop to note it
         self.stopping = False
+
+    @property
+    def config(self) -> Config:
+        """The settings the runner serves with now (config.yaml, kept in step with its file)."""
+        return self.settings.config
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._cli_max or self.config.max_concurrency
 
     @property
     def identity(self) -> str:
@@ -123,7 +130,7 @@ class Runner:
         watcher = Watcher([self.store.jobs_dir, self.store.agents_dir], self.wake)
         if not watcher.start():
             self.log(str(watcher.error))
-        self.changes = watcher.changes
+        self.lookout.changes = watcher.changes
         self.presence.remove_dead(self.store.root, HOST)
         self.presence.beat(clock.now())
         previous = self._install_signal_handlers()
@@ -144,7 +151,7 @@ class Runner:
             "runner stopped"
             + (f"; {left} executor(s) left running for the next runner" if left else "")
         )
-        return sorted(self.failing)
+        return sorted(self.guard.failing)
 
     def _loop(self, watcher: Any, once: bool) -> None:
         delay, due = 0.0, 0.0  # what the last step asked: a wait, and its end (monotonic)
@@ -152,7 +159,7 @@ class Runner:
             woken = self.wake.is_set()
             self.wake.clear()  # before the step: an event during it wakes the next wait
             timers = self._timers and time.monotonic() >= due
-            if woken or timers or self._folders_changed(watcher.healthy()):
+            if woken or timers or self.lookout.folders_changed(watcher.healthy(), RESCAN_SECONDS):
                 delay = self.step()
                 due = time.monotonic() + delay
             if once and self.finished_once():
@@ -164,42 +171,6 @@ class Runner:
                 self.wake.set()  # what changed while nothing watched is found by a step
             left = due - time.monotonic()  # woken early for nothing: the rest of the wait
             self.wake.wait(left if left > 0 else delay)  # past it: the periodic look again
-
-    def _folders_changed(self, events_work: bool) -> bool:
-        """For a quiet periodic rescan: whether jobs/ or agents/ changed since the last one.
-
-        Every atomic write renames into jobs/ and so changes its mtime; in-place edits on a
-        file system without events are caught by a full rescan every FULL_RESCAN_SECONDS."""
-        stamps = self._folder_stamps()
-        now = time.monotonic()
-        due = now - self._last_full >= (FULL_RESCAN_SECONDS if events_work else RESCAN_SECONDS)
-        if due or not events_work or stamps != self._stamps:
-            self._full_due = True  # e.g. another host's write, which sends no event here
-        if stamps != self._stamps or due:
-            self._stamps, self._last_full = stamps, now
-            return True
-        return False
-
-    def _folder_stamps(self) -> list[int]:
-        stamps = []
-        for folder in (self.store.jobs_dir, self.store.agents_dir):
-            try:
-                stamps.append(folder.stat().st_mtime_ns)
-            except FileNotFoundError:
-                stamps.append(0)
-        return stamps
-
-    def _take_changes(self) -> set[str] | None:
-        """The file names events reported in jobs/ since the last look, or None: look at
-        every record (no events here, events lost, or the periodic full rescan is due)."""
-        changes, full = self.changes, self._full_due
-        self._full_due = False
-        names = changes.take() if changes is not None else None  # before the files are read:
-        if names is None or full:  # a later change is told again
-            self._stamps = self._folder_stamps()  # what a full look has seen
-            self._exit_files = _exit_ids(self.store.jobs_dir)
-            return None
-        return names
 
     def _install_signal_handlers(self) -> dict[int, Any]:
         def stop(signum: int, _frame: Any) -> None:
@@ -224,7 +195,7 @@ class Runner:
                 if item.id not in self.supervisor.trees.failing:
                     return False  # its worktree is settled at the next step
             if item.state == State.QUEUED and item.effective_backend is not None:
-                if item.id in self.failing:
+                if item.id in self.guard.failing:
                     continue  # e.g. its lock cannot be taken: a person must look at it
                 if item.id in self.supervisor.started or self._will_run(item, jobs, now, set()):
                     return False
@@ -251,8 +222,9 @@ class Runner:
     def step(self, now: datetime | None = None) -> float:
         """Reconcile once at `now`; return how long the loop may sleep before the next step."""
         now = now or clock.now()
+        served = self.config
         if self.settings.refresh():
-            self._apply(self.settings.config)
+            self._apply(served)
         jobs = self._listing()
         self._report_invalid(jobs)
         self._watch_and_recover(jobs, now)
@@ -277,9 +249,9 @@ class Runner:
     def _listing(self) -> dict[str, Job | Invalid]:
         """The records now (but those resting); recovery and the notifier look again at
         those that changed."""
-        jobs = self.table.jobs(True, self._take_changes())
+        jobs = self.table.jobs(True, self.lookout.take_changes())
         fresh = self.table.take_fresh()
-        for pending in (self.to_recover, self.notifier.looking, self._stepped):
+        for pending in (self.recovery.pending, self.notifier.looking, self._stepped):
             pending.update(fresh)
         return jobs
 
@@ -287,7 +259,7 @@ class Runner:
         """Whether a finished record the index holds (rows.rest_of) needs no object here:
         nothing of its attempt lives, no exit file is left to tidy, and no notification can be
         owed to it."""
-        if job_id in self._exit_files:
+        if job_id in self.lookout.exit_files:
             return False  # left by a runner killed as it finished: recovery removes it
         if self.config.notify and changed > time.time() - RECENT.total_seconds():
             return False  # config.yaml's default may still be owed
@@ -297,7 +269,7 @@ class Runner:
         """Let the finished records of this step that nothing waits on rest as their state."""
         if not self._stepped:
             return
-        busy = (self.to_recover | self.notifier.looking | set(self.supervisor.active)).union(
+        busy = (self.recovery.pending | self.notifier.looking | set(self.supervisor.active)).union(
             self.supervisor.releasing
         )
         self.table.rest(self._stepped - busy)
@@ -316,52 +288,33 @@ class Runner:
         for job_id in watched:
             found = jobs.get(job_id)
             if isinstance(found, Invalid):  # being edited by hand: its timeout still holds
-                self._guard(job_id, self.supervisor.watch_unreadable, job_id, now)
+                self.guard(job_id, self.supervisor.watch_unreadable, job_id, now)
             else:
-                self._guard(job_id, self.supervisor.watch, job_id, found, now)
-        for job_id in sorted(self.to_recover - watched):
+                self.guard(job_id, self.supervisor.watch, job_id, found, now)
+        for job_id in sorted(self.recovery.pending - watched):
             item = jobs.get(job_id)
             if isinstance(item, Job):
-                self._guard(job_id, self.recovery.recover, item, now)
+                self.guard(job_id, self.recovery.recover, item, now)
             if not isinstance(item, Job) or (
-                job_id not in self.failing and self.recovery.settled(item)
+                job_id not in self.guard.failing and self.recovery.settled(item)
             ):
-                self.to_recover.discard(job_id)  # until its record changes
+                self.recovery.pending.discard(job_id)  # until its record changes
         self.supervisor.advance_releases(now)
 
     def _start_due(self, jobs: dict[str, Job | Invalid], now: datetime, waits: list[float]) -> None:
         running = self.supervisor.running_on
         room = {kind: self._limit(kind) - running(kind) for kind in ("local", "slurm")}
         for job in self.chooser.due(jobs, self.table.live, now, waits, room):
-            self._guard(job.id, self.supervisor.start, job, now)
+            self.guard(job.id, self.supervisor.start, job, now)
 
-    def _apply(self, config: Config) -> None:
-        """Serve with new settings: limits, kill grace, allowed paths and backends."""
-        if config.notify != self.config.notify:
-            self.table.wake_resting()  # a new default may be owed to a finished job
-        self.config = self.supervisor.config = config
-        self.max_concurrency = self._cli_max or config.max_concurrency
+    def _apply(self, before: Config) -> None:
+        """Serve with the new settings (every collaborator reads them from self.settings): a
+        new default notification may be owed to a finished job."""
+        if before.notify != self.config.notify:
+            self.table.wake_resting()
 
     def _limit(self, kind: str) -> int:
         return self.config.slurm_max_jobs if kind == "slurm" else self.max_concurrency
-
-    def _guard(self, job_id: str, action: Callable[..., None], *args: Any) -> None:
-        """Run one job's part of the step; an error is logged and retried next step."""
-        try:
-            action(*args)
-            self.failing.discard(job_id)
-        except Exception as exc:  # whatever one record holds, the others are still served
-            if job_id not in self.failing:
-                self.log(f"error {job_id}: {_sentence(exc)}")
-            self.failing.add(job_id)
-
-
-def _exit_ids(jobs: Path) -> set[str]:
-    """The ids whose <id>.exit is in jobs/ (one listing of the folder)."""
-    try:
-        return {name[:-5] for name in os.listdir(jobs) if name.endswith(".exit")}
-    except OSError:
-        return set()
 
 
 def _group_exists(pgid: int) -> bool:
@@ -373,10 +326,3 @@ def _group_exists(pgid: int) -> bool:
     except OSError:
         return True  # someone else's: its attempt is judged with the whole record
     return True
-
-
-def _sentence(exc: Exception) -> str:
-    """An error as one line: a library error's own sentence, else its kind and words."""
-    if isinstance(exc, (RepowireError, OSError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]

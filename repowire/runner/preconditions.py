@@ -15,11 +15,12 @@ from pathlib import Path
 from repowire.errors import ValidationError
 from repowire.executors.preparation import environment, worker_folder
 from repowire.record.job import Job
+from repowire.runner.settings import LiveSettings
 from repowire.store.config import Config
 from repowire.store.records import Store
 from repowire.times import parse_duration
 
-__all__ = ["Verdict", "evaluate", "check", "DEFAULT_TIMEOUT"]
+__all__ = ["Verdict", "evaluate", "check", "DEFAULT_TIMEOUT", "Preconditions"]
 
 DEFAULT_TIMEOUT = 30.0  # the runner waits for a precondition: keep it quick
 
@@ -71,3 +72,13 @@ def check(store: Store, config: Config, job: Job, last_success: str | None) -> V
     env["REPOWIRE_LAST_SUCCESS"] = last_success or ""
     limit = DEFAULT_TIMEOUT if job.run_if_timeout is None else parse_duration(job.run_if_timeout)
     return evaluate(str(job.run_if), cwd, env, limit)
+
+
+class Preconditions:
+    """The `run_if` of jobs, run under the config the runner serves with at the time."""
+
+    def __init__(self, store: Store, settings: LiveSettings) -> None:
+        self.store, self.settings = store, settings
+
+    def __call__(self, job: Job, last_success: str | None = None) -> Verdict:
+        return check(self.store, self.settings.config, job, last_success)

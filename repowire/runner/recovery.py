@@ -32,6 +32,7 @@ class Recovery:
         self.supervisor = supervisor
         self.log = log
         self.checked_terminal: set[tuple[str, int | None]] = set()
+        self.pending: set[str] = set()  # records to look at (again) in the next step
 
     def recover(self, job: Job, now: datetime) -> None:
         handle = job.handle

@@ -43,16 +43,20 @@ def _time(value: Any) -> datetime | None:
 class Scheduler:
     """The template half of the runner's step."""
 
-    def __init__(self, store: Store, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        log: Callable[[str], None],
+        precondition: Callable[[Job, str | None], Verdict] | None = None,
+    ) -> None:
         self.store = store
         self.log = log
+        self.precondition = precondition  # a run's `run_if`, checked at its fire
         self.told: dict[str, str] = {}
         self.templates: dict[str, Template] = {}
         self.chained: set[str] = set()  # runs whose chain this runner has looked at
         self.jobs: dict[str, Job | Invalid] = {}  # the records of the last step
         self.looping: set[str] = set()  # templates on a `then` loop: no chain is fired
-        self.precondition: Callable[[Job, str | None], Verdict] | None = None  # run_if, set by
-        # the runner (it knows the config the precondition runs under)
 
     def step(self, jobs: dict[str, Job | Invalid], now: datetime) -> tuple[float | None, bool]:
         """Fire every due slot; return seconds until the next slot, and whether anything fired."""

@@ -11,11 +11,11 @@ precondition runs after it), started, and their handle recorded in a second writ
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from repowire.backends.presets import Backend, resolve_backend
 from repowire.errors import RepowireError
@@ -23,16 +23,16 @@ from repowire.executors.contract import HOST, Executor, Launch
 from repowire.executors.local_processes import Gate, LocalExecutor
 from repowire.executors.preparation import log_header, prepare_launch, start_error
 from repowire.files import open_file
-from repowire.record.handle import Handle, RootRef
+from repowire.record.handle import Handle
 from repowire.record.job import SHELL, Job, Note, Worktree, enter_state
 from repowire.record.states import State
-from repowire.runner.preconditions import Verdict, check
+from repowire.runner.preconditions import Preconditions
 from repowire.runner.scheduling import Scheduler
 from repowire.runner.worktree_runs import WorktreeRuns
 from repowire.store.config import Config
 from repowire.store.records import Store
 
-__all__ = ["Attempt", "Starting", "timeout_at"]
+__all__ = ["Attempt", "Started", "Starter", "backend_of", "timeout_at"]
 
 
 @dataclass(frozen=True)
@@ -45,76 +45,95 @@ class Attempt:
     recorded: bool = True  # the record names this handle (not just this runner's claim)
     session_id: str | None = None  # a session chosen up front, recorded with the handle
 
+    def named_by(self, record: Job, runner: str) -> bool:
+        """Whether the record names this attempt: its handle, or (not yet written) the claim
+        of `runner`, this runner."""
+        if record.handle is None:
+            return False
+        if record.handle.identity == self.handle.identity:
+            return True
+        claim = record.handle
+        return not self.recorded and not claim.started and claim.runner == runner
+
+
+class Started(NamedTuple):
+    """What a start left: whether the record became this runner's (an attempt started, or
+    ended before it could), and the attempt to watch, if one runs."""
+
+    claimed: bool
+    attempt: Attempt | None = None
+
 
 def timeout_at(job: Job, started: datetime | None) -> datetime | None:
     seconds = job.timeout_seconds
     return started + timedelta(seconds=seconds) if seconds and started else None
 
 
-class Starting:
-    """The Supervisor's part that claims and starts attempts (a mixin: the attributes below
-    are the Supervisor's)."""
+def backend_of(job: Job, config: Config) -> Backend | None:
+    """The agent backend that runs the job, None for a shell command (or one not configured)."""
+    name = job.effective_backend
+    if name in (None, SHELL):
+        return None
+    try:
+        return resolve_backend(str(name), config)
+    except RepowireError:
+        return None
 
-    store: Store
-    executors: dict[str, Executor]
-    scheduler: Scheduler
-    identity: str
-    log: Callable[[str], None]
-    config: Config
-    active: dict[str, Attempt]
-    started: set[str]
-    unrecorded: set[str]
-    trees: WorktreeRuns
+
+class Starter:
+    """Claims queued jobs and starts their attempts, for one runner of one root; the
+    Supervisor watches what it started."""
+
+    def __init__(
+        self,
+        store: Store,
+        executors: dict[str, Executor],
+        scheduler: Scheduler,
+        trees: WorktreeRuns,
+        precondition: Preconditions,
+        identity: str,
+        log: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.executors = executors
+        self.scheduler = scheduler  # sessions to resume
+        self.trees = trees
+        self.precondition = precondition
+        self.identity = identity
+        self.log = log
 
     @property
-    def here(self) -> RootRef:
-        return self.store.root_ref()
+    def config(self) -> Config:
+        return self.precondition.settings.config
 
-    def backend_of(self, job: Job) -> Backend | None:
-        name = job.effective_backend
-        if name in (None, SHELL):
-            return None
-        try:
-            return resolve_backend(str(name), self.config)
-        except RepowireError:
-            return None
-
-    def start(self, job: Job, now: datetime) -> None:
+    def start(self, job: Job, now: datetime) -> Started:
         """Claim a queued job and start its attempt; a launch that fails ends the job."""
-        backend = self.backend_of(job)
+        backend = backend_of(job, self.config)
         has_form = backend is not None and backend.resume_command is not None
         session, why = self.scheduler.resume_for(job, has_form, job.effective_backend != SHELL)
         tree, problem = self.trees.plan(job)
         local = self.executors.get("local")
         if tree is None and not problem and not job.run_if and job.runs_on == "local":
             if isinstance(local, LocalExecutor) and not (backend and backend.stdin):
-                self._start_at_once(local, job, session, why, now)
-                return
+                return self._start_at_once(local, job, session, why, now)
         record = self._claim(job, session, why, now, tree)
         if record is None or record.handle is None:
-            return
-        self.started.add(record.id)
+            return Started(False)
         if problem:
             self._fail_unstarted(record, problem, now)
-            return
+            return Started(True)
         if record.run_if and not record.template and not self._precondition_met(record, now):
-            return  # a template's run had its precondition checked when it was fired
+            return Started(True)  # a template's run had its precondition checked at its fire
         try:
             handle, chosen = self._launch(record, record.handle, session, now)
         except Exception as exc:  # it never started, whatever the record held: end it
             self._fail_unstarted(record, start_error(exc), now)
-            return
+            return Started(True)
         # Held from the moment it runs: if the handle cannot be written yet (a full disk, a
         # lock held too long), the attempt is still watched, timed and released, and the write
         # is tried again at every step.
-        timeout = timeout_at(record, now)
-        self.active[record.id] = Attempt(record.id, handle, timeout, False, chosen)
         self.log(f"started {record.id} (attempt {record.attempt}, {handle.describe()})")
-        self._record(record.id)
-
-    def precondition(self, job: Job, last_success: str | None = None) -> Verdict:
-        """A job's `run_if`, run in its worker folder with its environment."""
-        return check(self.store, self.config, job, last_success)
+        return Started(True, Attempt(record.id, handle, timeout_at(record, now), False, chosen))
 
     def _precondition_met(self, record: Job, now: datetime) -> bool:
         """A claimed one-off job's precondition: not met cancels it, unanswered fails it."""
@@ -160,7 +179,7 @@ class Starting:
 
     def _start_at_once(
         self, local: LocalExecutor, job: Job, session: str | None, why: str | None, now: datetime
-    ) -> None:
+    ) -> Started:
         """Claim and record a local attempt in one write, its wrapper waiting at a gate until
         that write is durable (see the module's words); a launch that fails ends the job in
         the same write."""
@@ -192,19 +211,19 @@ class Starting:
                 local.forget(handle)  # not watched: its end is collected, not waited for
             raise
         if failed:
-            self.started.add(record.id)
             self.log(f"failed {record.id}: {failed[0]}")
-        elif started:
-            self._go(record, started[0][0], started[0][2], now)
+            return Started(True)
+        if not started:
+            return Started(False)  # another writer got there first, or it was not due
+        return Started(True, self._go(record, started[0][0], started[0][2], now))
 
-    def _go(self, record: Job, gate: Gate, chosen: str | None, now: datetime) -> None:
+    def _go(self, record: Job, gate: Gate, chosen: str | None, now: datetime) -> Attempt:
         """The record naming the attempt is durable: its command may run, and is watched."""
         gate.open()
         handle = record.handle
         assert handle is not None
-        self.started.add(record.id)
-        self.active[record.id] = Attempt(record.id, handle, timeout_at(record, now), True, chosen)
         self.log(f"started {record.id} (attempt {record.attempt}, {handle.describe()})")
+        return Attempt(record.id, handle, timeout_at(record, now), True, chosen)
 
     def _claim(
         self, job: Job, session: str | None, why: str | None, now: datetime, tree: Worktree | None
@@ -233,7 +252,7 @@ class Starting:
         tree: Worktree | None,
     ) -> Handle:
         """The record as this runner's claim makes it; the claim's handle."""
-        here = self.here
+        here = self.store.root_ref()
         if why:
             record.notes.append(Note(now, why))
         if session:
@@ -250,49 +269,6 @@ class Starting:
         record.error = record.exit_code = record.retry_at = None
         record.worktree = tree or record.worktree
         return record.handle
-
-    def _record(self, job_id: str) -> None:
-        """Write the handle of an attempt into its record, which so far names only the claim."""
-        attempt = self.active[job_id]
-
-        def change(record: Job) -> bool:
-            if not self._names(record, attempt):
-                return False
-            record.handle = attempt.handle
-            if attempt.session_id:  # chosen up front for this fresh session
-                record.session_id = attempt.session_id
-            return True
-
-        try:
-            self.store.transition(job_id, change)
-        except (RepowireError, OSError) as exc:
-            if job_id not in self.unrecorded:
-                self.unrecorded.add(job_id)
-                self.log(
-                    f"{job_id}: could not record {attempt.handle.describe()} yet ({exc}); "
-                    "watching it and trying again"
-                )
-            return
-        self.unrecorded.discard(job_id)
-        self.active[job_id] = dataclasses.replace(attempt, recorded=True)
-
-    def _names(self, record: Job, attempt: Attempt) -> bool:
-        """Whether the record names this attempt: its handle, or (not yet written) our claim."""
-        if record.handle is None:
-            return False
-        if record.handle.identity == attempt.handle.identity:
-            return True
-        claim = record.handle
-        return not attempt.recorded and not claim.started and claim.runner == self.identity
-
-    def record_found(self, job_id: str, handle: Handle) -> None:
-        """Record the handle of an attempt found started but never recorded (recovery)."""
-
-        def change(record: Job) -> bool:
-            record.handle = handle._replace(runner=self.identity)
-            return record.state == State.RUNNING
-
-        self.store.transition(job_id, change)
 
     def _fail_unstarted(self, job: Job, error: str, now: datetime) -> None:
         def change(record: Job) -> bool:

@@ -4,18 +4,20 @@ and releases what still runs of a job that is over."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from repowire.errors import RepowireError
 from repowire.executors.contract import Executor, read_exit_file
-from repowire.record.handle import Handle
+from repowire.record.handle import Handle, RootRef
 from repowire.record.job import Job
 from repowire.record.states import State
 from repowire.runner.outcome import record_outcome
 from repowire.runner.scheduling import Scheduler
+from repowire.runner.settings import LiveSettings
 from repowire.runner.stalls import Progress
-from repowire.runner.starter import Attempt, Starting, timeout_at
-from repowire.runner.worktree_runs import WorktreeRuns
+from repowire.runner.starter import Attempt, Starter, backend_of, timeout_at
 from repowire.store.config import Config
 from repowire.store.records import Store
 from repowire.times import format_duration, parse_duration
@@ -23,30 +25,52 @@ from repowire.times import format_duration, parse_duration
 __all__ = ["Attempt", "Supervisor"]
 
 
-class Supervisor(Starting):
-    """Starts, watches, finishes and releases attempts for one runner of one root."""
+class Supervisor:
+    """Starts (through its Starter), watches, finishes and releases attempts for one runner
+    of one root."""
 
     def __init__(
         self,
         store: Store,
         executors: dict[str, Executor],
+        starter: Starter,
         scheduler: Scheduler,
-        identity: str,
+        settings: LiveSettings,
         log: Callable[[str], None],
     ) -> None:
         self.store = store
         self.executors = executors
-        self.scheduler = scheduler
-        self.identity = identity
+        self.starter = starter
+        self.scheduler = scheduler  # told when a run finishes
+        self.settings = settings
+        self.identity = starter.identity
+        self.trees = starter.trees
         self.log = log
-        self.config = Config()  # the runner hands over the config it serves with
         self.active: dict[str, Attempt] = {}
         self.releasing: dict[str, tuple[Handle, datetime]] = {}  # job id -> handle, SIGKILL at
         self.started: set[str] = set()  # jobs this runner claimed in this life
         self.unrecorded: set[str] = set()  # attempts whose handle write failed, logged once
         self.ending: dict[str, datetime] = {}  # attempts whose status is written, since when
         self.progress = Progress()  # when each attempt's log last grew (stalled runs)
-        self.trees = WorktreeRuns(store, log)
+
+    @property
+    def config(self) -> Config:
+        return self.settings.config
+
+    @property
+    def here(self) -> RootRef:
+        return self.store.root_ref()
+
+    def start(self, job: Job, now: datetime) -> None:
+        """Claim a queued job and start its attempt, then watch it."""
+        started = self.starter.start(job, now)
+        if started.claimed:
+            self.started.add(job.id)
+        attempt = started.attempt
+        if attempt is not None:
+            self.active[job.id] = attempt
+            if not attempt.recorded:
+                self._record(job.id)
 
     @property
     def busy(self) -> bool:
@@ -83,7 +107,7 @@ class Supervisor(Starting):
             self._record(job_id)
             attempt = self.active[job_id]
         handle = attempt.handle
-        if item.state != State.RUNNING or not self._names(item, attempt):
+        if item.state != State.RUNNING or not attempt.named_by(item, self.identity):
             self.release(job_id, handle, now)
             return
         executor = self.executor_for(handle)
@@ -153,12 +177,12 @@ class Supervisor(Starting):
 
         def change(record: Job) -> bool:
             nonlocal applied
-            if record.state != State.RUNNING or not self._names(record, attempt):
+            if record.state != State.RUNNING or not attempt.named_by(record, self.identity):
                 return False
             record.handle = handle
             if settled is not None:
                 self.trees.apply(record, job.worktree, settled, now)
-            backend, prices = self.backend_of(record), self.config.prices
+            backend, prices = backend_of(record, self.config), self.config.prices
             total = backend is not None and backend.usage_is_total  # codex: the thread's sum
             earlier = self.scheduler.session_usage(record) if total else None
             record_outcome(self.store, record, code, reason, backend, now, prices, earlier)
@@ -175,6 +199,42 @@ class Supervisor(Starting):
         verb = "requeued" if record.state == State.QUEUED else "finished"
         error = f" ({record.error})" if record.error else ""
         self.log(f"{verb} {job.id}: {record.state}{error}")
+
+    # --- the handle in the record -------------------------------------------------------
+
+    def _record(self, job_id: str) -> None:
+        """Write the handle of an attempt into its record, which so far names only the claim."""
+        attempt = self.active[job_id]
+
+        def change(record: Job) -> bool:
+            if not attempt.named_by(record, self.identity):
+                return False
+            record.handle = attempt.handle
+            if attempt.session_id:  # chosen up front for this fresh session
+                record.session_id = attempt.session_id
+            return True
+
+        try:
+            self.store.transition(job_id, change)
+        except (RepowireError, OSError) as exc:
+            if job_id not in self.unrecorded:
+                self.unrecorded.add(job_id)
+                self.log(
+                    f"{job_id}: could not record {attempt.handle.describe()} yet ({exc}); "
+                    "watching it and trying again"
+                )
+            return
+        self.unrecorded.discard(job_id)
+        self.active[job_id] = dataclasses.replace(attempt, recorded=True)
+
+    def record_found(self, job_id: str, handle: Handle) -> None:
+        """Record the handle of an attempt found started but never recorded (recovery)."""
+
+        def change(record: Job) -> bool:
+            record.handle = handle._replace(runner=self.identity)
+            return record.state == State.RUNNING
+
+        self.store.transition(job_id, change)
 
     # --- releasing --------------------------------------------------------------------------
 
