@@ -175,3 +175,15 @@ def on_a_terminal(*args: str, cwd: Path, env: dict[str, str] | None = None) -> t
         output += chunk
     os.close(leader)
     return proc.wait(timeout=30), output.decode()
+
+
+def git(where: Path, *args: str, check: bool = True) -> str:
+    """Run git in `where` as a test user; its output, stripped."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=t@example.com", *args],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        check=check,
+    )
+    return done.stdout.strip()

@@ -88,3 +88,9 @@ def kill_executors(root: Path) -> None:
                 os.killpg(handle.pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def in_process_runner(root: Path) -> tuple[Runner, io.StringIO]:
+    """A Runner of root in this process, stepped by the test; its log in a string."""
+    out = io.StringIO()
+    return Runner(root, log=out), out

@@ -82,7 +82,7 @@ def test_warnings_where_they_help(root):
 
 
 def test_the_dashboard_says_whether_a_runner_serves(root):
-    from test_dashboard import Dashboard
+    from dashboard_helpers import Dashboard
 
     board = Dashboard(root)
     try:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import signal
 
-from conftest import rw, wait_for
+from conftest import REPO, rw, wait_for
 from mcp_helpers import error_text, payload, run_session
-from runner_helpers import RunnerProcess, kill_executors, read, set_config
+from runner_helpers import (
+    RunnerProcess,
+    kill_executors,
+    read,
+    run_once,
+    set_config,
+)
 
 from repowire.executors.local_processes import group_alive
 
@@ -187,7 +193,7 @@ def test_job_id_is_found_in_the_executor_above_a_trimmed_environment(root):
     import sys
 
     job_id = rw("jobs", "create", "Mine", "--command", "true").stdout.strip()
-    here, where = os.path.dirname(__file__), str(root)
+    here, where = str(REPO / "tests"), str(root)  # where mcp_helpers is
     script = (
         f"import sys; sys.path.insert(0, {here!r})\n"
         "from pathlib import Path\n"
@@ -211,7 +217,6 @@ def test_logs_wait_and_resume(root):
     rw("jobs", "create", "tick", "--cron", "@daily", "--command", "true")
     rw("jobs", "cancel", "tick")
     job_id = rw("jobs", "create", "A", "--command", "echo hello", "--id", "a").stdout.strip()
-    from runner_helpers import run_once
 
     run_once(root)
 
@@ -227,3 +232,22 @@ def test_logs_wait_and_resume(root):
     assert waited == {"done": True, "states": {"a": "succeeded"}}
     assert resumed["state"] == "enabled"
     assert "timeout" in bad and "\n" not in bad.strip()
+
+
+def test_a_mistyped_argument_is_one_sentence(root):
+    from mcp_helpers import error_text, run_session
+
+    async def body(session):  # type: ignore[no-untyped-def]
+        bad = await session.call_tool(
+            "job_create", {"name": "x", "command": "true", "retries": "many"}
+        )
+        tools = await session.list_tools()
+        return error_text(bad), {t.name: t.annotations for t in tools.tools}
+
+    text, annotations = run_session(root, body)
+    assert "\n" not in text.strip() and "retries" in text and "'many'" in text
+    assert "pydantic" not in text and "For further information" not in text
+    assert annotations["job_list"].read_only_hint and annotations["job_show"].read_only_hint
+    cancel = annotations["job_cancel"]
+    assert cancel.destructive_hint and not cancel.read_only_hint
+    assert annotations["job_create"].destructive_hint is False

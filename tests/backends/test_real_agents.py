@@ -1,6 +1,6 @@
 """The real agent CLIs, end to end through their presets' exact argv, against one loopback
 stand-in model server (fixtures/model_stub.py) that speaks the four wire formats; and the MCP
-server with the four real clients, registered as the README says. Each test is
+server with the four real clients, registered as docs/agents-and-mcp.md says. Each test is
 skipped where its CLI is not installed (.ci/run installs them from npm into .ci/node).
 
 The presets do not change for the tests: each test sets HOME (where every CLI keeps its config
@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, rw, wait_for
 from runner_helpers import read, run_once
+
+pytestmark = pytest.mark.slow  # a long reliability suite: ./dev test -m 'not slow' leaves it out
 
 CLIS = ("claude", "codex", "gemini", "opencode")
 
@@ -251,7 +253,7 @@ def _run(*argv: str, cwd: Path, extra: dict[str, str] | None = None) -> str:
 
 
 def _register(name: str, root: Path) -> None:
-    """The README's registration for each CLI, with the project's root."""
+    """The registration docs/agents-and-mcp.md gives for each CLI, with the project's root."""
     home = Path.home()
     if name == "claude":
         _run(

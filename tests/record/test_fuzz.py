@@ -10,6 +10,7 @@ import time
 from datetime import datetime, timezone
 
 import psutil
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,8 @@ from repowire.api.project import Project
 from repowire.api.validate import validate_paths
 from repowire.record.parsing import DEFINITION_KEYS, TEMPLATE_KEYS
 from repowire.runner.loop import Runner
+
+pytestmark = pytest.mark.slow  # a long reliability suite: ./dev test -m 'not slow' leaves it out
 
 KEYS = [*DEFINITION_KEYS, *TEMPLATE_KEYS, "state", "attempt", "notes", "executor", "bogus"]
 EXTREME_TIMES = [

@@ -416,3 +416,11 @@ def test_a_record_from_memory_is_the_same_as_from_the_file(root):
     again = store.read_job(job.id)
     assert again.usage == {"input_tokens": 5} and again.labels == ["x"]
     assert again.notes[-1].text == "done"
+
+
+def test_yml_files_are_listed_with_what_to_do(root):
+    (root / ".repowire/jobs/typo.yml").write_text("command: 'true'\n")
+    listing = json.loads(rw("jobs", "list", "--json").stdout)
+    entry = next(j for j in listing["jobs"] if j["id"] == "typo.yml")
+    assert entry["state"] == "invalid" and "rename it to typo.yaml" in entry["error"]
+    assert "rename it to typo.yaml" in rw("validate", ok=False).stderr

@@ -1,6 +1,6 @@
 """Reliability suites: a crash loop, contention, injected write faults and hostile files.
 
-Figures (jobs, kills, writers, faults) are module constants; the README quotes them.
+Figures (jobs, kills, writers, faults) are module constants; docs/reliability.md quotes them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from runner_helpers import (
 from repowire.api import library as api
 from repowire.record.states import TRANSITIONS, State
 from repowire.store.config import is_trusted
+
+pytestmark = pytest.mark.slow  # a long reliability suite: ./dev test -m 'not slow' leaves it out
 
 CRASH_JOBS = 200
 CRASH_KILLS = 12

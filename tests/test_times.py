@@ -1,9 +1,10 @@
+"""Durations and times as job files write them, and due times (never early)."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from repowire.errors import InvalidId, ValidationError
-from repowire.ids import new_job_id, slugify, validate_id
+from repowire.errors import ValidationError
 from repowire.times import format_duration, format_time, parse_due, parse_duration, parse_time
 
 
@@ -68,31 +69,3 @@ def test_a_relative_due_time_is_rounded_up_to_the_second_never_down():
     assert format_time(due) == "2026-11-26T09:00:04Z"  # as the record keeps it: not early
     whole = datetime(2026, 11, 26, 9, 0, 0, tzinfo=timezone.utc)
     assert parse_due("3s", whole) == whole + timedelta(seconds=3)  # already whole: unchanged
-
-
-@pytest.mark.parametrize("good", ["a", "job-1", "A.b_c-d", "x" * 128, "9"])
-def test_valid_ids(good):
-    assert validate_id(good) == good
-
-
-@pytest.mark.parametrize(
-    "bad", ["", "../x", "a/b", "..", ".", ".hidden", "-x", "x" * 129, "a b", "a\nb", None, 5, "é"]
-)
-def test_invalid_ids(bad):
-    with pytest.raises(InvalidId):
-        validate_id(bad)
-
-
-def test_generated_ids_sort_by_time():
-    early = new_job_id(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
-    late = new_job_id(datetime(2026, 11, 26, 2, 15, 30, tzinfo=timezone.utc))
-    assert early.startswith("job-20260102-030405-") and len(early) == len(
-        "job-20260102-030405-abcd"
-    )
-    assert early < late
-    validate_id(late)
-
-
-def test_slugify():
-    assert slugify("Daily brief") == "daily-brief"
-    assert slugify("  ..Weird  Name!! ") == "weird-name"

@@ -4,57 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, rw, wait_for
+from conftest import REPO, rw, rw_process, wait_for
+from dashboard_helpers import Dashboard
 from runner_helpers import read, run_once, state, write_job
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Dashboard:
-    def __init__(self, root: Path, *args: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "repowire", "dashboard", "--port", str(self.port), *args],
-            cwd=root,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.client = httpx.Client(base_url=self.url, timeout=10)
-        wait_for(self._up, what="dashboard to answer")
-        page = self.client.get("/", params={"token": args[-1]} if "--token" in args else None)
-        found = re.search(r'name="repowire-token" content="([^"]+)"', page.text)
-        self.token = found.group(1) if found else ""
-
-    def _up(self) -> bool:
-        try:
-            return self.client.get("/api/version").status_code in (200, 401)
-        except httpx.TransportError:
-            return False
-
-    def post(self, path: str, **headers: str) -> httpx.Response:
-        return self.client.post(path, headers={"X-Repowire-Token": self.token, **headers})
-
-    def close(self) -> None:
-        self.client.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -242,7 +202,7 @@ def test_live_log_and_screenshot(root, board, page):
 
 @needs_chromium
 def test_detail_of_a_worktree_run_shows_branch_base_head_and_files_changed(root, board, page):
-    from test_worktrees import git
+    from conftest import git
 
     git(root, "init", "-q")
     git(root, "add", "-A")
@@ -296,3 +256,16 @@ def test_inbox_count_filter_and_opening_a_run_marks_it_seen(root, board, page):
     assert [r["id"] for r in json.loads(rw("inbox", "--json").stdout)["runs"]] == ["later"]
     rw("inbox", "--all")  # from the CLI: the page follows
     page.wait_for_function("document.querySelector('#unread').textContent === '0'")
+
+
+def test_a_busy_port_is_one_sentence(root):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = rw_process("dashboard", "--port", str(port), cwd=root, timeout=30)
+    assert done.returncode == 1 and done.stdout == ""
+    assert (
+        done.stderr.startswith("Error: cannot listen on 127.0.0.1:")
+        and "Traceback" not in done.stderr
+    )

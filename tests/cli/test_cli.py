@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 import pytest
-from conftest import assert_clean_error, rw, rw_process
+from conftest import assert_clean_error, on_a_terminal, rw, rw_process
+from runner_helpers import run_once, state, write_job
 
 
 def _create(*args: str) -> str:
@@ -447,3 +448,83 @@ def test_a_relative_due_time_is_never_early(root):
     shown = json.loads(rw("jobs", "show", job_id, "--json").stdout)
     due = datetime.fromisoformat(shown["due_at"].replace("Z", "+00:00"))
     assert due >= before + timedelta(seconds=3)
+
+
+def test_broken_pipes_end_quietly(root):
+    for n in range(60):
+        rw("jobs", "create", f"j{n}", "--command", "true", "--id", f"j{n}")
+    for args in ("jobs list", "jobs show j0 --json"):
+        done = subprocess.run(
+            f"{sys.executable} -m repowire {args} | head -1",
+            shell=True,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.stderr == "", done.stderr
+
+
+def test_each_state_keeps_its_colour_and_no_color_is_honoured(root):
+    write_job(root, "bad", command="exit 1")
+    write_job(root, "good", command="true")
+    run_once(root)
+    write_job(root, "waiting", command="true", due_at="2099-01-01T00:00:00Z")
+    _, text = on_a_terminal("jobs", "list", cwd=root)
+    assert "\x1b[31mfailed" in text and "\x1b[32msucceeded" in text and "\x1b[34mqueued" in text
+    _, plain = on_a_terminal("jobs", "list", cwd=root, env={"NO_COLOR": "1"})
+    assert "\x1b[" not in plain and "failed" in plain
+
+
+def test_not_found_says_what_the_name_is(root):
+    rw("jobs", "create", "tick", "--cron", "@daily", "--command", "true")
+    job_id = rw("jobs", "create", "one", "--command", "true").stdout.strip()
+    for verb in ("run", "resume"):
+        assert_clean_error(rw("jobs", verb, job_id, ok=False), says="is a job, not a template")
+    for args in (
+        ["logs", "tick"],
+        ["result", "tick"],
+        ["retry", "tick"],
+        ["update", "tick", "--note", "x"],
+    ):
+        assert_clean_error(rw("jobs", *args, ok=False), says="tick is a template, not a job")
+
+
+def test_output_reads_cleanly(root):
+    rw("jobs", "create", "tick", "--cron", "@daily", "--command", "no-such-program-xyz")
+    run_id = rw("jobs", "run", "tick").stdout.strip()
+    log = run_once(root)
+    assert "SIGTERM" not in log  # it ended by itself
+    assert "sh: 1: eval: no-such-program-xyz: not found" in rw("jobs", "logs", run_id).stdout
+    assert "repowire-executor" not in rw("jobs", "logs", run_id).stdout
+    rw("jobs", "cancel", "tick")
+    shown = rw("jobs", "show", "tick").stdout
+    assert "False" not in shown and "enabled  " not in shown
+    assert all(line == line.rstrip() for line in shown.splitlines())
+    job = rw("jobs", "show", run_id).stdout
+    assert "executor" in job and "{" not in job.split("executor", 1)[1].splitlines()[0]
+    ok_id = rw("jobs", "create", "ok", "--command", "true").stdout.strip()
+    run_once(root)
+    assert_clean_error(rw("jobs", "cancel", ok_id, ok=False), says="already succeeded")
+    assert (
+        rw("jobs", "create", "Ünïcode näme", "--cron", "@daily", "--command", "true").stdout.strip()
+        == "unicode-name"
+    )
+    assert "e.g." not in rw("mcp", "--help").stdout
+    assert "resume: continue" in rw("jobs", "create", "--help").stdout
+    assert "Port to listen on" in rw("dashboard", "--help").stdout
+    assert "..." not in "".join(rw("--help").stdout.splitlines()[1:])
+    assert "..." not in "".join(rw("jobs", "--help").stdout.splitlines()[1:])
+
+
+def test_daemon_is_the_runners_other_name(root):
+    write_job(root, "a", command="true")
+    done = rw_process("daemon", "--once", cwd=root)
+    assert done.returncode == 0 and state(root, "a") == "succeeded"
+
+
+@pytest.mark.parametrize("args", [["jobs", "create", "x", "--command", "true", "--due-at", "soon"]])
+def test_a_bad_due_time_changes_nothing(root, args):
+    before = sorted(p.name for p in (root / ".repowire/jobs").iterdir())
+    assert_clean_error(rw(*args, ok=False))
+    assert sorted(p.name for p in (root / ".repowire/jobs").iterdir()) == before

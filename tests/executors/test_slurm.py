@@ -4,7 +4,6 @@ Skipped, with the reason, where no Slurm cluster answers (a laptop)."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 
@@ -19,36 +18,14 @@ from runner_helpers import (
     state,
     write_job,
 )
+from slurm_helpers import cluster_up, in_queue, slurm_id_of
 
-
-def _cluster_up() -> bool:
-    if not shutil.which("sbatch"):
-        return False
-    try:
-        out = subprocess.run(
-            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=10
-        ).stdout
-    except (subprocess.TimeoutExpired, OSError):
-        return False
-    down = ("down", "drain", "fail", "unk", "not_resp", "inval", "future", "maint")
-    return any(s.strip() and not s.strip().startswith(down) for s in out.splitlines())
-
-
-pytestmark = pytest.mark.skipif(
-    not _cluster_up(), reason="no Slurm cluster answers here (bash .ci/slurm-up starts one)"
-)
-
-
-def _in_queue(slurm_id: int) -> bool:
-    out = subprocess.run(
-        ["squeue", "-h", "-j", str(slurm_id), "-o", "%T"], capture_output=True, text=True
-    ).stdout
-    return bool(out.strip())
-
-
-def _slurm_id(root, job_id):
-    handle = read(root, job_id).get("executor")
-    return handle.get("slurm_job_id") if isinstance(handle, dict) else None
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not cluster_up(), reason="no Slurm cluster answers here (bash .ci/slurm-up starts one)"
+    ),
+]
 
 
 @pytest.fixture
@@ -87,11 +64,11 @@ def test_cancel_a_running_slurm_job(cluster):
     runner = RunnerProcess(cluster)
     try:
         write_job(cluster, "long", command="sleep 120", executor="slurm")
-        wait_for(lambda: _slurm_id(cluster, "long"), timeout=30, what="submission")
-        slurm_id = _slurm_id(cluster, "long")
+        wait_for(lambda: slurm_id_of(cluster, "long"), timeout=30, what="submission")
+        slurm_id = slurm_id_of(cluster, "long")
         wait_for(lambda: state(cluster, "long") == "running", what="start")
         rw("jobs", "cancel", "long", "--reason", "not needed")
-        wait_for(lambda: not _in_queue(slurm_id), timeout=30, what="scancel")
+        wait_for(lambda: not in_queue(slurm_id), timeout=30, what="scancel")
         assert state(cluster, "long") == "canceled"
     finally:
         runner.stop()
@@ -102,15 +79,15 @@ def test_timeout_on_slurm(cluster):
     run_once(cluster)
     record = read(cluster, "slow")
     assert record["state"] == "failed" and record["error"] == "timed out after 3s"
-    assert not _in_queue(record["executor"]["slurm_job_id"])
+    assert not in_queue(record["executor"]["slurm_job_id"])
 
 
 def test_killed_by_the_scheduler_fails_with_slurms_reason(cluster):
     runner = RunnerProcess(cluster)
     try:
         write_job(cluster, "victim", command="sleep 120", executor="slurm")
-        wait_for(lambda: _slurm_id(cluster, "victim"), timeout=30, what="submission")
-        slurm_id = _slurm_id(cluster, "victim")
+        wait_for(lambda: slurm_id_of(cluster, "victim"), timeout=30, what="submission")
+        slurm_id = slurm_id_of(cluster, "victim")
         subprocess.run(["scancel", str(slurm_id)], check=True)  # as an admin or preemption would
         wait_for(lambda: state(cluster, "victim") == "failed", timeout=30, what="the failure")
         assert f"slurm job {slurm_id} ended CANCELLED" in read(cluster, "victim")["error"]
@@ -140,7 +117,7 @@ def test_runner_killed_while_a_slurm_job_runs_adopts_it(cluster):
         executor="slurm",
         command=f"echo run >> {counter}; while [ ! -f {marker} ]; do sleep 0.2; done",
     )
-    wait_for(lambda: _slurm_id(cluster, "survivor"), timeout=30, what="submission")
+    wait_for(lambda: slurm_id_of(cluster, "survivor"), timeout=30, what="submission")
     wait_for(lambda: counter.exists(), timeout=30, what="the job to start on the node")
     first.stop(signal.SIGKILL)
     second = RunnerProcess(cluster)

@@ -10,7 +10,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 from conftest import FIXTURES, assert_clean_error, rw, wait_for
-from runner_helpers import RunnerProcess, kill_executors, read, run_once, set_config, state
+from runner_helpers import (
+    RunnerProcess,
+    in_process_runner,
+    kill_executors,
+    read,
+    run_once,
+    set_config,
+    state,
+)
 
 from repowire.runner.loop import Runner
 from repowire.runner.scheduling import Scheduler
@@ -305,3 +313,33 @@ def test_a_worker_folder_without_a_schedule_is_not_a_template(root):
     ).stdout.strip()
     run_once(root)
     assert state(root, job_id) == "succeeded"
+
+
+def test_a_long_template_name_is_cut_and_a_longer_folder_reported_once(root):
+    name = "n" * 150
+    folder = rw("jobs", "create", name, "--cron", "@daily", "--command", "true").stdout.strip()
+    assert len(folder) == 100
+    run_id = rw("jobs", "run", folder).stdout.strip()
+    run_once(root)
+    assert state(root, run_id) == "succeeded"
+    long_folder = root / ".repowire/agents" / ("x" * 110)
+    long_folder.mkdir()
+    (long_folder / "job.yaml").write_text("cron: '@daily'\ncommand: 'true'\n")
+    listing = json.loads(rw("jobs", "list", "--json").stdout)
+    broken = [t for t in listing["templates"] if t["state"] == "invalid"]
+    assert len(broken) == 1 and "at most 100" in broken[0]["error"]
+    assert "at most 100" in rw("validate", ok=False).stderr
+    runner, out = in_process_runner(root)
+    runner.step()
+    runner.step()
+    assert out.getvalue().count("at most 100") == 1
+
+
+def test_manual_runs_in_one_second_each_get_an_id(root):
+    rw("jobs", "create", "tick", "--cron", "@daily", "--command", "sleep 0.2")
+    first = rw("jobs", "run", "tick").stdout.strip()
+    second = rw("jobs", "run", "tick").stdout.strip()
+    third = rw("jobs", "run", "tick").stdout.strip()
+    assert len({first, second, third}) == 3
+    run_once(root)
+    assert {state(root, r) for r in (first, second, third)} == {"succeeded"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,8 @@ from repowire.record.parsing import DEFINITION_KEYS, parse_job
 from repowire.record.states import TERMINAL, TRANSITIONS, State, check_transition
 from repowire.templates.cron import next_fires, validate_cron
 from repowire.times import format_duration, parse_duration
+
+pytestmark = pytest.mark.slow  # a long reliability suite: ./dev test -m 'not slow' leaves it out
 
 KEYS = [*DEFINITION_KEYS, "state", "attempt", "notes", "executor", "exit_code", "bogus", "id"]
 scalars = st.one_of(

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import rw_process, wait_for
 from runner_helpers import RunnerProcess, kill_executors, read, set_config, state, write_job
-from test_slurm import _cluster_up, _in_queue, _slurm_id
+from slurm_helpers import cluster_up, in_queue, slurm_id_of
 
 from repowire.executors.local_processes import group_alive
+
+pytestmark = pytest.mark.slow  # a long reliability suite: ./dev test -m 'not slow' leaves it out
 
 SMALL = {"memory": "64M", "cpus": 1}  # so two jobs fit the one-node test cluster at once
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
@@ -110,36 +112,36 @@ def test_a_copied_claim_goes_back_to_the_queue_in_the_copy(root, tmp_path):
     assert any("claimed by a runner of another root" in n["text"] for n in record["notes"])
 
 
-@pytest.mark.skipif(not _cluster_up(), reason="no Slurm cluster answers here")
+@pytest.mark.skipif(not cluster_up(), reason="no Slurm cluster answers here")
 def test_a_copy_never_touches_the_originals_slurm_job(root, tmp_path):
     set_config(root, "kill_grace: 2s\nslurm:\n  max_jobs: 4\n")
     runner = RunnerProcess(root)
     try:
         write_job(root, "remote", command="sleep 60", executor="slurm")
-        wait_for(lambda: _slurm_id(root, "remote"), timeout=30, what="the submission")
-        slurm_id = _slurm_id(root, "remote")
+        wait_for(lambda: slurm_id_of(root, "remote"), timeout=30, what="the submission")
+        slurm_id = slurm_id_of(root, "remote")
         copy = tmp_path / "copy"
         _copy("cp", root, copy)
         assert rw_process("jobs", "cancel", "remote", cwd=copy).returncode == 0
         write_job(copy, "remote2", command="sleep 60", executor="slurm", state="running")
         done = rw_process("runner", "--once", cwd=copy, timeout=60)
         assert done.returncode == 0, done.stderr
-        assert _in_queue(slurm_id) and state(root, "remote") == "running"
+        assert in_queue(slurm_id) and state(root, "remote") == "running"
         assert state(copy, "remote") == "canceled"
     finally:
         runner.stop()
         kill_executors(root)
 
 
-@pytest.mark.skipif(not _cluster_up(), reason="no Slurm cluster answers here")
+@pytest.mark.skipif(not cluster_up(), reason="no Slurm cluster answers here")
 def test_a_copys_runner_does_not_find_the_originals_unrecorded_slurm_job(root, tmp_path):
     """Recovery finds a submitted-but-unrecorded Slurm job by name and root, not name alone."""
     set_config(root, "kill_grace: 2s\n")
     runner = RunnerProcess(root)
     try:
         write_job(root, "twin", command="sleep 60", executor="slurm", slurm=SMALL)
-        wait_for(lambda: _slurm_id(root, "twin"), timeout=30, what="the submission")
-        slurm_id = _slurm_id(root, "twin")
+        wait_for(lambda: slurm_id_of(root, "twin"), timeout=30, what="the submission")
+        slurm_id = slurm_id_of(root, "twin")
         copy = tmp_path / "copy"
         _copy("clone", root, copy)
         locks = copy / ".repowire/locks"
@@ -158,7 +160,7 @@ def test_a_copys_runner_does_not_find_the_originals_unrecorded_slurm_job(root, t
         done = rw_process("runner", "--once", cwd=copy, timeout=60)
         assert done.returncode == 0, done.stderr
         assert "adopted" not in done.stderr
-        assert _in_queue(slurm_id) and state(root, "twin") == "running"
+        assert in_queue(slurm_id) and state(root, "twin") == "running"
         assert read(copy, "twin")["state"] == "succeeded"  # requeued and run in the copy
     finally:
         runner.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -220,3 +221,22 @@ def test_shell_completion_offers_job_ids_and_template_names(root):
         timeout=30,
     )
     assert "compdef" in source.stdout
+
+
+def test_nothing_said_is_lost(root):
+    rw("jobs", "create", "tick", "--cron", "@daily", "--command", "true")
+    rw("jobs", "cancel", "tick", "--reason", "holiday")
+    shown = json.loads(rw("jobs", "show", "tick", "--json").stdout)
+    assert shown["state"] == "paused" and shown["paused_reason"] == "holiday"
+    assert "holiday" in rw("jobs", "show", "tick").stdout
+    rw("jobs", "resume", "tick")
+    assert json.loads(rw("jobs", "show", "tick", "--json").stdout)["paused_reason"] is None
+    write_job(root, "bad", command="echo partial; exit 4")
+    run_once(root)
+    result = rw("jobs", "result", "bad", ok=False)
+    assert result.exit_code == 1 and "partial" in result.stdout
+    assert "job bad failed: exit status 4" in result.stderr
+    job_id = rw("jobs", "create", "manual", "--prompt", "think").stdout.strip()
+    rw("jobs", "update", job_id, "--state", "running")
+    rw("jobs", "update", job_id, "--state", "failed", "--note", "gave up")
+    assert read(root, job_id)["error"] == "gave up"

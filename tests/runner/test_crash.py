@@ -7,6 +7,7 @@ import random
 import signal
 import time
 
+import pytest
 from conftest import wait_for
 from runner_helpers import (
     RunnerProcess,
@@ -17,6 +18,8 @@ from runner_helpers import (
     state,
     write_job,
 )
+
+pytestmark = pytest.mark.slow  # a long reliability suite: ./dev test -m 'not slow' leaves it out
 
 
 def test_repeated_sigkill_runs_every_job_exactly_once(root):

@@ -9,29 +9,17 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_error, rw, wait_for
+from conftest import assert_clean_error, git, rw, wait_for
 from runner_helpers import RunnerProcess, kill_executors, read, run_once, state, write_job
 
 from repowire.worktrees.git import run_git
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-
-
-def git(where: Path, *args: str, check: bool = True) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=t@example.com", *args],
-        cwd=where,
-        capture_output=True,
-        text=True,
-        check=check,
-    )
-    return done.stdout.strip()
 
 
 def snapshot(repo: Path) -> dict[str, object]:
@@ -524,6 +512,7 @@ def _alive(pid: int) -> bool:
     )
 
 
+@pytest.mark.slow
 def test_a_crash_loop_leaves_every_run_done_once_and_no_worktree_behind(repo):
     """SIGKILL the runner again and again while worktree runs start and end: each runs once,
     each branch holds its work, and nothing is left in `git worktree list`."""

@@ -11,6 +11,7 @@ import pytest
 from conftest import assert_clean_error, on_a_terminal, rw, rw_process, wait_for
 from runner_helpers import (
     RunnerProcess,
+    in_process_runner,
     kill_executors,
     read,
     run_once,
@@ -594,3 +595,24 @@ def test_an_idle_runner_has_no_child_process(runner, quick):
         lambda: psutil.Process(proc.proc.pid).children(recursive=True) == [],
         what="no child left",
     )
+
+
+def test_retry_keeps_the_jobs_own_due_time(root):
+    write_job(
+        root,
+        "later",
+        command="exit 3",
+        due_at="2099-01-01T00:00:00Z",
+        state="failed",
+        attempt=1,
+        retry_at="2026-01-01T00:00:00Z",
+    )
+    rw("jobs", "retry", "later")
+    record = read(root, "later")
+    assert record["state"] == "queued" and str(record["due_at"]).startswith("2099")
+    assert "retry_at" not in record
+    write_job(root, "flaky", command="exit 1", retries=1, retry_delay="1h")
+    runner, _ = in_process_runner(root)
+    wait_for(lambda: runner.step() is not None and read(root, "flaky").get("retry_at"))
+    record = read(root, "flaky")
+    assert record["state"] == "queued" and "due_at" not in record

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from conftest import assert_clean_error, rw
 
 from repowire.errors import ValidationError
 from repowire.templates.cron import next_fires, plan_catchup, slots_between, validate_cron, zone
@@ -146,3 +147,11 @@ def test_every_slot_is_either_fired_or_skipped():
     for catchup in ("latest", "none", "all"):
         plan = plan_catchup(HOURLY, NOW, catchup, 5 * 3600)
         assert sorted(plan.fire + [s for s, _ in plan.skip]) == HOURLY
+
+
+def test_a_never_matching_cron_is_refused_at_create(root):
+    assert_clean_error(
+        rw("jobs", "create", "feb", "--cron", "0 0 30 2 *", "--command", "true", ok=False),
+        says="matches no date",
+    )
+    assert not (root / ".repowire/agents/feb").exists()

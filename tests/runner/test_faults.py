@@ -504,7 +504,7 @@ def test_a_record_broken_by_hand_while_it_runs_still_times_out(root):
 
 
 def test_dashboard_log_offset_that_is_not_a_number(root):
-    from test_dashboard import Dashboard
+    from dashboard_helpers import Dashboard
 
     job_id = rw("jobs", "create", "A", "--command", "true").stdout.strip()
     board = Dashboard(root)

@@ -1,0 +1,33 @@
+"""`repowire validate` and the problems it reports: every one, with paths from the root."""
+
+from __future__ import annotations
+
+from conftest import rw
+from runner_helpers import in_process_runner
+
+
+def test_a_problem_is_shown_with_paths_relative_to_the_root(root):
+    (root / ".repowire/jobs/broken.yaml").write_text("retries: many\ncommand: 'true'\n")
+    (root / ".repowire/agents/bad").mkdir()
+    (root / ".repowire/agents/bad/job.yaml").write_text("cron: nope\ncommand: 'true'\n")
+    listing = rw("jobs", "list").stdout
+    assert "retries: expected a whole number" in listing and "not a valid cron" in listing
+    assert str(root) not in listing
+    problems = rw("validate", ok=False).stderr
+    assert ".repowire/jobs/broken.yaml: retries:" in problems and str(root) not in problems
+    runner, out = in_process_runner(root)
+    runner.step()
+    assert "skipped .repowire/jobs/broken.yaml: retries:" in out.getvalue()
+
+
+def test_every_problem_duplicate_keys_and_prompt_files(root):
+    (root / ".repowire/jobs/two.yaml").write_text("retries: many\ntimeout: soon\ncommand: 'true'\n")
+    (root / ".repowire/jobs/dup.yaml").write_text("command: 'true'\ncommand: 'rm -rf x'\n")
+    (root / ".repowire/jobs/escape.yaml").write_text(
+        "backend: claude\nprompt_file: ../../../etc/passwd\n"
+    )
+    problems = rw("validate", ok=False).stderr.splitlines()
+    assert any("two.yaml: retries:" in p for p in problems)
+    assert any("two.yaml: timeout:" in p for p in problems)
+    assert any("dup.yaml" in p and "given twice" in p for p in problems)
+    assert any("escape.yaml" in p and "must stay inside" in p for p in problems)
