@@ -4,6 +4,7 @@ Pure: no I/O. Parsing and validation of files live in parsing.py."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,10 @@ from repowire.times import format_time, parse_duration
 __all__ = [
     "Note",
     "Job",
+    "Definition",
+    "Status",
+    "DEFINITION_FIELDS",
+    "STATUS_FIELDS",
     "Invalid",
     "enter_state",
     "job_to_dict",
@@ -60,9 +65,10 @@ class Note(NamedTuple):
     state: State | None = None
 
 
-@dataclass(slots=True, eq=False, repr=False)  # compared by identity; each generated method is
-class Job:  # compiled at import, and a cold `jobs status` need not pay for these two
-    """One job record: its definition and its state (docs/file-format.md)."""
+@dataclass(eq=False, repr=False, kw_only=True)
+class Definition:
+    """What the file's author wrote: a person, a script, an agent, or the scheduler for a
+    template's run. People own these keys; the runner never changes them."""
 
     id: str
     name: str | None = None
@@ -77,9 +83,30 @@ class Job:  # compiled at import, and a cold `jobs status` need not pay for thes
     retry_delay: str | float | None = None
     due_at: datetime | None = None
     continuity: str | None = None
+    where: str | None = None  # `executor:` as written: "local" or "slurm"
+    slurm: dict[str, Any] | None = None
+    after: list[str] = field(default_factory=list)  # jobs that must succeed before it starts
+    on_dependency_failure: str | None = None  # cancel (default) or run
+    priority: int = 0  # higher starts first; equal priorities, oldest first
+    labels: list[str] = field(default_factory=list)
+    run_if: str | None = None  # a shell command; the job starts only when it exits 0
+    run_if_timeout: str | float | None = None
+    stall_timeout: str | float | None = None  # fail it when its log has not grown this long
+    workspace: str | None = None  # inplace (default) or worktree: a git worktree per run
+    base: str | None = None  # the commit a worktree run starts from (default: HEAD)
+    keep_worktree: bool = False  # keep a worktree run's folder when it ends
+    notify: list[dict[str, Any]] = field(default_factory=list)  # where its end is told
+    # a template's run: written by the scheduler when it fires the run, never changed after
     template: str | None = None
     scheduled_for: datetime | None = None
     triggered_by: str | None = None  # the run whose end fired this one (a template's `then`)
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class Status:
+    """What the transitions maintain: the state and its timeline, the attempt and what it left.
+    The runner and `jobs update` (through Store.transition) write these keys."""
+
     state: State = State.QUEUED
     attempt: int = 0
     created_at: datetime | None = None
@@ -92,24 +119,20 @@ class Job:  # compiled at import, and a cold `jobs status` need not pay for thes
     error: str | None = None
     exit_code: int | None = None
     session_id: str | None = None
-    where: str | None = None  # the definition's `executor:`: "local" or "slurm"
     handle: Handle | None = None  # once claimed, what was started; written as `executor:`
-    slurm: dict[str, Any] | None = None
-    after: list[str] = field(default_factory=list)  # jobs that must succeed before it starts
-    on_dependency_failure: str | None = None  # cancel (default) or run
-    priority: int = 0  # higher starts first; equal priorities, oldest first
-    labels: list[str] = field(default_factory=list)
-    run_if: str | None = None  # a shell command; the job starts only when it exits 0
-    run_if_timeout: str | float | None = None
-    stall_timeout: str | float | None = None  # fail it when its log has not grown this long
-    workspace: str | None = None  # inplace (default) or worktree: a git worktree per run
-    base: str | None = None  # the commit a worktree run starts from (default: HEAD)
-    keep_worktree: bool = False  # keep a worktree run's folder when it ends
     worktree: Worktree | None = None  # where a worktree run works, and what it left
-    usage: dict[str, Any] | None = None  # tokens and cost its attempts used (usage.py)
-    notify: list[dict[str, Any]] = field(default_factory=list)  # where its end is told
+    usage: dict[str, Any] | None = None  # tokens and cost its attempts used (backends/usage.py)
     notified: list[dict[str, Any]] = field(default_factory=list)  # each try to tell it
     quiet: bool = False  # nothing to report: no inbox entry, only explicit notifications
+
+
+DEFINITION_FIELDS = tuple(f.name for f in dataclasses.fields(Definition))
+STATUS_FIELDS = tuple(f.name for f in dataclasses.fields(Status))
+
+
+@dataclass(eq=False, repr=False, kw_only=True)  # compared by identity
+class Job(Status, Definition):
+    """One job record (docs/file-format.md): its definition, and its status."""
 
     @property
     def runs_on(self) -> str:
@@ -141,6 +164,10 @@ class Job:  # compiled at import, and a cold `jobs status` need not pay for thes
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL
+
+    def definition(self) -> dict[str, Any]:
+        """The definition's keys as they are now (a copy of the lists and mappings)."""
+        return {name: copy.copy(getattr(self, name)) for name in DEFINITION_FIELDS}
 
     def __repr__(self) -> str:
         return f"Job({self.id!r}, {self.state.value})"
@@ -194,15 +221,24 @@ def plain(value: Any, times_as_text: bool = True) -> Any:
 
 
 _ZERO_DEFAULTS = ("retries", "priority", "keep_worktree", "quiet")  # left out when 0 or false
+# The order of a record's keys in its file: what a person reads first, the timeline after.
+RECORD_ORDER = (
+    "name", "backend", "command", "prompt", "prompt_file", "path", "env", "timeout", "retries",
+    "retry_delay", "due_at", "continuity", "template", "scheduled_for", "triggered_by", "state",
+    "attempt", "created_at", "updated_at", "started_at", "finished_at", "retry_at", "notes",
+    "result_summary", "error", "exit_code", "session_id", "where", "handle", "slurm", "after",
+    "on_dependency_failure", "priority", "labels", "run_if", "run_if_timeout", "stall_timeout",
+    "workspace", "base", "keep_worktree", "worktree", "usage", "notify", "notified", "quiet",
+)  # fmt: skip
 
 
 def job_to_dict(job: Job, *, with_id: bool = False, times_as_text: bool = True) -> dict[str, Any]:
     """The record as plain data in key order, empty keys left out; times as ISO-8601 Z text
     (or, for the YAML writer, as datetimes)."""
     out: dict[str, Any] = {"id": job.id} if with_id else {}
-    for f in dataclasses.fields(job):
-        key, value = f.name, getattr(job, f.name)
-        if key == "id" or (key == "where" and job.handle is not None):
+    for key in RECORD_ORDER:
+        value = getattr(job, key)
+        if key == "where" and job.handle is not None:
             continue  # a started job's `executor:` is its handle
         if key == "notes":
             value = [_note_dict(n) for n in value]

@@ -113,3 +113,21 @@ def test_template_fields_and_their_checks_agree():
     from repowire.record.template import TEMPLATE_FIELDS
 
     assert set(TEMPLATE_FIELDS) == set(TEMPLATE_KEYS)
+
+
+def test_the_definition_holds_what_people_write_and_the_status_what_transitions_keep():
+    """Job is its Definition (the keys a file's author writes) and its Status (the keys the
+    transitions maintain); the parser's lists of keys say the same."""
+    from repowire.record.job import DEFINITION_FIELDS, STATUS_FIELDS, Definition, Job, Status
+    from repowire.record.parsing import _RUN_KEYS, _STATE_KEYS, DEFINITION_KEYS
+
+    as_fields = {"executor": None}  # `executor:` is `where` as written, `handle` once claimed
+    written = {as_fields.get(k, k) for k in [*DEFINITION_KEYS, *_RUN_KEYS]} - {None}
+    assert set(DEFINITION_FIELDS) == written | {"id", "where"}
+    assert set(STATUS_FIELDS) == {as_fields.get(k, k) for k in _STATE_KEYS} - {None} | {"handle"}
+    assert not set(DEFINITION_FIELDS) & set(STATUS_FIELDS)
+    job = Job(id="j", command="true", labels=["a"])
+    assert isinstance(job, Definition) and isinstance(job, Status)
+    copied = job.definition()
+    copied["labels"].append("b")  # a copy: the job's own list is unchanged
+    assert job.labels == ["a"] and copied["command"] == "true" and "state" not in copied
