@@ -247,45 +247,52 @@ def _named(path: Path, exc: OSError) -> OSError:
     return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
-def atomic_write(path: Path, text: str) -> Identity | None:
-    """Replace path with text: temp file in the same folder, fsync, rename, fsync the folder.
-    Returns the file's identity (inode, size, mtime and ctime in ns) right after, None if it
-    is no longer ours."""
+def atomic_write(path: Path, text: str, temp_folder: Path | None = None) -> None:
+    """Replace path with text: a temp file (in `temp_folder`, on the same file system, else
+    beside the file), fsync, rename, fsync the folder."""
     try:
-        return _replace(path, text.encode("utf-8"))
+        _replace(path, text.encode("utf-8"), temp_folder)
     except OSError as exc:
         raise _named(path, exc) from None
 
 
-def _replace(path: Path, data: bytes) -> Identity | None:
-    tmp, inode = _write_temp(path.parent, data, _mode_for(path))
+def _replace(path: Path, data: bytes, temp_folder: Path | None) -> None:
+    tmp, _inode = _write_temp(temp_folder or path.parent, data, _mode_for(path))
     try:
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if temp_folder is None or exc.errno != errno.EXDEV:
+            raise
+        _replace(path, data, None)  # the temp folder is on another file system: beside it
+        return
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
-    info = os.lstat(path)
-    if info.st_ino != inode:
-        return None  # replaced again already
-    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
-def create_exclusive(path: Path, text: str) -> bool:
-    """Create path with text, complete or not at all; False if it already exists."""
+def create_exclusive(path: Path, text: str, temp_folder: Path | None = None) -> bool:
+    """Create path with text, complete or not at all; False if it already exists. The temp
+    file is written in `temp_folder` (on the same file system), else beside the file."""
     try:
-        return _create(path, text)
+        return _create(path, text.encode("utf-8"), temp_folder)
     except OSError as exc:
         raise _named(path, exc) from None
 
 
-def _create(path: Path, text: str) -> bool:
-    tmp, _inode = _write_temp(path.parent, text.encode("utf-8"), _mode_for(path))
+def _create(path: Path, data: bytes, temp_folder: Path | None) -> bool:
+    tmp, _inode = _write_temp(temp_folder or path.parent, data, _mode_for(path))
     try:
         os.link(tmp, path)  # fails if path exists: an exclusive create of a finished file
     except FileExistsError:
         return False
+    except OSError as exc:
+        if temp_folder is None or exc.errno != errno.EXDEV:
+            raise
+        return _create(path, data, None)  # another file system: beside it
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -133,6 +133,15 @@ class Store:
             lock = self._file_locks.setdefault(path, file_lock(path))
         return lock
 
+    def _temp_folder(self) -> Path:
+        """Where a record's temp file is written: locks/, a folder of the same root that no
+        watcher looks at, so a write raises one file event in jobs/ (its rename or link), not
+        four (the temp file's create, close, and both halves of the move)."""
+        if not self._locks_ready:
+            self.locks_dir.mkdir(parents=True, exist_ok=True)
+            self._locks_ready = True
+        return self.locks_dir
+
     def lock_file(self, name: str) -> Path:
         return self.locks_dir / f"{validate_id(name)}.lock"
 
@@ -172,7 +181,7 @@ class Store:
         path = self.job_file(job.id)
         written = record_text(job, limit)
         try:
-            atomic_write(path, written[0])
+            atomic_write(path, written[0], self._temp_folder())
         except OSError as exc:
             self._written.forget(job.id)
             raise RepowireError(
@@ -187,7 +196,7 @@ class Store:
         job.created_at = job.created_at or now
         job.updated_at = job.updated_at or now
         written = record_text(job, PEOPLE_LIMIT)
-        created = create_exclusive(self.job_file(job.id), written[0])
+        created = create_exclusive(self.job_file(job.id), written[0], self._temp_folder())
         if created:
             self._remember(job, written)
         return created

@@ -424,3 +424,31 @@ def test_yml_files_are_listed_with_what_to_do(root):
     entry = next(j for j in listing["jobs"] if j["id"] == "typo.yml")
     assert entry["state"] == "invalid" and "rename it to typo.yaml" in entry["error"]
     assert "rename it to typo.yaml" in rw("validate", ok=False).stderr
+
+
+def test_a_record_write_raises_one_event_in_jobs_not_four(root):
+    """A record's temp file is written in locks/, which no watcher looks at: the runner's
+    watcher hears of a write once (its rename or link into jobs/), never of a temp file."""
+    import threading
+
+    from repowire.watch.watcher import Watcher
+
+    store = Store(root)
+    watcher = Watcher([store.jobs_dir, store.agents_dir], threading.Event())
+    assert watcher.start()
+    try:
+        watcher.changes.take()  # from now on: the names events report
+        job = api.create_job(root, "a", command="true")
+        api.update_job(root, job.id, note="one")
+        api.update_job(root, job.id, note="two")
+        seen: set[str] = set()
+
+        def heard() -> bool:
+            seen.update(watcher.changes.take() or ())
+            return f"{job.id}.yaml" in seen
+
+        wait_for(heard, what="the record's events")
+        assert not [name for name in seen if name.startswith(".tmp-")], seen
+    finally:
+        watcher.stop()
+    assert not [p.name for p in store.locks_dir.iterdir() if p.name.startswith(".tmp-")]
