@@ -190,6 +190,7 @@ class Runner:
         jobs = {job_id: j for job_id, j in listed.items() if isinstance(j, Job)}
         if self.settings.trusted and self.notifier.pending(jobs, self.config.notify, now):
             return False  # a notification to try once more (its retries are not waited for)
+        verdicts: dict[str, bool] = {}  # whether each queued job will run, worked out once
         for item in live_jobs(jobs, self.table.live):
             if item.worktree and item.worktree.pending and item.state != State.RUNNING:
                 if item.id not in self.supervisor.trees.failing:
@@ -197,23 +198,43 @@ class Runner:
             if item.state == State.QUEUED and item.effective_backend is not None:
                 if item.id in self.guard.failing:
                     continue  # e.g. its lock cannot be taken: a person must look at it
-                if item.id in self.supervisor.started or self._will_run(item, jobs, now, set()):
+                if item.id in self.supervisor.started or self._will_run(item, jobs, now, verdicts):
                     return False
         return True
 
-    def _will_run(self, job: Job, jobs: dict[str, Job], now: datetime, seen: set[str]) -> bool:
+    def _will_run(
+        self, job: Job, jobs: dict[str, Job], now: datetime, verdicts: dict[str, bool]
+    ) -> bool:
         """Whether a queued job will start in this --once: it is due, and every job it waits
-        for is running or will run too (one waiting for a missing or later job will not)."""
-        if not job.is_due(now) or job.id in seen:
-            return False
-        seen.add(job.id)
+        for is running or will run too (one waiting for a missing or later job, or for itself
+        through a cycle, will not). Walked with a stack, not recursion: a chain of `after`
+        may be thousands long; `verdicts` keeps each job's answer for the next question."""
+        stack, on_path = [(job, False)], set()
+        while stack:
+            item, expanded = stack.pop()
+            if item.id in verdicts:
+                continue
+            if expanded:
+                on_path.discard(item.id)
+                verdicts[item.id] = self._dependencies_will_run(item, jobs, verdicts)
+            elif not item.is_due(now) or item.id in on_path:
+                verdicts[item.id] = False  # not due yet, or waiting on itself
+            else:
+                on_path.add(item.id)
+                stack.append((item, True))
+                stack += [(dep, False) for dep in _queued(item.after, jobs, verdicts)]
+        return verdicts[job.id]
+
+    def _dependencies_will_run(
+        self, job: Job, jobs: dict[str, Job], verdicts: dict[str, bool]
+    ) -> bool:
         for dep_id in job.after:
             dep = jobs.get(dep_id)
             if dep is None:
                 if self.table.state_of(dep_id) is None:
                     return False  # missing: it may never come
                 continue  # finished, and resting
-            if dep.state == State.QUEUED and not self._will_run(dep, jobs, now, seen):
+            if dep.state == State.QUEUED and not verdicts.get(dep_id, False):
                 return False
         return True
 
@@ -326,3 +347,14 @@ def _group_exists(pgid: int) -> bool:
     except OSError:
         return True  # someone else's: its attempt is judged with the whole record
     return True
+
+
+def _queued(ids: list[str], jobs: dict[str, Job], verdicts: dict[str, bool]) -> list[Job]:
+    """The jobs of `ids` that are queued and not yet judged."""
+    return [
+        dep
+        for dep_id in ids
+        if (dep := jobs.get(dep_id)) is not None
+        and dep.state == State.QUEUED
+        and dep_id not in verdicts
+    ]

@@ -316,3 +316,37 @@ def test_run_if_on_a_one_off_job_and_its_timeout(root):
     assert state(root, "yes") == "succeeded"
     hung = read(root, "hangs")
     assert hung["state"] == "failed" and "did not answer within 0.5s" in hung["error"]
+
+
+def test_a_long_after_chain_is_judged_without_recursion(root):
+    """`runner --once` asks whether each queued job will run; a hand-written chain of 3,000
+    jobs, each after the one before, is walked with a stack (it raised RecursionError), a
+    diamond is judged once, and a job waiting for itself never runs."""
+    import io
+    from datetime import datetime, timezone
+
+    from repowire.record.job import Job
+    from repowire.runner.loop import Runner
+
+    runner = Runner(root, log=io.StringIO())
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    chain = {
+        f"c{n}": Job(id=f"c{n}", command="true", after=[f"c{n - 1}"] if n else [])
+        for n in range(3000)
+    }
+    verdicts: dict[str, bool] = {}
+    assert runner._will_run(chain["c2999"], chain, now, verdicts) and len(verdicts) == 3000
+    diamond = {
+        "top": Job(id="top", command="true", after=["left", "right"]),
+        "left": Job(id="left", command="true", after=["base"]),
+        "right": Job(id="right", command="true", after=["base"]),
+        "base": Job(id="base", command="true"),
+    }
+    assert runner._will_run(diamond["top"], diamond, now, {})
+    looped = {
+        "self": Job(id="self", command="true", after=["self"]),
+        "a": Job(id="a", command="true", after=["b"]),
+        "b": Job(id="b", command="true", after=["a"]),
+    }
+    assert not runner._will_run(looped["self"], looped, now, {})
+    assert not runner._will_run(looped["a"], looped, now, {})
