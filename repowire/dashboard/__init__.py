@@ -160,6 +160,10 @@ def _routes(project: api.Project, guard: Guard, page: str) -> list[BaseRoute]:
 
         return _endpoint(guard.write_refusal, handler, 409)
 
+    def mark_read(job_id: str) -> Any:
+        project.mark_read([job_id])
+        return project.job(job_id)  # the record, as every other action answers
+
     post = ["POST"]
     return [
         Route("/", partial(_index, guard, page)),
@@ -171,7 +175,7 @@ def _routes(project: api.Project, guard: Guard, page: str) -> list[BaseRoute]:
         Route("/api/jobs/{id}/log", read(partial(_log_from, project))),
         Route("/api/jobs/{id}/cancel", act(project.cancel), methods=post),
         Route("/api/jobs/{id}/retry", act(project.retry), methods=post),
-        Route("/api/jobs/{id}/read", act(lambda job_id: project.mark_read([job_id])), methods=post),
+        Route("/api/jobs/{id}/read", act(mark_read), methods=post),
         Route("/api/templates/{id}/run", act(project.run_template), methods=post),
         Route("/api/templates/{id}/pause", act(project.pause), methods=post),
         Route("/api/templates/{id}/resume", act(project.resume), methods=post),

@@ -85,6 +85,19 @@ def test_non_loopback_needs_a_token(root):
         dash.close()
 
 
+def test_marking_a_finished_run_read_answers_its_record(root, board):
+    """POST /api/jobs/ID/read (what opening a finished run does) answers 200 with the record,
+    as every action does (it answered HTTP 500: the action's list of ids is no record), and
+    the run leaves the inbox."""
+    write_job(root, "done", command="true")
+    run_once(root)
+    assert board.client.get("/api/state").json()["inbox"] == ["done"]
+    answer = board.post("/api/jobs/done/read")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["id"] == "done" and answer.json()["state"] == "succeeded"
+    assert board.client.get("/api/state").json()["inbox"] == []
+
+
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
 
