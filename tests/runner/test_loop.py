@@ -616,3 +616,17 @@ def test_retry_keeps_the_jobs_own_due_time(root):
     wait_for(lambda: runner.step() is not None and read(root, "flaky").get("retry_at"))
     record = read(root, "flaky")
     assert record["state"] == "queued" and "due_at" not in record
+
+
+def test_a_template_created_under_a_runner_prints_no_python_warning(runner, quick):
+    """The runner's output is its own lines only: creating a template while it runs printed a
+    raw RuntimeWarning ("Callback with id ... already exists for watch") before the watcher
+    moved to watchdog's public observer."""
+    proc = runner()
+    rw("jobs", "create", "tick", "--cron", "@daily", "--command", "true")
+    (quick / ".repowire/agents/other").mkdir()
+    (quick / ".repowire/agents/other/job.yaml").write_text("cron: '@daily'\ncommand: 'true'\n")
+    run_id = rw("jobs", "run", "tick").stdout.strip()
+    wait_for(lambda: state(quick, run_id) == "succeeded", what="the run")
+    printed = proc.output()
+    assert "Warning" not in printed and "Traceback" not in printed, printed
