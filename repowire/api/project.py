@@ -84,7 +84,7 @@ class Project:
         if self.store.job_file(validate_id(name)).exists():
             raise JobNotFound(
                 f"{name} is a job, not a template; 'jobs {verb}' works on templates "
-                f"(to run a finished job again: 'repowire jobs retry {name}')"
+                f"(to run a finished job again: 'repowire jobs rerun {name}')"
             )
         return read_template(self.store, name)
 
