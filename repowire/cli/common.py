@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 from repowire.errors import RepowireError, UsageProblem
 
 __all__ = [
+    "RepowireCommand",
     "RepowireGroup",
     "root_option",
     "json_option",
@@ -26,11 +27,23 @@ __all__ = [
 ]
 
 
+class RepowireCommand(click.Command):
+    """A command whose usage problems are told with its own usage line, not its group's."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageProblem as exc:
+            raise click.UsageError(str(exc), ctx) from None
+
+
 class RepowireGroup(click.Group):
     """Turns library errors into one sentence on stderr and exit 1, never a traceback; and
     loads a command named in `lazy` (name -> its module in repowire.cli, the command being the
     module's attribute of that name) only when it is asked for, so a command line run imports
     only its own command's module."""
+
+    command_class = RepowireCommand
 
     def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
