@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from repowire import clock
-from repowire.errors import JobNotFound
+from repowire.errors import JobNotFound, RepowireError
 from repowire.files import MAX_FILE_BYTES, open_file, read_tail
 from repowire.record.job import Invalid, Job, job_from_record, job_to_dict
 from repowire.record.states import State
@@ -321,6 +321,7 @@ def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict
             at = next_fires(item.cron, zone(item.timezone), clock.now() - item.offset, 1)[0]
             at += item.offset
             fires.append({"template": item.name, "at": format_time(at)})
+    invalid += _config_problem(store)
     return {
         "root": str(store.root),
         "trusted": trusted,
@@ -335,6 +336,19 @@ def overview(store: Store, trusted: bool, runners: list[dict[str, Any]]) -> dict
         "next_fires": sorted(fires, key=lambda f: f["at"])[:5],
         "invalid": [{k: r.get(k) for k in ("id", "path", "error")} for r in invalid],
     }
+
+
+def _config_problem(store: Store) -> list[dict[str, Any]]:
+    """config.yaml as a problem of the root when it cannot be read (a runner keeps its last
+    good settings, or does not start)."""
+    from repowire.store.config import load_config
+
+    try:
+        load_config(store.root)
+    except RepowireError as exc:
+        error = str(exc).removeprefix(f"{store.base / 'config.yaml'}: ")  # the path is shown
+        return [{"id": "config.yaml", "path": ".repowire/config.yaml", "error": error}]
+    return []
 
 
 def result_of(store: Store, job: Job) -> dict[str, Any]:
