@@ -528,3 +528,38 @@ def test_a_bad_due_time_changes_nothing(root, args):
     before = sorted(p.name for p in (root / ".repowire/jobs").iterdir())
     assert_clean_error(rw(*args, ok=False))
     assert sorted(p.name for p in (root / ".repowire/jobs").iterdir()) == before
+
+
+def test_jobs_run_of_a_finished_job_points_to_rerun_which_works(root):
+    """`jobs run` takes templates; given a succeeded job it names the command that runs a
+    finished job again (it advised `jobs retry`, which refuses a succeeded job)."""
+    from runner_helpers import run_once, write_job
+
+    write_job(root, "done", command="true")
+    run_once(root)
+    refused = rw("jobs", "run", "done", ok=False)
+    assert_clean_error(refused, says="'repowire jobs rerun done'")
+    again = rw("jobs", "rerun", "done")
+    assert again.exit_code == 0 and again.stdout.strip()
+
+
+def test_a_usage_problem_shows_the_commands_own_usage_line(root):
+    """`jobs update ID` with nothing to change, and `--prompt` with `--prompt-file`, are usage
+    problems of those commands: their own usage line, not `repowire jobs [OPTIONS] COMMAND`."""
+    job_id = rw("jobs", "create", "x", "--command", "true").stdout.strip()
+    for args, usage in (
+        (["update", job_id], "jobs update [OPTIONS] ID"),
+        (["create", "y", "--prompt", "a", "--prompt-file", "b"], "jobs create [OPTIONS] NAME"),
+    ):
+        done = rw("jobs", *args, ok=False)
+        assert_clean_error(done, code=2)
+        assert usage in done.stderr and "COMMAND" not in done.stderr, done.stderr
+
+
+def test_status_lists_a_broken_config_among_its_problems(root):
+    (root / ".repowire/config.yaml").write_text("max_concurrency: [\n")
+    shown = rw("status", ok=False)
+    assert shown.exit_code == 3  # no runner serves it: the status says so, as ever
+    assert ".repowire/config.yaml: not valid YAML" in shown.stdout, shown.stdout
+    data = json.loads(rw("status", "--json", ok=False).stdout)
+    assert [p["id"] for p in data["invalid"]] == ["config.yaml"]
