@@ -11,15 +11,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
+import time
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
@@ -35,6 +37,8 @@ __all__ = [
     "describe",
     "deliver",
     "stop_group",
+    "end_group",
+    "shown_url",
     "HOOKS",
     "MAX_TRIES",
     "BACKOFF",
@@ -66,12 +70,28 @@ class Delivery:
 
 
 def describe(target: dict[str, Any]) -> str:
-    """How a target is named in `notified` and in the log."""
+    """How a target is named in `notified` and in the log: a webhook's URL without its query
+    or credentials (a `?token=` is a secret), told apart from another by a digest of it."""
     if "webhook" in target:
-        return f"webhook {target['webhook']}"
+        url = str(target["webhook"])
+        shown = shown_url(url)
+        if shown == url:
+            return f"webhook {url}"
+        return f"webhook {shown} ({hashlib.sha256(url.encode()).hexdigest()[:8]})"
     if "command" in target:
         return f"command {' '.join(str(target['command']).split())[:120]}"
     return "desktop"
+
+
+def shown_url(url: str) -> str:
+    """The URL without userinfo, query and fragment: what may be written to logs."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _ended(job: Job) -> datetime | None:
@@ -143,10 +163,17 @@ def _command(
     finally:
         with _LOCK:
             HOOKS.discard(proc)
+    end_group(proc.pid)  # what it left running in the background ends with its answer
     if code == 0:
         return True, "exit status 0", False
     # 126/127: the shell could not run or find the command; trying again is of no use
     return False, f"exit status {code}", code in (126, 127)
+
+
+def end_group(pgid: int) -> None:
+    """SIGKILL what is left of a process group whose leader has ended (none: nothing)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> None:
@@ -171,25 +198,49 @@ def _payload(target: dict[str, Any], record: dict[str, Any]) -> bytes:
 def _webhook(
     target: dict[str, Any], record: dict[str, Any], timeout: float
 ) -> tuple[bool, str, bool]:
+    """POST the body; the whole try (connect, send, the answer's status line and headers)
+    has `timeout` seconds, however slowly a receiver trickles. Redirects are not followed (a
+    POST's body would be lost on the way): a 3xx is a failure that says where it pointed."""
     body = _payload(target, record)
     headers = {"Content-Type": "application/json", "User-Agent": "repowire"}
     if target.get("secret"):
         digest = hmac.new(str(target["secret"]).encode(), body, hashlib.sha256).hexdigest()
         headers["X-Repowire-Signature-256"] = f"sha256={digest}"
-    request = urllib.request.Request(target["webhook"], data=body, headers=headers, method="POST")
+    url = urllib.parse.urlsplit(str(target["webhook"]))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return False, "unreachable: not an http(s) URL", True
+    kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    connection = kind(url.hostname, url.port, timeout=timeout)
+    cutoff = threading.Timer(timeout, _cut, (connection,))  # the try's total deadline
+    cutoff.daemon = True
+    started = time.monotonic()
+    cutoff.start()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (http(s) only)
-            return True, f"HTTP {answer.status}", False
-    except urllib.error.HTTPError as exc:
-        return False, f"HTTP {exc.code}", exc.code in (400, 401, 403, 404, 405, 410, 422)
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
+        path = urllib.parse.urlunsplit(("", "", url.path or "/", url.query, ""))
+        connection.request("POST", path, body=body, headers=headers)
+        answer = connection.getresponse()
+        status, where = answer.status, answer.getheader("Location")
+    except (OSError, http.client.HTTPException) as exc:
+        if time.monotonic() - started >= timeout or isinstance(exc, TimeoutError):
             return False, f"no answer within {timeout:g}s", False
-        return False, f"unreachable: {_reason(exc.reason)}", False
-    except TimeoutError:
-        return False, f"no answer within {timeout:g}s", False
-    except (OSError, ValueError) as exc:
         return False, f"unreachable: {_reason(exc)}", False
+    finally:
+        cutoff.cancel()
+        connection.close()
+    if 300 <= status < 400:
+        pointed = f" to {shown_url(where)}" if where else ""
+        return False, f"HTTP {status}, a redirect{pointed}; not followed", True
+    if status >= 400:
+        return False, f"HTTP {status}", status in (400, 401, 403, 404, 405, 410, 422)
+    return True, f"HTTP {status}", False
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    """End a try at its deadline: the socket is shut, so a read that waits returns."""
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _reason(exc: object) -> str:

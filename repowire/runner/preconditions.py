@@ -54,6 +54,8 @@ def evaluate(command: str, cwd: Path, env: dict[str, str], timeout: float) -> Ve
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         return Verdict(None, f"run_if did not answer within {timeout:g}s")
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # it has answered: what
+        os.killpg(proc.pid, signal.SIGKILL)  # it left running in the background ends with it
     if code == 0:
         return Verdict(True, "run_if exited 0")
     if code in (126, 127):

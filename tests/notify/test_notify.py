@@ -3,12 +3,14 @@ killed between a job's end and its notification, and the inbox's seen marks."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import shutil
 import signal
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -338,3 +340,117 @@ def test_desktop_notices_go_through_notify_send_and_a_template_tells_of_its_runs
     entry = notified(root, run_id)[0]
     assert entry["ok"] and entry["status"] == "shown by notify-send"
     assert shown.read_text() == "--app-name=repowire|repowire: nightly succeeded|report ready|\n"
+
+
+class _Trickle:
+    """A receiver that answers a POST with one byte of its status line every `pause` seconds
+    (a read's timeout never passes), or with a redirect."""
+
+    def __init__(self, pause: float = 0.0, redirect: str = "") -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.pause, self.redirect, self.stop = pause, redirect, threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                if self.redirect:
+                    conn.sendall(
+                        f"HTTP/1.1 302 Found\r\nLocation: {self.redirect}\r\n"
+                        "Content-Length: 0\r\n\r\n".encode()
+                    )
+                    continue
+                for byte in b"HTTP/1.1 200 OK\r\n":
+                    if self.stop.wait(self.pause):
+                        break
+                    with contextlib.suppress(OSError):
+                        conn.sendall(bytes([byte]))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.server.close()
+
+
+def test_a_receiver_that_trickles_is_cut_at_the_tries_deadline(root):
+    """Each try has a total deadline: a receiver sending a byte of its answer every 0.4 s kept
+    a delivery alive forever (the timeout is per read), and `runner --once` never ended."""
+    receiver = _Trickle(pause=0.4)
+    try:
+        write_job(
+            root, "trickled", command="true", notify=[{"webhook": receiver.url, "timeout": "1s"}]
+        )
+        started = time.monotonic()
+        run_once(root)
+        assert time.monotonic() - started < 6
+        entry = notified(root, "trickled")[0]
+        assert not entry["ok"] and entry["status"] == "no answer within 1s"
+    finally:
+        receiver.close()
+
+
+def test_a_redirect_is_a_failure_that_says_where_and_urls_are_shown_without_secrets(root):
+    """A POST is never followed to where a 3xx points (it went on as a GET without the body
+    and was noted `HTTP 200, ok: true`); a URL's query and credentials (a `?token=`) stay out
+    of the runner's log and of `notified`."""
+    receiver = _Trickle(redirect="http://user:pw@127.0.0.1:9/elsewhere?token=abc")
+    try:
+        target = receiver.url.replace("http://", "http://me:hunter2@") + "/in?token=s3cret"
+        write_job(root, "moved", command="true", notify=[{"webhook": target}])
+        log = run_once(root)
+        entry = notified(root, "moved")[0]
+        assert not entry["ok"] and "HTTP 302" in entry["status"]
+        assert "redirect to http://127.0.0.1:9/elsewhere" in entry["status"]
+        assert entry["target"].startswith(f"webhook {receiver.url}/in (")
+        written = log + (root / ".repowire/jobs/moved.yaml").read_text().split("notify:")[0]
+        written += json.dumps(notified(root, "moved"))
+        for secret in ("s3cret", "hunter2", "token=abc", "pw@"):
+            assert secret not in written, secret
+    finally:
+        receiver.close()
+
+
+def test_a_hook_and_a_precondition_leave_nothing_running_once_they_answer(root):
+    """The process group of a notify command and of a `run_if` is ended once it answers: a
+    subshell a hook left behind wrote into the job's log after `runner --once` exited, and
+    `run_if: sleep 45 & exit 0` left the sleep alive after the job succeeded."""
+
+    hook_pid, gate_pid = root / "hook.pid", root / "gate.pid"
+    write_job(
+        root,
+        "left",
+        command="true",
+        run_if=f"sh -c 'echo $$ > {gate_pid}; sleep 45' & {_until(gate_pid)}",
+        notify=[
+            {"command": f"sh -c 'echo $$ > {hook_pid}; sleep 45; echo late' & {_until(hook_pid)}"}
+        ],
+    )
+    run_once(root)
+    assert read(root, "left")["state"] == "succeeded"
+    for path in (hook_pid, gate_pid):
+        wait_for(path.exists, what=f"{path.name}")
+        pid = int(path.read_text())
+        wait_for(lambda pid=pid: _ended(pid), what=f"{path.name}'s process to end")
+
+
+def _until(path: Path) -> str:
+    """Shell words that wait until the background child has written its pid, then exit 0."""
+    return f"while [ ! -s {path} ]; do sleep 0.05; done; exit 0"
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie (killed orphans wait for this test process to collect them)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
