@@ -31,3 +31,10 @@ def test_every_problem_duplicate_keys_and_prompt_files(root):
     assert any("two.yaml: timeout:" in p for p in problems)
     assert any("dup.yaml" in p and "given twice" in p for p in problems)
     assert any("escape.yaml" in p and "must stay inside" in p for p in problems)
+
+
+def test_a_job_after_itself_is_reported_as_a_cycle(root):
+    """A hand-written `after: [self]` is a cycle, as a two-job cycle is: it never runs."""
+    (root / ".repowire/jobs/selfie.yaml").write_text("command: 'true'\nafter: [selfie]\n")
+    problems = rw("validate", ok=False).stderr
+    assert ".repowire/jobs/selfie.yaml: after: a cycle, selfie -> selfie" in problems
