@@ -85,15 +85,15 @@ class Listing:
         ]
 
     def as_json(self, store: Store) -> dict[str, Any]:
-        """`jobs list --json`: {"templates": [...], "jobs": [...]}."""
-        return {"templates": self._templates(store), "jobs": self.records}
+        """`jobs list --json`: {"templates": [...], "jobs": [...]}, secrets masked."""
+        return {"templates": self._templates(store), "jobs": [masked(r) for r in self.records]}
 
     def json_text(self, store: Store) -> str:
         """as_json as text, one template or job a line: the records' text is not decoded."""
         import json  # imported here: most commands print no JSON
 
         templates = [json.dumps(t, ensure_ascii=False, default=str) for t in self._templates(store)]
-        jobs = [row.text for row in self.rows]
+        jobs = [_masked_text(row) for row in self.rows]
         return "".join(
             ['{\n  "templates": [', *_lines(templates), '],\n  "jobs": [', *_lines(jobs), "]\n}"]
         )
@@ -219,14 +219,42 @@ def _created_key(row: Row) -> tuple[float, str]:
     return (row.created or 0.0, row.id)
 
 
+SECRET_MASK = "********"
+
+
+def masked(record: dict[str, Any]) -> dict[str, Any]:
+    """A record or template as the faces show it: each webhook's `secret` masked (the record
+    keeps it; `secret_env` names a variable, and is shown)."""
+    targets = record.get("notify")
+    if not isinstance(targets, list) or not any(
+        isinstance(t, dict) and "secret" in t for t in targets
+    ):
+        return record
+    hidden = [
+        {**t, "secret": SECRET_MASK} if isinstance(t, dict) and "secret" in t else t
+        for t in targets
+    ]
+    return {**record, "notify": hidden}
+
+
+def _masked_text(row: Row) -> str:
+    """A row's JSON text, decoded and masked only when it may carry a secret."""
+    if '"secret"' not in row.text:
+        return row.text
+    import json
+
+    return json.dumps(masked(row.record), ensure_ascii=False, default=str)
+
+
 def as_dict(
     store: Store, item: Job | Template | Invalid, runs: list[Row] | None = None
 ) -> dict[str, Any]:
-    """The JSON form every face prints: a job record, a template view, or an invalid entry."""
+    """The JSON form every face prints: a job record, a template view, or an invalid entry;
+    secrets masked."""
     if isinstance(item, Job):
-        return job_to_dict(item, with_id=True)
+        return masked(job_to_dict(item, with_id=True))
     if isinstance(item, Template):
-        return template_view(store, item, runs)
+        return masked(template_view(store, item, runs))
     return item.to_dict()
 
 

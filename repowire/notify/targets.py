@@ -40,6 +40,8 @@ __all__ = [
     "end_group",
     "shown_url",
     "HOOKS",
+    "BODY_KEYS",
+    "body_of",
     "MAX_TRIES",
     "BACKOFF",
     "RECENT",
@@ -184,6 +186,29 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
+# What a receiver is told of a job: never its `notify` list (secrets), nor the handle.
+BODY_KEYS = (
+    "id",
+    "name",
+    "state",
+    "attempt",
+    "template",
+    "result_summary",
+    "error",
+    "exit_code",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def body_of(record: dict[str, Any]) -> dict[str, Any]:
+    """A webhook's JSON body: what a receiver needs of the record, and where the record is."""
+    body = {key: record[key] for key in BODY_KEYS if record.get(key) is not None}
+    body["record"] = f".repowire/jobs/{record['id']}.yaml"
+    return body
+
+
 def _payload(target: dict[str, Any], record: dict[str, Any]) -> bytes:
     if target.get("format") == "slack":
         words = record.get("result_summary") or record.get("error") or ""
@@ -192,7 +217,7 @@ def _payload(target: dict[str, Any], record: dict[str, Any]) -> bytes:
             f": {words}" if words else ""
         )
         return json.dumps({"text": text}).encode()
-    return json.dumps(record, ensure_ascii=False).encode()
+    return json.dumps(body_of(record), ensure_ascii=False).encode()
 
 
 def _webhook(
@@ -203,8 +228,13 @@ def _webhook(
     POST's body would be lost on the way): a 3xx is a failure that says where it pointed."""
     body = _payload(target, record)
     headers = {"Content-Type": "application/json", "User-Agent": "repowire"}
-    if target.get("secret"):
-        digest = hmac.new(str(target["secret"]).encode(), body, hashlib.sha256).hexdigest()
+    secret = target.get("secret")
+    if target.get("secret_env"):
+        secret = os.environ.get(str(target["secret_env"]))
+        if not secret:
+            return False, f"secret_env {target['secret_env']} is not set for the runner", True
+    if secret:
+        digest = hmac.new(str(secret).encode(), body, hashlib.sha256).hexdigest()
         headers["X-Repowire-Signature-256"] = f"sha256={digest}"
     url = urllib.parse.urlsplit(str(target["webhook"]))
     if url.scheme not in ("http", "https") or not url.hostname:

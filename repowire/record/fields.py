@@ -263,12 +263,22 @@ def kind(value: Any) -> str:
     return names.get(type(value)) or shown(value)
 
 
-_TARGET_KEYS = ("command", "webhook", "desktop", "when", "secret", "format", "timeout")
+_TARGET_KEYS = (
+    "command",
+    "webhook",
+    "desktop",
+    "when",
+    "secret",
+    "secret_env",
+    "format",
+    "timeout",
+)
 
 
 def notify_targets(value: Any) -> list[dict[str, Any]]:
     """`notify:` a list of targets, each one of command, webhook or desktop, with `when` (a
-    list of terminal states), and for a webhook `secret` and `format: slack`; `timeout`."""
+    list of terminal states), and for a webhook `secret` (or `secret_env`, the variable that
+    holds it) and `format: slack`; `timeout`."""
     if not isinstance(value, list) or not value:
         raise ValidationError(f"expected a list of targets, got {kind(value)}")
     return [_target(n, item) for n, item in enumerate(value, 1)]
@@ -300,10 +310,15 @@ def _checked_target(item: dict[str, Any], sort: str) -> dict[str, Any]:
         if not url.lower().startswith(("http://", "https://")):
             raise ValidationError(f"webhook: expected an http or https URL, got {shown(url)}")
         out["webhook"] = url
-    if sort != "webhook" and (item.get("secret") is not None or item.get("format") is not None):
-        raise ValidationError("secret and format go with a webhook")
+    webhook_only = ("secret", "secret_env", "format")
+    if sort != "webhook" and any(item.get(key) is not None for key in webhook_only):
+        raise ValidationError("secret, secret_env and format go with a webhook")
+    if item.get("secret") is not None and item.get("secret_env") is not None:
+        raise ValidationError("give secret or secret_env, not both")
     if item.get("secret") is not None:
         out["secret"] = nonempty_text(item["secret"])
+    if item.get("secret_env") is not None:
+        out["secret_env"] = env_name(item["secret_env"])
     if item.get("format") is not None:
         out["format"] = choice("json", "slack")(item["format"])
     if item.get("when") is not None:
@@ -314,6 +329,14 @@ def _checked_target(item: dict[str, Any], sort: str) -> dict[str, Any]:
     if item.get("timeout") is not None:
         out["timeout"] = duration(item["timeout"])
     return out
+
+
+def env_name(value: Any) -> str:
+    """The name of an environment variable (letters, digits and _, not starting with a digit)."""
+    name = nonempty_text(value)
+    if not name.replace("_", "a").isalnum() or name[0].isdigit() or not name.isascii():
+        raise ValidationError(f"expected the name of an environment variable, got {shown(name)}")
+    return name
 
 
 def notified(value: Any) -> list[dict[str, Any]]:

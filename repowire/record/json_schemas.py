@@ -53,11 +53,17 @@ _TARGET: dict[str, Any] = {
             "oneOf": [_TERMINAL_STATE, {"type": "array", "items": _TERMINAL_STATE, "minItems": 1}]
         },
         "secret": _TEXT,
+        "secret_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
         "format": {"enum": ["json", "slack"]},
         "timeout": _DURATION,
     },
     "oneOf": [{"required": ["command"]}, {"required": ["webhook"]}, {"required": ["desktop"]}],
-    "dependentRequired": {"secret": ["webhook"], "format": ["webhook"]},
+    "not": {"required": ["secret", "secret_env"]},
+    "dependentRequired": {
+        "secret": ["webhook"],
+        "secret_env": ["webhook"],
+        "format": ["webhook"],
+    },
     "additionalProperties": False,
 }
 _NOTIFY: dict[str, Any] = {"type": "array", "items": _TARGET, "minItems": 1}

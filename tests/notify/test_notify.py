@@ -82,10 +82,10 @@ def test_a_webhook_gets_the_record_signed_and_the_try_is_noted(root, hooks):
     assert plain["headers"]["Content-Type"] == "application/json"
     body = json.loads(plain["body"])
     shown = json.loads(rw("jobs", "show", "done", "--json").stdout)
-    later = ("notified", "updated_at")  # written when the tries were noted
-    assert {k: v for k, v in body.items() if k not in later} == {
-        k: v for k, v in shown.items() if k not in later
-    }
+    told = ("id", "name", "state", "attempt", "result_summary", "created_at", "finished_at")
+    assert {k: body[k] for k in told if k in body} == {k: shown[k] for k in told if k in shown}
+    assert body["record"] == ".repowire/jobs/done.yaml"
+    assert not {"notify", "executor", "notified", "env"} & set(body)  # secrets, the handle
     assert body["id"] == "done" and body["state"] == "succeeded"
     assert body["result_summary"] == "all good"
     expected = hmac.new(b"s3cret", plain["body"], hashlib.sha256).hexdigest()
@@ -227,7 +227,9 @@ def test_a_runner_killed_before_the_delivery_delivers_after_restart(root, hooks)
 def test_bad_targets_make_the_file_invalid(root):
     for target, says in (
         ({"webhook": "ftp://example.com/x"}, "expected an http or https URL"),
-        ({"command": "true", "secret": "x"}, "secret and format go with a webhook"),
+        ({"command": "true", "secret": "x"}, "secret, secret_env and format go with a webhook"),
+        ({"webhook": "http://x", "secret": "a", "secret_env": "B"}, "secret or secret_env, not"),
+        ({"webhook": "http://x", "secret_env": "not a name"}, "environment variable"),
         ({"webhook": "http://x", "command": "y"}, "give one of command, webhook or desktop"),
         ({"webhook": "http://x", "when": ["done"]}, "expected one of succeeded, failed, canceled"),
         ({"desktop": True, "colour": "red"}, "unknown key"),
@@ -454,3 +456,52 @@ def _ended(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def test_a_webhook_secret_is_never_sent_nor_shown_and_may_come_from_the_environment(
+    root, hooks, monkeypatch
+):
+    """Two webhooks, one signed: neither body carries the secret (each was the whole record,
+    its `notify` list included), `jobs show`, `jobs list --json` and the MCP/dashboard views
+    mask it, and `secret_env` names a variable of the runner's instead of a committed value."""
+    write_job(
+        root,
+        "signed",
+        command="true",
+        notify=[
+            {"webhook": f"{hooks.url}/a", "secret": "s3cret"},
+            {"webhook": f"{hooks.url}/b"},
+            {"webhook": f"{hooks.url}/c", "secret_env": "HOOK_SECRET"},
+        ],
+    )
+    monkeypatch.setenv("HOOK_SECRET", "from-env")
+    run_once(root)
+    assert len(hooks.posts) == 3
+    for post in hooks.posts:
+        assert b"s3cret" not in post["body"] and b"from-env" not in post["body"]
+        assert b"root_token" not in post["body"]
+    by_path = {p["path"]: p for p in hooks.posts}
+    signed = hmac.new(b"from-env", by_path["/c"]["body"], hashlib.sha256).hexdigest()
+    assert by_path["/c"]["headers"]["X-Repowire-Signature-256"] == f"sha256={signed}"
+    assert "X-Repowire-Signature-256" not in by_path["/b"]["headers"]
+    for printed in (
+        rw("jobs", "show", "signed").stdout,
+        rw("jobs", "show", "signed", "--json").stdout,
+        rw("jobs", "list", "--json").stdout,
+    ):
+        assert "s3cret" not in printed and "********" in printed
+    assert "secret: s3cret" in (root / ".repowire/jobs/signed.yaml").read_text()  # kept
+
+
+def test_an_unset_secret_env_is_a_failure_said_once(root, hooks, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_SECRET", raising=False)
+    write_job(
+        root,
+        "unset",
+        command="true",
+        notify=[{"webhook": hooks.url, "secret_env": "NO_SUCH_SECRET"}],
+    )
+    run_once(root)
+    entry = notified(root, "unset")[0]
+    assert not entry["ok"] and "NO_SUCH_SECRET is not set" in entry["status"]
+    assert entry["tries"] == 5 and hooks.posts == []  # not tried again, nothing sent unsigned
