@@ -112,7 +112,7 @@ class Project:
 
         item = self.find(name)
         data = as_dict(self.store, item)
-        if isinstance(item, Job) and item.after:
+        if isinstance(item, Job) and (item.after or item.run_if):
             data = with_waits(data, dependency_states(self.store, item.after))
         return data
 

@@ -69,7 +69,7 @@ class Listing:
         if ready:
             rows = [r for r in rows if r.state == "queued" and _ready(r.record, now)]
         if blocked:
-            rows = [r for r in rows if r.state == "queued" and r.record.get("waiting_for")]
+            rows = [r for r in rows if r.state == "queued" and _waits_for_jobs(r.record)]
         if label is not None:
             rows = [r for r in rows if label in (r.record.get("labels") or [])]
             templates = [
@@ -125,7 +125,7 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
     if state is not None:  # both tables: a template's state is enabled, paused or invalid
         rows = [r for r in rows if r.state == state]
         templates = [t for t in templates if _template_state(t) == state]
-    waiting = [row for row in rows if row.state == "queued" and row.record.get("after")]
+    waiting = [row for row in rows if row.state == "queued" and _waits(row.record)]
     if waiting:
         states = {row.id: row.state for row in every}  # before any filter
         for row in waiting:
@@ -173,13 +173,23 @@ def _newest(store: Store, limit: int) -> Listing | None:
     if after:
         states = {row.id: row.state for row in store.rows_of(sorted(after))}
         for row in rows:
-            if row.state == "queued" and row.record.get("after"):
+            if row.state == "queued" and _waits(row.record):
                 row.replace(with_waits(row.record, states))
     return Listing(templates, rows, runs)
 
 
+def _waits(record: dict[str, Any]) -> bool:
+    """Whether a queued record may wait for something: other jobs, or its run_if."""
+    return bool(record.get("after") or record.get("run_if"))
+
+
+def _waits_for_jobs(record: dict[str, Any]) -> bool:
+    return any(name != "run_if" for name in record.get("waiting_for") or ())
+
+
 def _ready(record: dict[str, Any], now: datetime) -> bool:
-    return not record.get("waiting_for") and job_from_record(record).is_due(now)
+    """May start now: due, and waiting for no other job (a run_if is checked at the start)."""
+    return not _waits_for_jobs(record) and job_from_record(record).is_due(now)
 
 
 def dependency_states(store: Store, job_ids: list[str]) -> dict[str, str]:
@@ -189,14 +199,20 @@ def dependency_states(store: Store, job_ids: list[str]) -> dict[str, str]:
 
 
 def with_waits(record: dict[str, Any], states: Mapping[str, str]) -> dict[str, Any]:
-    """A queued job's record with `after` gains `waiting_for`: the jobs it still waits for
-    (from the states of the jobs it names)."""
+    """A queued job's record gains `waiting_for`: the jobs of its `after` it still waits for
+    (from the states of the jobs it names), then `run_if` when it has a precondition (checked
+    by the runner, off its loop, before the job starts)."""
     from repowire.record.dependencies import readiness
 
-    if record["state"] != "queued" or not record.get("after"):
+    if record["state"] != "queued" or not _waits(record):
         return record
-    found = readiness(record["after"], record.get("on_dependency_failure"), states)
-    return {**record, "waiting_for": list(found.waiting_for)}
+    waiting: list[str] = []
+    if record.get("after"):
+        found = readiness(record["after"], record.get("on_dependency_failure"), states)
+        waiting = list(found.waiting_for)
+    if record.get("run_if"):
+        waiting.append("run_if")
+    return {**record, "waiting_for": waiting}
 
 
 def _template_state(item: Template | Invalid) -> str:

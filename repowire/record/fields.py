@@ -71,6 +71,20 @@ def duration(value: Any) -> str | float:
     return value if isinstance(value, str) else float(value)
 
 
+RUN_IF_TIMEOUT_MAX = 600.0  # a precondition is a quick check: long work belongs in the job
+
+
+def run_if_timeout(value: Any) -> str | float:
+    """How long a `run_if` may take: a duration of at most ten minutes."""
+    checked = duration(value)
+    if parse_duration(value) > RUN_IF_TIMEOUT_MAX:
+        raise ValidationError(
+            f"expected at most 10m (a precondition is a quick check; put long work in the "
+            f"job itself), got {shown(value)}"
+        )
+    return checked
+
+
 def count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValidationError(f"expected a whole number 0 or more, got {shown(value)}")

@@ -43,7 +43,7 @@ DEFINITION_KEYS: dict[str, Callable[[Any], Any]] = {
     "priority": c.count,
     "labels": c.labels,
     "run_if": c.nonempty_text,
-    "run_if_timeout": c.duration,
+    "run_if_timeout": c.run_if_timeout,
     "stall_timeout": c.duration,
     "workspace": c.choice("inplace", "worktree"),
     "base": c.nonempty_text,

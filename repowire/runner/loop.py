@@ -70,7 +70,8 @@ class Runner:
         self.table = JobTable(self.store, self._may_rest)
         self.lookout = Lookout(self.store.jobs_dir, self.store.agents_dir)
         self.guard = Guard(self.log)
-        precondition = Preconditions(self.store, self.settings)
+        precondition = Preconditions(self.store, self.settings, self.wake.set)
+        self.precondition = precondition  # run_if, each on a thread of its own
         self.scheduler = Scheduler(self.store, self.log, precondition)
         trees = WorktreeRuns(self.store, self.log)
         starter = Starter(
@@ -143,6 +144,7 @@ class Runner:
         finally:
             watcher.stop()
             self.notifier.close()
+            self.precondition.close()  # their jobs wait, queued, for the next runner
             self.presence.remove()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -183,7 +185,7 @@ class Runner:
 
     def finished_once(self) -> bool:
         """--once is done: nothing running here, nothing due, none of its jobs awaiting a retry."""
-        if self.supervisor.busy or self.notifier.busy:
+        if self.supervisor.busy or self.notifier.busy or self.precondition.busy:
             return False
         now = clock.now()
         listed = self._listing()

@@ -18,7 +18,7 @@ from repowire.record.dependencies import find_cycle
 from repowire.record.job import Invalid, Job, Note, enter_state
 from repowire.record.states import TERMINAL, State
 from repowire.record.template import Template
-from repowire.runner.preconditions import Verdict
+from repowire.runner.preconditions import Preconditions
 from repowire.store.records import Store
 from repowire.templates.budgets import budget_paused, budget_step
 from repowire.templates.chains import fire_chained
@@ -47,7 +47,7 @@ class Scheduler:
         self,
         store: Store,
         log: Callable[[str], None],
-        precondition: Callable[[Job, str | None], Verdict] | None = None,
+        precondition: Preconditions | None = None,
     ) -> None:
         self.store = store
         self.log = log
@@ -184,7 +184,11 @@ class Scheduler:
             self.log(f"skipped {run_id_for(template.name, slot)}: {reason}")
         fired = False
         for slot in plan.fire:
-            fired = self._fire(template, slot, jobs, state, now) or fired
+            outcome = self._fire(template, slot, jobs, state, now)
+            if outcome is None:  # its run_if still runs: this slot, and those after, wait
+                state["last_slot"] = slot - timedelta(seconds=1)
+                break
+            fired = outcome or fired
         return fired
 
     def _fire(
@@ -194,7 +198,8 @@ class Scheduler:
         jobs: dict[str, Job | Invalid],
         state: dict[str, Any],
         now: datetime,
-    ) -> bool:
+    ) -> bool | None:
+        """Fire one slot: whether a run was made, None while its run_if has not answered."""
         run_id = run_id_for(template.name, slot)
         if run_id in jobs or self.store.job_file(run_id).exists():
             return False  # fired already, by this runner before a crash or by another runner
@@ -210,8 +215,10 @@ class Scheduler:
             for job in active:
                 self._cancel(job.id, f"replaced by {run_id} (overlap: replace)")
         run = new_run(template, slot, f"fired for slot {format_time(slot)}")
-        if run.run_if and not self._precondition_met(run, slot, state, now):
-            return False
+        if run.run_if:
+            met = self._precondition_met(run, slot, state, now)
+            if not met:
+                return met  # None: not answered yet; False: the slot is skipped
         if not self.store.try_create(run):
             return False
         jobs[run.id] = run  # a later slot of this step sees it as the active run
@@ -223,13 +230,16 @@ class Scheduler:
 
     def _precondition_met(
         self, run: Job, slot: datetime, state: dict[str, Any], now: datetime
-    ) -> bool:
-        """A run's `run_if`, checked at its fire: not met skips the slot (no run, no spend);
-        one that cannot answer makes the run a failed one."""
+    ) -> bool | None:
+        """A run's `run_if`, checked at its fire, off the loop: None while it runs; not met
+        skips the slot (no run, no spend); one that cannot answer makes the run a failed one."""
         if self.precondition is None:
             return True
         last = state.get("last_success")
-        verdict = self.precondition(run, format_time(last) if isinstance(last, datetime) else None)
+        since = format_time(last) if isinstance(last, datetime) else None
+        verdict = self.precondition.ask(("slot", run.id), run, since)
+        if verdict is None:
+            return None
         if verdict.met:
             return True
         if verdict.met is False:

@@ -4,8 +4,9 @@ A local attempt (no worktree, no precondition) is claimed and recorded in one du
 its wrapper is started first but waits at a gate (local.Gate), the record is written naming it
 as running with its pid, and only then is the gate opened. If the runner stops before that, the
 wrapper runs the command only if the record names it; otherwise it ends, and the record is
-still queued. Others are claimed first (the claim names the worktree before it is made, and a
-precondition runs after it), started, and their handle recorded in a second write.
+still queued. Others are claimed first (the claim names the worktree before it is made),
+started, and their handle recorded in a second write. A job's precondition runs before its
+claim, off the runner's loop (preconditions.Preconditions): the job waits queued meanwhile.
 """
 
 from __future__ import annotations
@@ -107,7 +108,16 @@ class Starter:
         return self.precondition.settings.config
 
     def start(self, job: Job, now: datetime) -> Started:
-        """Claim a queued job and start its attempt; a launch that fails ends the job."""
+        """Claim a queued job and start its attempt; a launch that fails ends the job. A job
+        with a `run_if` waits, queued, while its precondition runs on a thread of its own."""
+        verdict = None
+        if job.run_if and not job.template:  # a template's run had its own checked at its fire
+            verdict = self.precondition.ask(("job", job.id, job.attempt), job)
+            if verdict is None:
+                return Started(False)  # still running: asked again at the next step
+            if verdict.met is False:
+                self._skip(job, verdict.reason, now)
+                return Started(True)
         backend = backend_of(job, self.config)
         has_form = backend is not None and backend.resume_command is not None
         session, why = self.scheduler.resume_for(job, has_form, job.effective_backend != SHELL)
@@ -119,11 +129,10 @@ class Starter:
         record = self._claim(job, session, why, now, tree)
         if record is None or record.handle is None:
             return Started(False)
+        problem = problem or (verdict.reason if verdict and verdict.met is None else None)
         if problem:
             self._fail_unstarted(record, problem, now)
             return Started(True)
-        if record.run_if and not record.template and not self._precondition_met(record, now):
-            return Started(True)  # a template's run had its precondition checked at its fire
         try:
             handle, chosen = self._launch(record, record.handle, session, now)
         except Exception as exc:  # it never started, whatever the record held: end it
@@ -135,25 +144,18 @@ class Starter:
         self.log(f"started {record.id} (attempt {record.attempt}, {handle.describe()})")
         return Started(True, Attempt(record.id, handle, timeout_at(record, now), False, chosen))
 
-    def _precondition_met(self, record: Job, now: datetime) -> bool:
-        """A claimed one-off job's precondition: not met cancels it, unanswered fails it."""
-        verdict = self.precondition(record)
-        if verdict.met:
-            return True
-        if verdict.met is None:
-            self._fail_unstarted(record, verdict.reason, now)
-            return False
+    def _skip(self, job: Job, reason: str, now: datetime) -> None:
+        """A queued job whose precondition was not met: canceled, saying why."""
 
-        def change(job: Job) -> bool:
-            if job.state != State.RUNNING or job.attempt != record.attempt:
+        def change(record: Job) -> bool:
+            if record.state != State.QUEUED or record.attempt != job.attempt:
                 return False
-            enter_state(job, State.CANCELED, f"skipped: {verdict.reason}", now)
-            job.error = f"skipped: {verdict.reason}"
+            enter_state(record, State.CANCELED, f"skipped: {reason}", now)
+            record.error = f"skipped: {reason}"
             return True
 
-        self.store.transition(record.id, change)
-        self.log(f"skipped {record.id}: {verdict.reason}")
-        return False
+        self.store.transition(job.id, change)
+        self.log(f"skipped {job.id}: {reason}")
 
     def _launch(
         self, record: Job, claim: Handle, session: str | None, now: datetime

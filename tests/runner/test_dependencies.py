@@ -4,6 +4,7 @@ and labels, and their bad input."""
 from __future__ import annotations
 
 import json
+import time
 
 from conftest import assert_clean_error, rw, wait_for
 from runner_helpers import (
@@ -288,18 +289,26 @@ def test_run_if_skips_a_slot_starts_on_zero_and_fails_when_it_cannot_answer(root
     _template(root, "digest", f"cron: '@hourly'\ncommand: 'true'\nrun_if: test -f {flag}\n")
     runner = Runner(root, log=__import__("io").StringIO())
     base = datetime(2026, 11, 26, 8, 30, tzinfo=timezone.utc)
-    runner.scheduler.step({}, base)
-    assert not runner.scheduler.step({}, base + timedelta(minutes=31))[1]  # 09:00 skipped
+
+    def step(at):  # steps at `at` until the slot's run_if (run off the loop) has answered
+        found = []
+        wait_for(
+            lambda: found.append(runner.scheduler.step({}, at)) or not runner.precondition.pending
+        )
+        return found[-1]
+
+    step(base)
+    assert not step(base + timedelta(minutes=31))[1]  # 09:00 skipped
     state_file = yaml.safe_load((root / ".repowire/agents/digest/state.yaml").read_text())
     assert state_file["skipped"][-1]["reason"] == "run_if exited 1"
     assert not list((root / ".repowire/jobs").glob("digest-*.yaml"))  # no run, no spend
     flag.touch()
-    assert runner.scheduler.step({}, base + timedelta(minutes=91))[1]  # 10:00 fires
+    assert step(base + timedelta(minutes=91))[1]  # 10:00 fires
     assert (root / ".repowire/jobs/digest-20261126T100000Z.yaml").exists()
     (root / ".repowire/agents/digest/job.yaml").write_text(
         "cron: '@hourly'\ncommand: 'true'\nrun_if: no-such-check-xyz\n"
     )
-    runner.scheduler.step({}, base + timedelta(minutes=151))
+    step(base + timedelta(minutes=151))
     failed = read(root, "digest-20261126T110000Z")
     assert failed["state"] == "failed" and "could not be run" in failed["error"]
 
@@ -350,3 +359,41 @@ def test_a_long_after_chain_is_judged_without_recursion(root):
     }
     assert not runner._will_run(looped["self"], looped, now, {})
     assert not runner._will_run(looped["a"], looped, now, {})
+
+
+def test_a_slow_run_if_holds_up_only_its_own_job(root):
+    """A precondition runs off the runner's loop: while `run_if: sleep 4` runs, its job waits
+    queued (`waiting_for: run_if`), a running job's timeout is still enforced and a new job
+    starts; a SIGTERM stops the runner at once and ends the precondition (with it on the loop,
+    a timeout of 3 s went unenforced for 8 s, new jobs waited, and SIGTERM took 18 s)."""
+    import psutil
+
+    gate_pid = root / "gate.pid"
+    set_config(root, "kill_grace: 1s\n")
+    write_job(root, "gated", command="true", run_if="sleep 4", run_if_timeout="10s")
+    write_job(root, "slow", command="sleep 30", timeout="1s")
+    runner = RunnerProcess(root)
+    try:
+        write_job(root, "quick", command="true")
+        wait_for(lambda: state(root, "slow") == "failed", timeout=10, what="the timeout")
+        wait_for(lambda: state(root, "quick") == "succeeded", timeout=10, what="the new job")
+        assert state(root, "gated") == "queued"
+        shown = json.loads(rw("jobs", "show", "gated", "--json").stdout)
+        assert shown["waiting_for"] == ["run_if"]
+        assert read(root, "slow")["error"] == "timed out after 1s"
+        wait_for(lambda: state(root, "gated") == "succeeded", timeout=15, what="the gated job")
+        write_job(root, "stuck", command="true", run_if=f"echo $$ > {gate_pid}; sleep 45")
+        wait_for(gate_pid.exists, what="the precondition to start")
+        started = time.monotonic()
+        assert runner.stop() == 0 and time.monotonic() - started < 5
+        pid = int(gate_pid.read_text())
+        wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie")
+        assert state(root, "stuck") == "queued"  # for the next runner
+    finally:
+        runner.stop()
+        kill_executors(root)
+
+
+def test_run_if_timeout_has_a_cap(root):
+    write_job(root, "patient", command="true", run_if="true", run_if_timeout="1h")
+    assert "at most 10m" in rw("validate", ok=False).stderr
