@@ -22,6 +22,7 @@ __all__ = [
     "find_root",
     "service",
     "cron_preview",
+    "cron_warning",
     "workers",
     "names",
     "schema",
@@ -88,6 +89,13 @@ def cron_preview(expr: str, timezone: str | None = None, count: int = 5) -> dict
     from repowire.templates.discovery import cron_preview as preview
 
     return preview(expr, timezone, count, clock.now())
+
+
+def cron_warning(expr: str) -> str | None:
+    """A warning when a six-field expression looks written with seconds first (Quartz)."""
+    from repowire.templates.discovery import quartz_warning
+
+    return quartz_warning(expr)
 
 
 def workers(root: Path) -> list[dict[str, Any]]:

@@ -35,6 +35,11 @@ def create(name: str, cron: str | None, timezone: str | None, **options: Any) ->
     """
     folder = project().create_worker(name, cron, timezone=timezone, **options)
     click.echo(f"created {folder.relative_to(get_root())}")
+    from repowire.api import library as functions
+
+    warning = functions.cron_warning(cron) if cron else None
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @agents.command(name="list", short_help="List worker folders with schedule and runs.")

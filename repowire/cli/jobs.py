@@ -125,6 +125,12 @@ def create(
     )
     from repowire.api.project import name_of
 
+    if cron is not None:
+        from repowire.api.library import cron_warning
+
+        warning = cron_warning(cron)
+        if warning:
+            click.echo(f"Warning: {warning}", err=True)
     print_new(here, name_of(item), as_json)
 
 

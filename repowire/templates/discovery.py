@@ -18,11 +18,13 @@ __all__ = ["cron_preview", "quartz_warning", "workers"]
 
 def quartz_warning(expr: str) -> str | None:
     """A warning when a six-field expression looks written for Quartz (seconds first), which
-    repowire would read with seconds last."""
+    repowire would read with seconds last: `0 */5 * * * *`, and `*/10 * * * * *`, which reads
+    as every second of every tenth minute (60 runs in a burst) where every 10 s was meant."""
     fields = expr.split()
     if len(fields) != 6:
         return None
-    if "?" in fields or (fields[0].isdigit() and fields[5] in ("*", "?")):
+    first = fields[0].isdigit() or fields[0].startswith("*/")
+    if "?" in fields or (first and fields[5] in ("*", "?")):
         return (
             f"{shown(expr)} looks Quartz-style (seconds first); repowire reads seconds last, so "
             f"'{' '.join(fields[1:])} {fields[0]}' may be what you mean"

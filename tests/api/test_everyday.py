@@ -240,3 +240,16 @@ def test_nothing_said_is_lost(root):
     rw("jobs", "update", job_id, "--state", "running")
     rw("jobs", "update", job_id, "--state", "failed", "--note", "gave up")
     assert read(root, job_id)["error"] == "gave up"
+
+
+def test_a_six_field_cron_read_otherwise_than_meant_is_warned_of_at_create(root):
+    """`*/10 * * * * *` means every second of every tenth minute (seconds go last), where
+    every 10 seconds was meant: `repowire cron`, `jobs create --cron` and `agents create
+    --cron` say so, as for `0 */5 * * * *`; a five-field expression gets no warning."""
+    assert "'* * * * * */10' may be what you mean" in rw("cron", "*/10 * * * * *").stderr
+    made = rw("jobs", "create", "burst", "--cron", "*/10 * * * * *", "--command", "true")
+    assert made.exit_code == 0 and "Warning:" in made.stderr and "seconds first" in made.stderr
+    made = rw("agents", "create", "other", "--cron", "0 */5 * * * *", "--command", "true")
+    assert made.exit_code == 0 and "Quartz-style" in made.stderr
+    quiet = rw("jobs", "create", "fine", "--cron", "*/10 * * * *", "--command", "true")
+    assert "seconds" not in quiet.stderr and "Quartz" not in quiet.stderr
