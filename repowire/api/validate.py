@@ -61,10 +61,12 @@ def _targets(root: Path, paths: list[Path]) -> list[Path]:
     for path in paths:
         if path.is_dir() and (path / "job.yaml").exists():
             found.append(path / "job.yaml")
+        elif path.is_dir() and (path / "AGENTS.md").exists():
+            continue  # a worker folder for one-off jobs: no template to check
         elif path.is_dir():
             found.extend(_all_files(path if path.name == ".repowire" else path / ".repowire"))
-        else:
-            found.append(path)
+        elif path.suffix in (".yaml", ".yml") or not path.exists():
+            found.append(path)  # (an AGENTS.md or a log named by a hook is no record: skipped)
     return found
 
 

@@ -38,3 +38,15 @@ def test_a_job_after_itself_is_reported_as_a_cycle(root):
     (root / ".repowire/jobs/selfie.yaml").write_text("command: 'true'\nafter: [selfie]\n")
     problems = rw("validate", ok=False).stderr
     assert ".repowire/jobs/selfie.yaml: after: a cycle, selfie -> selfie" in problems
+
+
+def test_a_worker_folder_with_only_agents_md_is_no_broken_template(root):
+    """`agents create NAME` without --cron prepares a folder for one-off jobs: validate (and
+    so the pre-commit hook) checks nothing there, whether it looks at everything, at the
+    folder, or at the AGENTS.md a commit changed (it was read as a job record)."""
+    assert rw("agents", "create", "prep", "--backend", "codex").exit_code == 0
+    folder = root / ".repowire/agents/prep"
+    assert (folder / "AGENTS.md").exists() and not (folder / "job.yaml").exists()
+    for args in ([], [str(folder)], [str(folder / "AGENTS.md")]):
+        done = rw("validate", *args)
+        assert done.exit_code == 0, (args, done.output)
