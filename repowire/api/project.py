@@ -103,7 +103,10 @@ class Project:
         item = self.find(name)
         if isinstance(item, Job):
             return item.state.value
-        return "enabled" if item.enabled else "paused"
+        from repowire.templates.budgets import template_state
+        from repowire.templates.storage import read_state
+
+        return template_state(item, read_state(self.store, item.name), clock.now())
 
     def show(self, name: str) -> dict[str, Any]:
         """The JSON form of a job record (a queued one with `after` also says what it waits
@@ -226,6 +229,7 @@ class Project:
         self._check_backend(definition.get("backend"))
         chosen = validate_id(job_id) if job_id else new_job_id()
         job = parse_job(chosen, {**definition, "state": "queued"}, where="the new job")
+        self._check_start(job)
         from repowire.api.validate import check_after
 
         check_after(self.store, job.after, chosen)
@@ -264,6 +268,18 @@ class Project:
     def _check_folder(self, path: str) -> None:
         if not (self.root / path).is_dir():
             raise ValidationError(f"path {path} is not a folder under {self.root}")
+
+    def _check_start(self, job: Job) -> None:
+        """Refuse what the runner would refuse at its start, in its words: a path outside the
+        allowed paths, a worktree run's base that is no commit."""
+        from repowire.executors.preparation import worker_folder
+
+        if job.path:
+            worker_folder(self.store, self.config, job)
+        if job.workspace == "worktree":
+            from repowire.worktrees.worktree import check_start
+
+            check_start(self.store, job)
 
     def _check_backend(self, backend: str | None) -> None:
         known = self.known_backends()

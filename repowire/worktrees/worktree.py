@@ -79,6 +79,20 @@ def repository(root: Path) -> Path:
     return _TOPS[root]
 
 
+def check_start(store: Store, job: Job) -> None:
+    """What a worktree run needs that can be known before it is queued: a repository with a
+    commit to start from, and its `base`, if given, a commit of it (WorkspaceError, in the
+    words the runner would use)."""
+    repo = repository(store.root)
+    base = commit_of(repo, job.base or "HEAD")
+    if base is None and job.base:
+        raise WorkspaceError(f"base {job.base} is not a commit of the repository at {repo}")
+    if base is None:
+        raise WorkspaceError(
+            f"the repository at {repo} has no commits yet; a worktree run starts from one"
+        )
+
+
 def plan(store: Store, job: Job) -> Worktree:
     """The branch, base and folder of the job's next attempt, checked against the repository."""
     repo = repository(store.root)

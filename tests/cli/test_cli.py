@@ -525,7 +525,7 @@ def test_daemon_is_the_runners_other_name(root):
 
 @pytest.mark.parametrize("args", [["jobs", "create", "x", "--command", "true", "--due-at", "soon"]])
 def test_a_bad_due_time_changes_nothing(root, args):
-    before = sorted(p.name for p in (root / ".repowire/jobs").iterdir())
+    before = sorted(p.name for p in (root / ".repowire/jobs").glob("*.yaml"))
     assert_clean_error(rw(*args, ok=False))
     assert sorted(p.name for p in (root / ".repowire/jobs").iterdir()) == before
 
@@ -563,3 +563,27 @@ def test_status_lists_a_broken_config_among_its_problems(root):
     assert ".repowire/config.yaml: not valid YAML" in shown.stdout, shown.stdout
     data = json.loads(rw("status", "--json", ok=False).stdout)
     assert [p["id"] for p in data["invalid"]] == ["config.yaml"]
+
+
+def test_create_refuses_what_the_runner_would_refuse_in_its_words(root):
+    """A path outside the allowed paths, and a worktree run's base that is no commit, were
+    accepted by `jobs create` (exit 0) and failed by the runner at once; now refused at create
+    with the runner's sentence, and nothing is written."""
+    from conftest import git
+    from runner_helpers import read, run_once, write_job
+
+    before = sorted(p.name for p in (root / ".repowire/jobs").glob("*.yaml"))
+    outside = rw("jobs", "create", "x", "--command", "true", "--path", "../..", ok=False)
+    assert_clean_error(outside, says="path ../.. is outside the allowed paths")
+    write_job(root, "hand", command="true", path="../..")  # the runner's own words, the same
+    run_once(root)
+    assert "path ../.. is outside the allowed paths" in read(root, "hand")["error"]
+    git(root, "init", "-q")
+    git(root, "commit", "-q", "--allow-empty", "-m", "first")
+    no_base = rw(
+        "jobs", "create", "y", "--command", "true", "--workspace", "worktree", "--base", "nosuch",
+        ok=False,
+    )  # fmt: skip
+    assert_clean_error(no_base, says="base nosuch is not a commit of the repository")
+    records = sorted(p.name for p in (root / ".repowire/jobs").glob("*.yaml"))
+    assert records == sorted([*before, "hand.yaml"])  # the refused ones wrote nothing

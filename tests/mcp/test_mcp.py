@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from conftest import REPO, rw, wait_for
+from conftest import REPO, git, rw, wait_for
 from mcp_helpers import error_text, payload, run_session
 from runner_helpers import (
     RunnerProcess,
@@ -93,6 +93,8 @@ def test_whole_lifecycle(root):
         out["paused"] = payload(await call("job_cancel", {"job_id": "daily-brief"}))
         return out
 
+    git(root, "init", "-q", "-b", "main")  # a worktree run's base must be a commit
+    git(root, "commit", "-q", "--allow-empty", "-m", "first")
     out = run_session(root, body)
     job_id = out["created"]["id"]
     assert out["created"]["state"] == "queued" and out["status"]["state"] == "queued"
