@@ -124,7 +124,7 @@ def listing(store: Store, state: str | None, template: str | None) -> Listing:
         templates = [t for t in templates if _name(t) == template]
     if state is not None:  # both tables: a template's state is enabled, paused or invalid
         rows = [r for r in rows if r.state == state]
-        templates = [t for t in templates if _template_state(t) == state]
+        templates = [t for t in templates if _template_state(store, t) == state]
     waiting = [row for row in rows if row.state == "queued" and _waits(row.record)]
     if waiting:
         states = {row.id: row.state for row in every}  # before any filter
@@ -215,10 +215,13 @@ def with_waits(record: dict[str, Any], states: Mapping[str, str]) -> dict[str, A
     return {**record, "waiting_for": waiting}
 
 
-def _template_state(item: Template | Invalid) -> str:
+def _template_state(store: Store, item: Template | Invalid) -> str:
     if isinstance(item, Invalid):
         return "invalid"
-    return "enabled" if item.enabled else "paused"
+    from repowire.templates.budgets import template_state
+    from repowire.templates.storage import read_state
+
+    return template_state(item, read_state(store, item.name), clock.now())
 
 
 def _name(item: Template | Invalid) -> str:
@@ -280,7 +283,7 @@ def template_view(
     """A template as `jobs show` presents it: definition, next fires, recent runs, skipped slots.
 
     `runs` are the template's runs when the caller has read them already."""
-    from repowire.templates.budgets import budget_paused
+    from repowire.templates.budgets import template_state
     from repowire.templates.cron import describe, next_fires, zone
     from repowire.templates.storage import read_state, template_dir
 
@@ -291,7 +294,7 @@ def template_view(
     if runs is None:
         runs = [row for row in store.list_rows() if row.template == template.name]
     state = read_state(store, template.name)
-    paused = not template.enabled or budget_paused(state, clock.now())
+    paused = template_state(template, state, clock.now()) == "paused"
     return {
         "id": template.name,
         "kind": "template",

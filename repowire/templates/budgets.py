@@ -25,6 +25,12 @@ def budget_paused(state: dict[str, Any], now: datetime) -> bool:
     return isinstance(until, datetime) and until > now
 
 
+def template_state(template: Template, state: dict[str, Any], now: datetime) -> str:
+    """A template's one state, wherever it is shown or filtered: paused when disabled or
+    held by its budget, else enabled."""
+    return "paused" if not template.enabled or budget_paused(state, now) else "enabled"
+
+
 def spent_in_period(
     template: Template, runs: Iterable[tuple[str | None, dict[str, Any] | None]], now: datetime
 ) -> tuple[dict[str, Any], datetime, datetime]:

@@ -10,6 +10,7 @@ from typing import Any
 from repowire.errors import shown
 from repowire.record.job import Invalid
 from repowire.store.records import Store
+from repowire.templates.budgets import template_state
 from repowire.templates.cron import describe, next_fires, validate_cron, zone
 from repowire.times import format_time
 
@@ -66,7 +67,7 @@ def workers(store: Store, now: datetime) -> list[dict[str, Any]]:
             {
                 "name": item.name,
                 "kind": "template",
-                "state": "enabled" if item.enabled else "paused",
+                "state": template_state(item, state, now),
                 "cron": item.cron,
                 "schedule": describe(item.cron),
                 "last_run": state.get("last_run"),

@@ -317,6 +317,19 @@ def test_a_template_pauses_when_its_budget_is_reached_and_resumes_by_hand(root, 
     assert "resumes" in data["paused_reason"]
     assert data["usage"]["budget"]["spent"]["cost_usd"] == pytest.approx(0.0246)
     assert "paused" in rw("jobs", "list").stdout
+    # one state everywhere, and filters that agree (status and agents list said enabled)
+    assert rw("jobs", "status", "spender").stdout.strip() == "paused"
+    assert "paused" in next(
+        line for line in rw("agents", "list").stdout.splitlines() if "spender" in line
+    )
+    by_state = {
+        s: [
+            t["id"]
+            for t in json.loads(rw("jobs", "list", "--state", s, "--json").stdout)["templates"]
+        ]
+        for s in ("paused", "enabled")
+    }
+    assert by_state == {"paused": ["spender"], "enabled": []}
     status = json.loads(rw("status", "--json", ok=False).stdout)
     assert all(f["template"] != "spender" for f in status["next_fires"])  # no fire while paused
     before = (folder / "job.yaml").read_text()
