@@ -83,7 +83,11 @@ def check_start(store: Store, job: Job) -> None:
     """What a worktree run needs that can be known before it is queued: a repository with a
     commit to start from, and its `base`, if given, a commit of it (WorkspaceError, in the
     words the runner would use)."""
-    repo = repository(store.root)
+    _start_commit(repository(store.root), job)
+
+
+def _start_commit(repo: Path, job: Job) -> str:
+    """The commit a new worktree run starts from: its base, else HEAD."""
     base = commit_of(repo, job.base or "HEAD")
     if base is None and job.base:
         raise WorkspaceError(f"base {job.base} is not a commit of the repository at {repo}")
@@ -91,6 +95,7 @@ def check_start(store: Store, job: Job) -> None:
         raise WorkspaceError(
             f"the repository at {repo} has no commits yet; a worktree run starts from one"
         )
+    return base
 
 
 def plan(store: Store, job: Job) -> Worktree:
@@ -111,14 +116,7 @@ def plan(store: Store, job: Job) -> Worktree:
             f"branch {branch} already exists and this job did not make it; "
             f"delete it (git branch -D {branch}) or give the job another id"
         )
-    base = commit_of(repo, job.base or "HEAD")
-    if base is None and job.base:
-        raise WorkspaceError(f"base {job.base} is not a commit of the repository at {repo}")
-    if base is None:
-        raise WorkspaceError(
-            f"the repository at {repo} has no commits yet; a worktree run starts from one"
-        )
-    return Worktree(branch, base, path)
+    return Worktree(branch, _start_commit(repo, job), path)
 
 
 def ensure(store: Store, tree: Worktree) -> Path:
