@@ -145,8 +145,10 @@ def assert_clean_error(result: Result, code: int = 1, says: str = "") -> None:
     assert err.strip().splitlines()[-1].startswith("Error: ")
 
 
-def on_a_terminal(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Run the CLI with a pseudo-terminal as stdin, stdout and stderr, 100 columns wide (a new
+def on_a_terminal(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, columns: int = 100
+) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stdin, stdout and stderr, `columns` wide (a new
     pty is 0 by 0, which Python 3.10 and 3.11 answer differently); its status and output."""
     import fcntl
     import pty
@@ -154,7 +156,7 @@ def on_a_terminal(*args: str, cwd: Path, env: dict[str, str] | None = None) -> t
     import termios
 
     leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     proc = subprocess.Popen(
         [sys.executable, "-m", "repowire", *args],
         cwd=cwd,

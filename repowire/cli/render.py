@@ -150,7 +150,7 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> str:
     cost = any("cost_usd" in (j.get("usage") or {}) for j in jobs)
     rows = []
     for j in jobs:
-        row = [j["id"], j["state"], _short(j.get("name", j["id"]), 30)]
+        row = [j["id"], j["state"], " ".join(str(j.get("name", j["id"])).split())]
         row += [ago(j.get("started_at")), duration(j.get("started_at"), j.get("finished_at"))]
         if due:
             row.append(ago(j.get("retry_at") or j.get("due_at")) if j["state"] == "queued" else "")
@@ -162,11 +162,26 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> str:
         rows.append(row)
     headers = ["ID", "STATE", "NAME", "STARTED", "DURATION", *(["DUE"] if due else [])]
     headers += [*(["COST"] if cost else []), "SUMMARY"]
-    used = sum(max(len(str(r[i])) for r in [headers, *rows]) + 2 for i in range(len(headers) - 1))
-    room = max(20, shutil.get_terminal_size((130, 24)).columns - used)
+    name_width, summary_width = _fitted(headers, rows, shutil.get_terminal_size((130, 24)).columns)
     for row in rows:
-        row[-1] = _short(row[-1], room)
+        row[2], row[-1] = _short(row[2], name_width), _short(row[-1], summary_width)
     return table(headers, rows, state_column=1)
+
+
+def _fitted(headers: list[str], rows: list[list[str]], columns: int) -> tuple[int, int]:
+    """The widths of NAME (column 2) and SUMMARY (the last) that fit the line in `columns`:
+    the other columns keep theirs; NAME keeps up to 30 while SUMMARY has 20, else the two
+    share what is left, a third to NAME (at least 8, and 10 for SUMMARY)."""
+
+    def widest(i: int) -> int:
+        return max(len(str(r[i])) for r in [headers, *rows])
+
+    fixed = sum(widest(i) + 2 for i in range(len(headers) - 1) if i != 2) + 2
+    room = columns - 1 - fixed  # what NAME and SUMMARY share
+    name = min(widest(2), 30)
+    if room - name < 20:
+        name = min(name, max(8, room // 3))
+    return name, max(10, room - name)
 
 
 def money(amount: Any) -> str:

@@ -587,3 +587,23 @@ def test_create_refuses_what_the_runner_would_refuse_in_its_words(root):
     assert_clean_error(no_base, says="base nosuch is not a commit of the repository")
     records = sorted(p.name for p in (root / ".repowire/jobs").glob("*.yaml"))
     assert records == sorted([*before, "hand.yaml"])  # the refused ones wrote nothing
+
+
+def test_jobs_list_fits_an_80_column_terminal(root):
+    """Every row of `jobs list` fits the terminal: NAME and SUMMARY are cut with … (one long
+    name made every row wrap)."""
+    import re
+
+    from conftest import on_a_terminal
+    from runner_helpers import run_once, write_job
+
+    write_job(root, "short", command="true")
+    write_job(root, "long", name="A rather long name " * 4, command="echo " + "words " * 40)
+    rw("jobs", "create", "Another job with a name longer than most", "--command", "true")
+    run_once(root)
+    code, text = on_a_terminal("jobs", "list", cwd=root, columns=80)
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in text.splitlines()]
+    assert code == 0 and any("…" in line for line in lines)
+    rows = [line for line in lines if not line.startswith("Warning:")]  # stderr, one sentence
+    assert all(len(line) <= 80 for line in rows), [len(line) for line in rows]
+    assert any(line.startswith("long ") for line in lines)
