@@ -144,14 +144,17 @@ def filtered(
     **only: Any,
 ) -> Listing:
     """What `jobs list` lists: jobs and templates in `state`, of `template`, changed in the
-    last `since` seconds, the newest `limit` of them; `only` as Listing.only takes it."""
+    last `since` seconds, the newest `limit` of them; `only` as Listing.only takes it. The
+    filters only jobs have (limit, since, ready, blocked) leave the templates out."""
+    found: Listing | None = None
     if limit is not None and state is None and template is None and since is None:
         if not any(only.values()):
-            quick = _newest(store, limit)  # at the cost of what it shows
-            if quick is not None:
-                return quick
-    found = listing(store, state, template).only(clock.now(), **only)
-    return found.recent(limit, since, clock.now())
+            found = _newest(store, limit)  # at the cost of what it shows
+    if found is None:
+        found = listing(store, state, template).only(clock.now(), **only)
+        found = found.recent(limit, since, clock.now())
+    jobs_only = limit is not None or since is not None or only.get("ready") or only.get("blocked")
+    return Listing([], found.rows, found.runs) if jobs_only else found
 
 
 def listing_text(store: Store, *args: Any, **filters: Any) -> str:

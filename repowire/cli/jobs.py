@@ -188,7 +188,7 @@ def _print_list(
 
         render.SHOW_UTC = utc
         data = here.listing(**filters)
-        render.print_listing(data["templates"], data["jobs"])
+        render.print_listing(data["templates"], data["jobs"], any(filters.values()))
 
 
 @jobs.command(short_help="Show a job record or a template.")

@@ -118,8 +118,13 @@ def _short(text: Any, width: int = 50) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def print_listing(templates: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> None:
+def print_listing(
+    templates: list[dict[str, Any]], jobs: list[dict[str, Any]], filtered: bool = False
+) -> None:
     templates, jobs = safe(templates), safe(jobs)
+    if not templates and not jobs and filtered:
+        click.echo("Nothing matches these filters (repowire jobs list, without them, lists all).")
+        return
     if not templates and not jobs:
         click.echo(
             "No jobs or templates yet. Create one with: repowire jobs create NAME --command C"

@@ -29,3 +29,18 @@ def test_hand_written_jobs_are_ordered_by_file_time(root):
     write_job(root, "new", command="true")
     order = [j["id"] for j in json.loads(rw("jobs", "list", "--json").stdout)["jobs"]]
     assert order.index("old") < order.index("made") < order.index("new")
+
+
+def test_filters_only_jobs_have_leave_the_templates_out(root):
+    """--ready, --blocked, --since and --limit filter jobs: the templates are not listed with
+    them, and a filter that matches nothing says so (not "No jobs or templates yet")."""
+    rw("jobs", "create", "nightly", "--cron", "@daily", "--command", "true")
+    rw("jobs", "create", "one", "--command", "true", "--id", "one")
+    for flags in (["--ready"], ["--blocked"], ["--since", "1h"], ["--limit", "5"]):
+        data = json.loads(rw("jobs", "list", *flags, "--json").stdout)
+        assert data["templates"] == [], flags
+    assert [t["id"] for t in json.loads(rw("jobs", "list", "--json").stdout)["templates"]] == [
+        "nightly"
+    ]
+    shown = rw("jobs", "list", "--blocked").stdout
+    assert "Nothing matches these filters" in shown and "yet" not in shown
