@@ -219,18 +219,24 @@ def _last(template: dict[str, Any]) -> str:
 
 
 def _field_lines(data: dict[str, Any], skip: set[str]) -> None:
-    import json
-
     width = max((len(k) for k in data if k not in skip), default=0)
     for key, value in data.items():
         if key in skip or value in (None, [], {}):
             continue
         if key == "worktree" and isinstance(value, dict):
             value = _worktree(data.get("id"), value)
+        elif key == "usage" and isinstance(value, dict):
+            value = _usage_words(value)
+        elif key == "notified" and isinstance(value, list):
+            value = "\n".join(_try_words(entry) for entry in value if isinstance(entry, dict))
         elif isinstance(value, dict):  # the executor handle, env, slurm options
             value = "  ".join(f"{k} {v}" for k, v in value.items())
-        elif isinstance(value, list):
-            value = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            value = "\n".join("  ".join(f"{k} {v}" for k, v in v.items()) for v in value)
+        elif isinstance(value, list):  # after, labels, then: names
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
         if key in ("state",):
             value = _state(str(value))
         elif key.endswith("_at") or key in ("scheduled_for", "last_fire"):
@@ -239,6 +245,32 @@ def _field_lines(data: dict[str, Any], skip: set[str]) -> None:
         click.echo(f"{key.ljust(width)}  {lines[0]}")
         for line in lines[1:]:
             click.echo(f"{'':{width}}  {line}")
+
+
+def _usage_words(usage: dict[str, Any]) -> str:
+    """What a run used, in words: its tokens, its cost (estimated or reported), its model."""
+    parts = [
+        f"{key.removesuffix('_tokens').replace('_', ' ')} {value:,} tokens"
+        for key, value in usage.items()
+        if key.endswith("_tokens") and isinstance(value, int)
+    ]
+    if isinstance(usage.get("cost_usd"), (int, float)):
+        estimated = " (estimated from prices)" if usage.get("cost_estimated") else ""
+        parts.append(f"cost {money(usage['cost_usd'])}{estimated}")
+    if usage.get("model"):
+        parts.append(f"model {usage['model']}")
+    return ", ".join(parts)
+
+
+def _try_words(entry: dict[str, Any]) -> str:
+    """One notification try: its target, how it went, when, and how many tries so far."""
+    went = "ok" if entry.get("ok") else "failed"
+    tries = entry.get("tries", 1)
+    return (
+        f"{entry.get('target')}: {went}, {entry.get('status')} "
+        f"(attempt {entry.get('attempt')}, {when(entry.get('at'))}, "
+        f"{tries} tr{'y' if tries == 1 else 'ies'})"
+    )
 
 
 def _worktree(job_id: object, tree: dict[str, Any]) -> str:
@@ -265,7 +297,7 @@ def print_job(data: dict[str, Any]) -> None:
         click.echo("\nnotes:")
         for note in notes:
             state = f" [{note['state']}]" if note.get("state") else ""
-            click.echo(f"  {note['at']}{state} {note['text']}")
+            click.echo(f"  {when(note['at'])}{state} {note['text']}")
 
 
 def print_template(data: dict[str, Any]) -> None:

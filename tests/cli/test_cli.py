@@ -607,3 +607,37 @@ def test_jobs_list_fits_an_80_column_terminal(root):
     rows = [line for line in lines if not line.startswith("Warning:")]  # stderr, one sentence
     assert all(len(line) <= 80 for line in rows), [len(line) for line in rows]
     assert any(line.startswith("long ") for line in lines)
+
+
+def test_jobs_show_reads_as_lines_with_one_time_format(root):
+    """`jobs show` printed raw JSON for after, notified and usage, `cost_estimated True`, and
+    notes in UTC `Z` under fields in local time: each is a readable line, one time format."""
+    import re
+
+    from runner_helpers import write_job
+
+    write_job(root, "dep", command="true")
+    write_job(
+        root,
+        "shown",
+        command="true",
+        after=["dep"],
+        labels=["docs", "nightly"],
+        state="succeeded",
+        attempt=1,
+        created_at="2026-11-26T09:00:00Z",
+        finished_at="2026-11-26T09:01:00Z",
+        usage={"input_tokens": 1200, "output_tokens": 300, "cost_usd": 0.0123,
+               "cost_estimated": True},
+        notified=[
+            {"target": "desktop", "attempt": 1, "at": "2026-11-26T09:01:01Z", "status": "shown",
+             "ok": True, "tries": 1},
+        ],
+        notes=[{"at": "2026-11-26T09:00:30Z", "text": "halfway"}],
+    )  # fmt: skip
+    shown = rw("jobs", "show", "shown", "--utc").stdout
+    assert "[" not in shown.replace("[succeeded]", "") and "{" not in shown and "True" not in shown
+    assert re.search(r"^after +dep$", shown, re.M) and "docs, nightly" in shown
+    assert "input 1,200 tokens" in shown and "$0.0123 (estimated from prices)" in shown
+    assert "desktop: ok, shown (attempt 1, 2026-11-26T09:01:01Z, 1 try)" in shown
+    assert "  2026-11-26T09:00:30Z halfway" in shown  # as the fields above it, with --utc
