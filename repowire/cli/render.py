@@ -320,7 +320,15 @@ def print_template(data: dict[str, Any]) -> None:
     if skipped:
         click.echo("\nskipped slots:")
         for slot in skipped[-10:]:
-            click.echo(f"  {slot.get('slot')}  {slot.get('reason')}")
+            click.echo(f"  {_skipped_slots(slot)}  {slot.get('reason')}")
+
+
+def _skipped_slots(entry: dict[str, Any]) -> str:
+    """A skipped slot, or a run of them: the first and last slot and how many."""
+    count = int(entry.get("count") or 1)
+    if count == 1 or not entry.get("until"):
+        return when(entry.get("slot"))
+    return f"{when(entry.get('slot'))} to {when(entry.get('until'))} ({count} slots)"
 
 
 def print_backends(rows: list[dict[str, Any]]) -> None:

@@ -343,3 +343,17 @@ def test_manual_runs_in_one_second_each_get_an_id(root):
     assert len({first, second, third}) == 3
     run_once(root)
     assert {state(root, r) for r in (first, second, third)} == {"succeeded"}
+
+
+def test_skipped_slots_in_a_run_show_their_range_and_count(root):
+    """A catch-up that skipped two slots showed one line under `skipped_total 2`: a run of
+    skips is shown as its first and last slot and how many."""
+    rw("jobs", "create", "tick", "--cron", "@hourly", "--command", "true")
+    (root / ".repowire/agents/tick/state.yaml").write_text(
+        "skipped:\n"
+        "- {slot: 2026-11-26T07:00:00Z, until: 2026-11-26T08:00:00Z, count: 2,\n"
+        "   reason: 'missed while no runner ran (catchup: latest)', at: 2026-11-26T09:00:05Z}\n"
+        "skipped_total: 2\n"
+    )
+    shown = rw("jobs", "show", "tick", "--utc").stdout
+    assert "2026-11-26T07:00:00Z to 2026-11-26T08:00:00Z (2 slots)  missed" in shown
