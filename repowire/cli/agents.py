@@ -134,12 +134,13 @@ def backends(as_json: bool) -> None:
 def mcp() -> None:
     """Serve the job tools to a coding agent over MCP on stdio.
 
-    Tools: job_create, job_list, job_status, job_show, job_update, job_result, job_cancel,
-    job_retry, job_run. Register it with your agent as the README shows.
+    Tools: job_create, job_list, job_status, job_show, job_update, job_result, job_logs,
+    job_wait, job_cancel, job_retry, job_resume, job_run. Register it with your agent as
+    docs/agents-and-mcp.md shows (user scope, so jobs in worker subfolders reach it).
 
     \b
     Example:
-      claude mcp add repowire -- repowire --root "$PWD" mcp
+      claude mcp add -s user repowire -- repowire --root "$PWD" mcp
     """
     from repowire.mcp.server import serve
 

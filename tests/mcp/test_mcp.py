@@ -38,6 +38,9 @@ def test_tools_are_listed_with_described_parameters(root):
 
     tools = {t.name: t for t in run_session(root, body)}
     assert set(tools) == TOOLS
+    said = rw("mcp", "--help").stdout + (REPO / "docs/agents-and-mcp.md").read_text()
+    assert all(name in said for name in TOOLS)  # the help and the guide name every tool
+    assert "mcp add -s user repowire" in rw("mcp", "--help").stdout  # the scope that works
     for tool in tools.values():
         assert tool.description
         for name, schema in tool.input_schema["properties"].items():
