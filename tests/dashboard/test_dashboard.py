@@ -164,6 +164,17 @@ def test_refusal_sentence_is_shown_when_the_state_changed(root, board, page):
 
 
 @needs_chromium
+def test_run_now_says_the_run_was_fired_not_done(root, board, page):
+    """Run now fires a run that a runner starts later: the page said "run done" at once."""
+    rw("jobs", "create", "Nightly", "--cron", "@daily", "--command", "true")
+    page.wait_for_selector("[data-act='templates:run:nightly']")
+    page.click("[data-act='templates:run:nightly']")
+    page.wait_for_selector("#message:not([hidden])")
+    said = page.inner_text("#message")
+    assert "fired nightly-" in said and "a runner starts it" in said and "done" not in said
+
+
+@needs_chromium
 def test_cross_site_post_from_a_page_is_refused(root, board, page):
     job_id = rw("jobs", "create", "Target", "--command", "true").stdout.strip()
     page.goto("about:blank")

@@ -47,8 +47,15 @@ async function act(kind, id, verb) {
   if (!response.ok) {
     say(body.error || response.statusText, false);
   } else {
-    say(`${id}: ${verb} done`, true);
+    say(saidOf(id, verb, body), true);
   }
+}
+
+// What an action did, in words: a template's run is fired, not done, when the answer comes.
+function saidOf(id, verb, body) {
+  if (verb === "run") return `${id}: fired ${body.id}; a runner starts it (follow it in Jobs)`;
+  const words = { cancel: "canceled", retry: "queued again", pause: "paused", resume: "resumed" };
+  return `${id}: ${words[verb] || verb}`;
 }
 
 function say(text, ok) {
