@@ -6,6 +6,7 @@ state.yaml beside it, under the template's own lock, so two runners agree.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -40,6 +41,12 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+# A worker folder whose job.yaml is gone is told of only once it stays so this long: a folder
+# being deleted has no job.yaml for a moment, and is then gone, which is nothing to tell.
+MISSING = "a worker folder needs a job.yaml"
+MISSING_GRACE = 2.0
+
+
 class Scheduler:
     """The template half of the runner's step."""
 
@@ -52,6 +59,7 @@ class Scheduler:
         self.store = store
         self.log = log
         self.precondition = precondition  # a run's `run_if`, checked at its fire
+        self.missing: dict[str, float] = {}  # worker folders without a job.yaml, since when
         self.told: dict[str, str] = {}
         self.templates: dict[str, Template] = {}
         self.chained: set[str] = set()  # runs whose chain this runner has looked at
@@ -64,8 +72,15 @@ class Scheduler:
         self.jobs = jobs
         waits: list[float] = []
         fired = False
+        missing = self.missing
+        self.missing = {}
         for item in list_templates(self.store):
             if isinstance(item, Invalid):
+                if item.error.endswith(MISSING):  # a folder being removed passes through this
+                    self.missing[item.id] = since = missing.get(item.id, time.monotonic())
+                    if time.monotonic() - since < MISSING_GRACE:
+                        waits.append(MISSING_GRACE)
+                        continue
                 self._tell(item.id, f"skipped template {item.id}: {item.error}")
                 continue
             self.templates[item.name] = item

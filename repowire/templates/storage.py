@@ -105,7 +105,13 @@ def load_template(store: Store, name: str) -> Template | Invalid:
 
 
 def list_templates(store: Store) -> list[Template | Invalid]:
-    return [load_template(store, name) for name in template_names(store)]
+    """Every template of agents/; a folder removed while it was listed is no longer one."""
+    found = [load_template(store, name) for name in template_names(store)]
+    return [
+        item
+        for item in found
+        if not isinstance(item, Invalid) or (store.agents_dir / item.id).exists()
+    ]
 
 
 def create_template(store: Store, template: Template) -> Path:

@@ -406,7 +406,8 @@ def test_a_last_slot_in_the_future_is_clamped_to_now(root):
     assert fired and (root / ".repowire/jobs/minutely-20261126T090100Z.yaml").exists()
 
 
-def test_terminal_escapes_are_shown_escaped_in_human_output(root):
+def test_terminal_escapes_are_shown_escaped_in_human_output(root, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough that the list shows the name whole
     hostile = "evil\x1b]0;owned\x07\x1b[2J\u202eabc"
     job_id = rw(
         "jobs", "create", hostile, "--command", "printf '\\033]52;c;aGk=\\007done'"

@@ -630,3 +630,17 @@ def test_a_template_created_under_a_runner_prints_no_python_warning(runner, quic
     wait_for(lambda: state(quick, run_id) == "succeeded", what="the run")
     printed = proc.output()
     assert "Warning" not in printed and "Traceback" not in printed, printed
+
+
+def test_a_template_folder_deleted_under_a_runner_is_gone_without_a_word(runner, quick):
+    """Deleting a worker folder while the runner serves the root logged "skipped template X:
+    no job or template named X" (the folder, listed, was gone when read)."""
+    import shutil
+
+    proc = runner()
+    rw("jobs", "create", "tick", "--cron", "@daily", "--command", "true")
+    wait_for(lambda: (quick / ".repowire/agents/tick/state.yaml").exists(), what="first look")
+    shutil.rmtree(quick / ".repowire/agents/tick")
+    write_job(quick, "after", command="true")  # a step after the removal
+    wait_for(lambda: state(quick, "after") == "succeeded", what="the next step")
+    assert "skipped template tick" not in proc.output(), proc.output()
