@@ -168,6 +168,10 @@ class Project:
 
         return log_chunk(self.store, self.job(job_id).id, offset, limit)
 
+    def has_log(self, job_id: str) -> bool:
+        """Whether the job has a log yet (an attempt has started, or a hook has written)."""
+        return self.store.sibling(self.job(job_id).id, ".log").exists()
+
     def runners(self) -> list[dict[str, Any]]:
         """The runners serving this root now (pid, host, since, heartbeat, version)."""
         from repowire.executors.contract import HOST

@@ -130,7 +130,11 @@ def logs(job_id: str, follow: bool, tail: int | None) -> None:
       repowire jobs logs job-20261126-021530-a1b2 -f
     """
     here = project()
-    here.job(job_id)
+    job = here.job(job_id)
+    if not follow and not here.has_log(job_id):
+        click.echo(f"job {job_id} has no log yet: it is {job.state}, and no attempt has started "
+                   f"(follow it with: repowire jobs logs {job_id} -f)", err=True)  # fmt: skip
+        return
     try:
         offset = _copy_from(here, job_id, _tail_offset(here, job_id, tail))
         while follow and not here.job(job_id).is_terminal:

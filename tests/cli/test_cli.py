@@ -641,3 +641,10 @@ def test_jobs_show_reads_as_lines_with_one_time_format(root):
     assert "input 1,200 tokens" in shown and "$0.0123 (estimated from prices)" in shown
     assert "desktop: ok, shown (attempt 1, 2026-11-26T09:01:01Z, 1 try)" in shown
     assert "  2026-11-26T09:00:30Z halfway" in shown  # as the fields above it, with --utc
+
+
+def test_logs_of_a_job_that_never_started_say_so(root):
+    """`jobs logs` of a queued job printed nothing and exited 0, as if its log were empty."""
+    job_id = rw("jobs", "create", "later", "--command", "true").stdout.strip()
+    done = rw("jobs", "logs", job_id)
+    assert done.stdout == "" and f"job {job_id} has no log yet: it is queued" in done.stderr
