@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from repowire import clock
-from repowire.errors import UsageProblem, ValidationError
+from repowire.errors import UsageProblem, ValidationError, shown
 from repowire.files import create_exclusive
 from repowire.ids import TEMPLATE_NAME_MAX, slugify, validate_template_name
 from repowire.store.layout import AGENTS_MD
@@ -64,4 +64,9 @@ def template_folder(store: Store, name: str, path: str | None) -> str:
         resolved = (store.root / path).resolve()
         if resolved.parent == store.agents_dir.resolve():
             return validate_template_name(resolved.name)
+    if not any(c.isalnum() for c in name):  # slugify would name it "job"
+        raise ValidationError(
+            f"the name {shown(name)} has no letter or digit to name the template's folder "
+            "after; give a name with some"
+        )
     return slugify(name, TEMPLATE_NAME_MAX)

@@ -357,3 +357,15 @@ def test_skipped_slots_in_a_run_show_their_range_and_count(root):
     )
     shown = rw("jobs", "show", "tick", "--utc").stdout
     assert "2026-11-26T07:00:00Z to 2026-11-26T08:00:00Z (2 slots)  missed" in shown
+
+
+def test_a_name_of_only_punctuation_makes_no_template_called_job(root):
+    """`jobs create '!!!' --cron ...` made a template named `job`; now one sentence, exit 1,
+    and no folder."""
+    for args, says in (
+        (["jobs", "create", "!!!"], "has no letter or digit"),
+        (["agents", "create", "?!"], "is not a valid worker name"),
+    ):
+        done = rw(*args, "--cron", "@daily", "--command", "true", ok=False)
+        assert_clean_error(done, says=says)
+    assert not (root / ".repowire/agents/job").exists()
