@@ -192,6 +192,17 @@ class Project:
 
         return version_of(self.store)
 
+    def backend_warning(self, backend: str | None) -> str | None:
+        """A warning when a job's backend names a program this machine's PATH lacks (the
+        runner would fail the job when it starts it)."""
+        row = next((r for r in self.backends() if r["name"] == backend), None)
+        if row is None or row["installed"]:
+            return None
+        return (
+            f"{row['program']} (backend {backend}) is not on PATH here; the runner fails the "
+            "job at its start until it is installed (see 'repowire backends')"
+        )
+
     def backends(self) -> list[dict[str, Any]]:
         """Every backend: its argv, resume form, capture rules, and whether it is on PATH."""
         from repowire.backends.presets import describe_backends

@@ -125,6 +125,9 @@ def create(
     )
     from repowire.api.project import name_of
 
+    missing = here.backend_warning(options.get("backend"))
+    if missing:
+        click.echo(f"Warning: {missing}", err=True)
     if cron is not None:
         from repowire.api.library import cron_warning
 

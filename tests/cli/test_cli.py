@@ -648,3 +648,19 @@ def test_logs_of_a_job_that_never_started_say_so(root):
     job_id = rw("jobs", "create", "later", "--command", "true").stdout.strip()
     done = rw("jobs", "logs", job_id)
     assert done.stdout == "" and f"job {job_id} has no log yet: it is queued" in done.stderr
+
+
+def test_create_warns_when_the_backends_program_is_not_on_path(root, tmp_path, monkeypatch):
+    """`jobs create --backend codex` without codex on PATH said nothing; the runner then
+    failed the job at its start. Now a warning (the job is still created), and none when the
+    program is there."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    made = rw("jobs", "create", "brief", "--backend", "codex", "--prompt", "Go.")
+    assert made.exit_code == 0 and made.stdout.strip()
+    assert "Warning: codex (backend codex) is not on PATH here" in made.stderr
+    (bin_dir / "codex").write_text("#!/bin/sh\n")
+    (bin_dir / "codex").chmod(0o755)
+    again = rw("jobs", "create", "brief2", "--backend", "codex", "--prompt", "Go.")
+    assert "not on PATH" not in again.stderr
