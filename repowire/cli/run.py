@@ -91,7 +91,14 @@ def install(print_only: bool) -> None:
     service, problem = functions.service(get_root(), True)
     click.echo(f"wrote {service.path}")
     if problem:
-        click.echo(f"Warning: the service was not started ({problem}); start it by hand", err=True)
+        import shlex
+
+        commands = "; ".join(shlex.join(command) for command in service.start)
+        click.echo(
+            f"Warning: the service was not started ({problem}); start it with: {commands} "
+            f"(or run 'repowire --root {shlex.quote(str(get_root()))} runner' by hand)",
+            err=True,
+        )
     else:
         click.echo(f"started {service.name}; it starts again at login and after a failure")
 

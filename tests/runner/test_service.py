@@ -70,3 +70,18 @@ def test_a_launchd_agent_on_macos(root):
 
 def test_runner_options_do_not_go_with_install(root):
     assert_clean_error(rw("runner", "--once", "install", ok=False), code=2, says="go with")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a systemd unit: Linux")
+def test_an_install_that_cannot_start_the_service_says_how_to(root, tmp_path, monkeypatch):
+    """Without a user service manager (here: no systemctl on PATH) the unit is written and the
+    warning gives the commands that start it, not just "start it by hand"."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    rw("trust")
+    installed = rw("runner", "install")
+    unit = service_for(root).path.name
+    assert "not started (systemctl is not on PATH)" in installed.stderr
+    assert f"systemctl --user enable --now {unit}" in installed.stderr
+    assert "runner' by hand" in installed.stderr
+    rw("runner", "uninstall", ok=False)  # nothing to stop without systemctl: the file goes
