@@ -168,6 +168,16 @@ class Project:
 
         return log_chunk(self.store, self.job(job_id).id, offset, limit)
 
+    def dependents(self, job_ids: list[str]) -> list[str]:
+        """The queued jobs that wait for any of these (their `after` names one)."""
+        named = set(job_ids)
+        rows = self.store.list_rows()
+        return [
+            row.id
+            for row in rows
+            if row.state == "queued" and named & set(row.record.get("after") or ())
+        ]
+
     def has_log(self, job_id: str) -> bool:
         """Whether the job has a log yet (an attempt has started, or a hook has written)."""
         return self.store.sibling(self.job(job_id).id, ".log").exists()

@@ -53,8 +53,16 @@ def rm(job_ids: tuple[str, ...], force: bool, dry_run: bool, branches: bool) -> 
       repowire jobs rm job-a job-b --dry-run
       repowire jobs rm job-a --branches
     """
-    removed, deleted = project().remove(list(job_ids), force, dry_run, branches)
+    here = project()
+    removed, deleted = here.remove(list(job_ids), force, dry_run, branches)
     _say(removed, deleted, dry_run)
+    waiting = here.dependents(removed)
+    if waiting:
+        click.echo(
+            f"Note: {', '.join(waiting)} wait{'s' if len(waiting) == 1 else ''} for a removed "
+            "job; a runner cancels them (or, with on_dependency_failure: run, starts them)",
+            err=True,
+        )
 
 
 @click.command(short_help="Remove finished jobs older than a time.")

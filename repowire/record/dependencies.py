@@ -2,8 +2,9 @@
 
 A job with `after: [ids]` starts only when each job it names has succeeded. When one fails or
 is canceled, the dependent is canceled naming it (`on_dependency_failure: cancel`, the default)
-or starts anyway (`run`). A dependency that is queued, running, or no longer exists keeps it
-waiting; a retried dependency that later succeeds releases dependents still queued.
+or starts anyway (`run`). A dependency that is queued or running keeps it waiting; one the
+runner has found missing for a while (REMOVED: removed with `jobs rm`, or never written) counts
+as ended badly. A retried dependency that later succeeds releases dependents still queued.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass
 
 from repowire.record.states import ENDED_BADLY
 
-__all__ = ["Readiness", "readiness", "find_cycle"]
+__all__ = ["Readiness", "readiness", "find_cycle", "REMOVED"]
 
-_ENDED_BADLY = ENDED_BADLY
+REMOVED = "removed"  # the state the runner gives a dependency whose record stays missing
+_ENDED_BADLY = (*ENDED_BADLY, REMOVED)
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Readiness:
 
 
 def readiness(after: list[str], policy: str | None, states: Mapping[str, str]) -> Readiness:
-    """Decide from the dependencies' states (id -> state; a missing id waits)."""
+    """Decide from the dependencies' states (id -> state, or REMOVED; a missing id waits)."""
     waiting = []
     for dep in after:
         state = states.get(dep)

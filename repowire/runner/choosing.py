@@ -6,16 +6,21 @@ runner's table keeps as records change, so its cost follows the queue, not every
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
 from datetime import datetime, timezone
 from typing import Any
 
-from repowire.record.dependencies import Readiness, readiness
+from repowire.record.dependencies import REMOVED, Readiness, readiness
 from repowire.record.job import Invalid, Job, enter_state
 from repowire.record.states import State
 from repowire.runner.scheduling import Scheduler
 from repowire.store.records import Store
 from repowire.worktrees.worktree import folder_for
+
+# A dependency whose record stays missing this long counts as removed (jobs rm, or never
+# written): its dependents are canceled, or run, as their on_dependency_failure says.
+MISSING_SECONDS = 5.0
 
 __all__ = ["Chooser", "live_jobs"]
 
@@ -35,6 +40,7 @@ class Chooser:
     ) -> None:
         self.store, self.scheduler, self.log, self.guard = store, scheduler, log, guard
         self.state_of = state_of  # the state of a record the listing leaves out (resting)
+        self.missing: dict[str, float] = {}  # dependencies found missing, since when
         self.told: set[str] = set()  # queued jobs with nothing to run, logged once
         self._orders: dict[str, tuple[Job, Order]] = {}  # each queued job's place, kept
         self._sorted: list[tuple[Order, str, Job]] = []  # the queue in order at the last step
@@ -92,7 +98,7 @@ class Chooser:
         if not item.is_due(now):
             waits.append((item.not_before - now).total_seconds())  # type: ignore[operator]
             return False
-        if item.after and not self._dependencies_allow(item, jobs, now):
+        if item.after and not self._dependencies_allow(item, jobs, now, waits):
             return False  # waits for the jobs it names, or was canceled for their failure
         if item.template and self._overlap_holds(item.template, busy):
             return False  # waits for the template's running run (overlap: skip or queue)
@@ -118,12 +124,23 @@ class Chooser:
             self._orders[job.id] = known
         return known[1]
 
-    def _dependencies_allow(self, job: Job, jobs: dict[str, Job | Invalid], now: datetime) -> bool:
-        """Whether the jobs it waits for let it start; one that failed cancels it (by policy)."""
+    def _dependencies_allow(
+        self,
+        job: Job,
+        jobs: dict[str, Job | Invalid],
+        now: datetime,
+        waits: list[float] | None = None,
+    ) -> bool:
+        """Whether the jobs it waits for let it start; one that failed cancels it (by policy),
+        and so does one whose record has been missing for MISSING_SECONDS (removed)."""
         states = {}
         for dep_id in job.after:
             dep = jobs.get(dep_id)  # a broken one has no state; one resting, only its state
             state = dep.state.value if isinstance(dep, Job) else self.state_of(dep_id)
+            if state is None and dep is None:
+                state = self._removed(dep_id, waits)
+            else:
+                self.missing.pop(dep_id, None)  # there (again)
             if state is not None:
                 states[dep_id] = state
         found = readiness(job.after, job.on_dependency_failure, states)
@@ -135,7 +152,8 @@ class Chooser:
         self, job: Job, found: Readiness, states: dict[str, str], now: datetime
     ) -> None:
         """Cancel a queued job whose dependency failed or was canceled, naming it."""
-        reason = f"dependency {found.failed} {states.get(str(found.failed))}"
+        state = states.get(str(found.failed))
+        reason = f"dependency {found.failed} " + ("was removed" if state == REMOVED else str(state))
 
         def change(record: Job) -> bool:
             if record.state != State.QUEUED:
@@ -146,6 +164,17 @@ class Chooser:
 
         self.store.transition(job.id, change)
         self.log(f"canceled {job.id}: {reason}")
+
+    def _removed(self, dep_id: str, waits: list[float] | None) -> str | None:
+        """REMOVED for a dependency whose record has been missing for MISSING_SECONDS (a file
+        written a moment later, as a script drops a job and then what it waits for, is not)."""
+        since = self.missing.setdefault(dep_id, time.monotonic())
+        left = since + MISSING_SECONDS - time.monotonic()
+        if left > 0:
+            if waits is not None:
+                waits.append(left)
+            return None
+        return REMOVED
 
     def _overlap_holds(self, name: str, busy: set[str]) -> bool:
         template = self.scheduler.templates.get(name)

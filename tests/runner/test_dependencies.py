@@ -397,3 +397,31 @@ def test_a_slow_run_if_holds_up_only_its_own_job(root):
 def test_run_if_timeout_has_a_cap(root):
     write_job(root, "patient", command="true", run_if="true", run_if_timeout="1h")
     assert "at most 10m" in rw("validate", ok=False).stderr
+
+
+def test_dependents_of_a_removed_job_are_told_and_ended_by_policy(root, monkeypatch):
+    """After `jobs rm --force A`, a job `after A` stayed queued with no word anywhere (and so
+    did a hand-written `after: [nosuch]`). rm names the jobs that wait for it; a runner that
+    finds a dependency missing for MISSING_SECONDS cancels them ("dependency A was removed"),
+    or starts them when on_dependency_failure is run; a broken file is not missing."""
+    from runner_helpers import in_process_runner
+
+    from repowire.runner import choosing
+
+    monkeypatch.setattr(choosing, "MISSING_SECONDS", 0.3)
+    rw("jobs", "create", "A", "--command", "true", "--id", "a", "--due-at", "1h")
+    rw("jobs", "create", "B", "--command", "true", "--id", "b", "--after", "a")
+    rw("jobs", "create", "C", "--command", "true", "--id", "c", "--after", "a",
+       "--on-dependency-failure", "run")  # fmt: skip
+    write_job(root, "d", command="true", after=["nosuch"])
+    (root / ".repowire/jobs/broken.yaml").write_text("retries: [\n")
+    write_job(root, "e", command="true", after=["broken"])
+    removed = rw("jobs", "rm", "--force", "a")
+    assert "b, c wait for a removed job" in removed.stderr
+    runner, _ = in_process_runner(root)
+    runner.step()
+    assert state(root, "b") == "queued"  # missing for less than MISSING_SECONDS: not yet
+    wait_for(lambda: runner.step() is not None and state(root, "c") == "succeeded")
+    assert read(root, "b")["error"] == "dependency a was removed"
+    assert read(root, "d")["error"] == "dependency nosuch was removed"
+    assert state(root, "e") == "queued"  # a broken file is being edited, not gone
