@@ -12,11 +12,13 @@ nothing beyond its base too). Each step can be done again after a crash. A templ
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import threading
 import uuid
 from pathlib import Path
 
+from repowire.errors import shown
 from repowire.record.job import Job, Worktree
 from repowire.store.records import Store
 from repowire.worktrees.git import GitError, commit_of, git_output, run_git
@@ -215,18 +217,42 @@ def diff(store: Store, job: Job, stat: bool) -> str:
     tree = job.worktree
     if tree is None:
         raise WorkspaceError(f"job {job.id} did not run in a worktree (workspace: worktree)")
+    _check_record(store, job, tree)
     repo = repository(store.root)
-    options = ["--stat"] if stat else []
+    # A record is a file anyone may have written: what reaches git's argv is checked to be a
+    # commit id, placed after --end-of-options, and no diff driver or text filter is run.
+    options = ["--no-ext-diff", "--no-textconv", *(["--stat"] if stat else [])]
     folder = store.root / tree.path
     if tree.pending and (folder / ".git").is_file():
-        return git_output(["diff", *options, tree.base], folder)
+        return git_output(["diff", *options, "--end-of-options", tree.base], folder)
     if not tree.head:
         return ""
     if commit_of(repo, tree.head) is None:
         raise WorkspaceError(
             f"commit {tree.head[:12]} of job {job.id} is no longer in the repository"
         )
-    return git_output(["diff", *options, tree.base, tree.head], repo)
+    return git_output(["diff", *options, "--end-of-options", tree.base, tree.head], repo)
+
+
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1 or SHA-256
+
+
+def _check_record(store: Store, job: Job, tree: Worktree) -> None:
+    """What a worktree record names is what repowire writes there: commit ids, and a folder
+    of the root's own .repowire/worktrees/ (resolved, no link on the way)."""
+    for what, value in (("base", tree.base), ("head", tree.head or tree.base)):
+        if not _COMMIT_ID.fullmatch(value):
+            raise WorkspaceError(
+                f"job {job.id}'s worktree {what} {shown(value)} is not a commit id; "
+                "refusing to pass it to git"
+            )
+    own = (store.base / FOLDER).resolve()
+    folder = store.root / tree.path
+    if folder.resolve().parent != own or folder.is_symlink():
+        raise WorkspaceError(
+            f"job {job.id}'s worktree path {shown(tree.path)} is not a folder of {own}; "
+            "refusing to use it"
+        )
 
 
 def delete_branch(store: Store, job: Job) -> str | None:

@@ -544,3 +544,31 @@ def test_a_crash_loop_leaves_every_run_done_once_and_no_worktree_behind(repo):
         assert (repo / f"count-{name}").read_text() == "x\n", name  # it ran once
         assert git(repo, "show", f"repowire/{name}:ran-{name}.txt") == name
         assert read(repo, name)["worktree"]["files_changed"] == 1
+
+
+def test_diff_of_a_committed_record_writes_nothing_and_runs_nothing_it_names(repo, tmp_path):
+    """A record committed in a clone named `base: --output=FILE`: `jobs diff` overwrote that
+    file with the diff (only `head` was checked). Every value passed to git is checked to be a
+    commit id and placed after --end-of-options, the worktree path must be repowire's own, and
+    no external diff driver runs."""
+    head = git(repo, "rev-parse", "HEAD")
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n")
+    forged = {"branch": "repowire/opt", "base": f"--output={target}", "head": head}
+    for name, worktree in (
+        ("opt", {**forged, "path": ".repowire/worktrees/opt"}),
+        ("far", {"branch": "repowire/far", "base": head, "path": "../../..", "head": None}),
+    ):
+        write_job(repo, name, command="true", state="succeeded", attempt=1, worktree=worktree)
+        done = rw("jobs", "diff", name, ok=False)
+        assert_clean_error(done, says="refusing")
+    assert target.read_text() == "mine\n"
+    (repo / ".gitattributes").write_text("*.py diff=evil\n")
+    git(repo, "config", "diff.evil.command", f"touch {tmp_path / 'ran'}")
+    (repo / "app.py").write_text("print('v2')\n")
+    git(repo, "commit", "-qam", "v2")
+    write_job(repo, "ok", command="true", state="succeeded", attempt=1,
+              worktree={"branch": "repowire/ok", "base": head, "path": ".repowire/worktrees/ok",
+                        "head": git(repo, "rev-parse", "HEAD")})  # fmt: skip
+    assert "v2" in rw("jobs", "diff", "ok").stdout
+    assert not (tmp_path / "ran").exists()  # the repository's diff driver never ran
