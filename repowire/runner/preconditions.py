@@ -100,10 +100,6 @@ class Preconditions:
         self.wake = wake  # a verdict wakes the runner's loop to act on it
         self.pending: dict[Hashable, Future[Verdict]] = {}
 
-    def __call__(self, job: Job, last_success: str | None = None) -> Verdict:
-        """The verdict now, on this thread (for callers with no loop to keep going)."""
-        return check(self.store, self.settings.config, job, last_success)
-
     def ask(self, key: Hashable, job: Job, last_success: str | None = None) -> Verdict | None:
         """The verdict of the precondition named `key`: None while it runs (the first ask
         starts it), then its verdict, once (the key is forgotten)."""

@@ -118,10 +118,8 @@ class Store:
     def lock(self, name: str, timeout: float | None = None) -> Iterator[None]:
         """Hold locks/<name>.lock with filelock (flock(2) on the file, never through a link
         planted at its name). Lock files stay, since deleting one breaks exclusion."""
+        self._locks_folder()
         path = self.lock_file(name)
-        if not self._locks_ready:
-            self.locks_dir.mkdir(parents=True, exist_ok=True)
-            self._locks_ready = True
         wait = self.lock_timeout if timeout is None else timeout
         with hold(self._file_lock(path), wait, name, path):
             yield
@@ -137,6 +135,10 @@ class Store:
         """Where a record's temp file is written: locks/, a folder of the same root that no
         watcher looks at, so a write raises one file event in jobs/ (its rename or link), not
         four (the temp file's create, close, and both halves of the move)."""
+        return self._locks_folder()
+
+    def _locks_folder(self) -> Path:
+        """locks/, made on first use."""
         if not self._locks_ready:
             self.locks_dir.mkdir(parents=True, exist_ok=True)
             self._locks_ready = True
